@@ -1,0 +1,22 @@
+// Crypto backend switch: the fast native/WebAssembly path on Node, the pure-JS noble path as the portable
+// fallback. Both run the same vectors in tests. Select with DEVP2P_CRYPTO=noble|fast or setCryptoBackend().
+export type CryptoBackend = 'fast' | 'noble'
+
+let current: CryptoBackend = process.env.DEVP2P_CRYPTO === 'noble' ? 'noble' : 'fast'
+const listeners: Array<(b: CryptoBackend) => void> = []
+
+export function cryptoBackend(): CryptoBackend {
+  return current
+}
+
+/** Switch every crypto seam (secp256k1, keccak) to the given backend. */
+export function setCryptoBackend(b: CryptoBackend): void {
+  current = b
+  for (const l of listeners) l(b)
+}
+
+/** Internal: a seam registers to be told when the backend changes. */
+export function onBackendChange(l: (b: CryptoBackend) => void): void {
+  listeners.push(l)
+  l(current)
+}
