@@ -1,0 +1,98 @@
+// The secp256k1 and keccak seams give identical results on the fast (native/wasm) and noble paths.
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import fc from 'fast-check'
+import { bytesToHex, hexToBytes } from '../../../codecs/bytes.ts'
+import { type CryptoBackend, setCryptoBackend } from '../../../crypto/backend.ts'
+import { createKeccakState, keccak256 } from '../../../crypto/keccak.ts'
+import {
+  CryptoError,
+  compressPublicKey,
+  ecdh,
+  generatePrivateKey,
+  hasNativeSecp256k1,
+  publicKeyOf,
+  recoverPublicKey,
+  sign,
+  uncompressPublicKey,
+} from '../../../crypto/secp256k1.ts'
+
+const KEY_A = hexToBytes('49a7b37aa6f6645917e7b807e9d1c00d4fa71f18343b0d4122a4d2df64dd6fee')
+const KEY_B = hexToBytes('b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291')
+
+function onBoth(name: string, f: (b: CryptoBackend) => void): void {
+  for (const b of ['fast', 'noble'] as const) {
+    test(`${name} [${b}]`, () => {
+      setCryptoBackend(b)
+      try {
+        f(b)
+      } finally {
+        setCryptoBackend('fast')
+      }
+    })
+  }
+}
+
+describe('secp256k1 seam', () => {
+  test('the native binding loaded on this machine', () => assert.equal(hasNativeSecp256k1, true))
+
+  onBoth('public key, ECDH symmetry, compression round trip', () => {
+    const pa = publicKeyOf(KEY_A)
+    const pb = publicKeyOf(KEY_B)
+    assert.equal(pa.length, 64)
+    assert.deepEqual(ecdh(KEY_A, pb), ecdh(KEY_B, pa))
+    const c = compressPublicKey(pa)
+    assert.equal(c.length, 33)
+    assert.deepEqual(uncompressPublicKey(c), pa)
+  })
+
+  onBoth('sign → recover gives the signer, v in {0,1}', () => {
+    const h = keccak256(new TextEncoder().encode('devp2p'))
+    const sig = sign(h, KEY_A)
+    assert.equal(sig.length, 65)
+    assert.ok(sig[64] === 0 || sig[64] === 1)
+    assert.deepEqual(recoverPublicKey(h, sig), publicKeyOf(KEY_A))
+  })
+
+  onBoth('invalid inputs throw CryptoError', () => {
+    assert.throws(() => publicKeyOf(new Uint8Array(32)), CryptoError)
+    assert.throws(() => ecdh(KEY_A, new Uint8Array(64).fill(7)), CryptoError)
+    assert.throws(() => recoverPublicKey(new Uint8Array(32), new Uint8Array(64)), CryptoError)
+    assert.throws(() => uncompressPublicKey(new Uint8Array(12)), CryptoError)
+  })
+
+  test('fast and noble agree on random keys and messages', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (msg) => {
+        const k = generatePrivateKey()
+        const out: string[][] = []
+        for (const b of ['fast', 'noble'] as const) {
+          setCryptoBackend(b)
+          out.push([
+            bytesToHex(publicKeyOf(k)),
+            bytesToHex(sign(msg, k)),
+            bytesToHex(ecdh(k, publicKeyOf(KEY_B))),
+          ])
+        }
+        setCryptoBackend('fast')
+        assert.deepEqual(out[0], out[1])
+      }),
+      { numRuns: 50 },
+    )
+  })
+})
+
+describe('keccak seam', () => {
+  onBoth('known digests and running state', () => {
+    assert.equal(bytesToHex(keccak256()), 'c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470')
+    const st = createKeccakState()
+    st.update(new Uint8Array([1, 2]))
+    assert.deepEqual(st.digest(), keccak256(new Uint8Array([1, 2])))
+    st.update(new Uint8Array([3]))
+    assert.deepEqual(st.digest(), keccak256(new Uint8Array([1, 2, 3])))
+    assert.deepEqual(
+      keccak256(new Uint8Array([1]), new Uint8Array([2, 3])),
+      keccak256(new Uint8Array([1, 2, 3])),
+    )
+  })
+})
