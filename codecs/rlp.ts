@@ -1,8 +1,23 @@
-// Strict RLP helpers over the `rlp` package (Ethereum Yellow Paper appendix B): canonical decoding of one
-// whole item, an explicit prefix decoder for formats that allow trailing data (discv4, EIP-8), and typed
-// accessors for uint / bytes / lists that throw DecodeError.
+// Strict RLP (Yellow Paper appendix B; go-ethereum rlp): encoding through the `rlp` package, and our own
+// canonical zero-copy decoder — one whole item (rlpDecode), or the first item plus the bytes after it for
+// formats that allow trailing data (rlpDecodePrefix: discv4, EIP-8) — with typed accessors that throw
+// DecodeError.
+//
+// API
+//   rlpEncode(input)          numbers/bigints → minimal big-endian ints, strings → UTF-8, null → empty string
+//   rlpDecode(bytes)          exactly one canonical item spanning the whole input, else DecodeError
+//   rlpDecodePrefix(bytes)    { item, rest } — first canonical item and the (view of the) bytes after it
+//   asBytes / asFixedBytes / asList / asUint / asBigUint / uintToBytes — typed accessors
+//
+// Decoded byte strings are *views* (subarray) into the input, never copies: `.slice()` a value you keep
+// when the input buffer is large or will be reused. The decoder is iterative (no recursion), so deeply
+// nested hostile input cannot overflow the stack; it rejects what geth's rlp package rejects:
+//   RLP_INVALID        empty input, value or list larger than the input/enclosing list (truncated)
+//   RLP_NON_CANONICAL  single byte < 0x80 wrapped as a string (geth ErrCanonSize), long form used for a
+//                      size < 56, or a size with leading zero bytes (geth ErrCanonSize)
+//   RLP_TRAILING_BYTES bytes after the item in rlpDecode (geth ErrMoreThanOneValue)
 import RLP from 'rlp'
-import { DecodeError, decodeGuard } from './errors.ts'
+import { DecodeError } from './errors.ts'
 
 export type RlpItem = Uint8Array | RlpItem[]
 export type RlpInput = Uint8Array | number | bigint | string | RlpInput[] | null | undefined
@@ -23,15 +38,107 @@ function normalize(input: RlpInput): unknown {
 
 /** Decode exactly one canonical item spanning the whole input. */
 export function rlpDecode(bytes: Uint8Array): RlpItem {
-  if (bytes.length === 0) throw new DecodeError('RLP_INVALID', 'empty input')
-  return decodeGuard('RLP_INVALID', () => RLP.decode(bytes)) as RlpItem
+  const { item, end } = decodeItem(bytes, 0)
+  if (end !== bytes.length)
+    throw new DecodeError('RLP_TRAILING_BYTES', `${bytes.length - end} bytes after the value`, {
+      offset: end,
+    })
+  return item
 }
 
 /** Decode the first item and return the bytes after it (formats where trailing data is allowed). */
 export function rlpDecodePrefix(bytes: Uint8Array): { item: RlpItem; rest: Uint8Array } {
-  if (bytes.length === 0) throw new DecodeError('RLP_INVALID', 'empty input')
-  const d = decodeGuard('RLP_INVALID', () => RLP.decode(bytes, true))
-  return { item: d.data as RlpItem, rest: d.remainder }
+  const { item, end } = decodeItem(bytes, 0)
+  return { item, rest: bytes.subarray(end) }
+}
+
+interface Frame {
+  list: RlpItem[]
+  end: number
+}
+
+/** Iterative canonical decoder: returns the item starting at `start` and the offset after it. */
+function decodeItem(b: Uint8Array, start: number): { item: RlpItem; end: number } {
+  if (start >= b.length) throw new DecodeError('RLP_INVALID', 'empty input (EOF)')
+  const stack: Frame[] = []
+  let pos = start
+  for (;;) {
+    let value: RlpItem
+    const top = stack.length > 0 ? stack[stack.length - 1]! : undefined
+    if (top !== undefined && pos === top.end) {
+      stack.pop()
+      value = top.list
+    } else {
+      const limit = top !== undefined ? top.end : b.length
+      const b0 = b[pos]!
+      if (b0 < 0x80) {
+        value = b.subarray(pos, pos + 1)
+        pos += 1
+      } else if (b0 < 0xb8) {
+        const size = b0 - 0x80
+        const from = pos + 1
+        checkFits(from, size, limit, pos)
+        if (size === 1 && b[from]! < 0x80)
+          throw new DecodeError('RLP_NON_CANONICAL', 'single byte below 0x80 encoded as a string', {
+            offset: pos,
+          })
+        value = b.subarray(from, from + size)
+        pos = from + size
+      } else if (b0 < 0xc0) {
+        const { size, from } = readLongSize(b, pos, b0 - 0xb7, limit)
+        value = b.subarray(from, from + size)
+        pos = from + size
+      } else {
+        let size: number
+        let from: number
+        if (b0 < 0xf8) {
+          size = b0 - 0xc0
+          from = pos + 1
+          checkFits(from, size, limit, pos)
+        } else {
+          const r = readLongSize(b, pos, b0 - 0xf7, limit)
+          size = r.size
+          from = r.from
+        }
+        pos = from
+        if (size > 0) {
+          stack.push({ list: [], end: from + size })
+          continue
+        }
+        value = []
+      }
+    }
+    if (stack.length === 0) return { item: value, end: pos }
+    stack[stack.length - 1]!.list.push(value)
+  }
+}
+
+function checkFits(from: number, size: number, limit: number, at: number): void {
+  if (from + size > limit)
+    throw new DecodeError('RLP_INVALID', 'value size exceeds available input length', {
+      offset: at,
+      size,
+      available: Math.max(0, limit - from),
+    })
+}
+
+/** Long-form size: `lenOfLen` big-endian bytes after the prefix, canonical (no leading zero, ≥ 56). */
+function readLongSize(
+  b: Uint8Array,
+  pos: number,
+  lenOfLen: number,
+  limit: number,
+): { size: number; from: number } {
+  const from = pos + 1 + lenOfLen
+  if (from > limit) throw new DecodeError('RLP_INVALID', 'truncated size prefix', { offset: pos })
+  if (b[pos + 1] === 0)
+    throw new DecodeError('RLP_NON_CANONICAL', 'size with leading zero bytes', { offset: pos })
+  let size = 0
+  for (let i = pos + 1; i < from; i++) size = size * 256 + b[i]!
+  if (size < 56)
+    throw new DecodeError('RLP_NON_CANONICAL', 'long size form used for a size below 56', { offset: pos })
+  checkFits(from, size, limit, pos)
+  return { size, from }
 }
 
 export function asBytes(item: RlpItem | undefined, what = 'value'): Uint8Array {
@@ -79,6 +186,8 @@ export function asBigUint(item: RlpItem | undefined, what = 'value', maxBytes = 
 export function uintToBytes(n: number | bigint): Uint8Array {
   if (typeof n === 'number') {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`not an unsigned safe integer: ${n}`)
+    if (n === 0) return new Uint8Array(0)
+    if (n < 0x100) return Uint8Array.of(n)
     n = BigInt(n)
   }
   if (n < 0n) throw new RangeError('negative integer')
