@@ -1,0 +1,605 @@
+// Discovery v4 wire codec (devp2p discv4.md; behaviour of geth p2p/discover/v4wire): the six packet types as a
+// discriminated union on `type`, encodePacket (sign + hash) / decodePacket (hash check, sender recovery,
+// EIP-8 forward compatibility, EIP-868 optional enr-seq), geth's expiration rule and Neighbors splitting.
+//
+// Public API (stable):
+//   DISCV4_PACKET                        name → packet-type byte (`as const`), DISCV4_PACKET_NAME byte → name
+//   type Discv4Packet = PingPacket | PongPacket | FindnodePacket | NeighborsPacket | EnrRequestPacket | EnrResponsePacket
+//   encodePacket(privKey, packet)        → { bytes, hash }; throws DecodeError PACKET_TOO_BIG (> 1280) / BAD_IP
+//   decodePacket(bytes)                  → { packet, hash, senderPubkey, senderId, rest }; throws DecodeError
+//   isExpired(expiration, nowSeconds)    geth's rule, time as a parameter (expiration ≥ 2^63 is expired)
+//   expirationFrom(nowSeconds, ttl?)     now + 20 s (geth `expiration`) as the uint64 bigint to put in packets
+//   splitNeighbors(nodes, expiration)    → NeighborsPacket[] of ≤ 12 nodes each (always ≥ 1 packet, geth handleFindnode)
+//   ipToBytes(ip) / ipFromBytes(bytes)   endpoint IP conversion (4 or 16 bytes; IPv4-mapped IPv6 → IPv4 as geth)
+//
+// Decisions (geth is the reference):
+// - `extra` on a packet holds the additional list elements (geth `Rest`, `rlp:"tail"`); they are re-encoded
+//   when present. `rest` in the decode result is the data *after* the packet's RLP list (ignored, EIP-8).
+// - EIP-868 `enrSeq` is geth's `rlp:"optional"` uint64: when the list has an element in that position it must
+//   be an unsigned integer of ≤ 8 bytes, otherwise the packet is rejected (DecodeError RLP_UNEXPECTED_TYPE).
+//   So two EIP-8 vectors (ping v555, pong with a list in the enr-seq position) are rejected exactly as geth
+//   rejects them since commit 3e6f46caec; hash and sender are still reported in the error's details.
+//   Encoding writes `enrSeq` whenever it is defined (geth omits a zero value; a decoder accepts both).
+// - Endpoint / node IPs of a length other than 4 or 16 bytes decode as '' (geth keeps the raw net.IP and later
+//   treats it as an invalid address: IPToAddr → invalid, CheckRelayIP → reject); the packet itself is accepted.
+// - replyTok is any byte string (geth []byte). Ports are uint16, expiration / enrSeq uint64 (bigint),
+//   ping version geth `uint` (read up to 8 bytes into a number; precision is lost above 2^53, geth ignores it).
+// - Decoding accepts datagrams larger than 1280 bytes (be liberal); encoding refuses them.
+// - ENRResponse `record` is the raw RLP of the record (a list ≤ 300 bytes, geth enr.SizeLimit).
+import { keccak256 } from '../crypto/keccak.ts'
+import { recoverPublicKey, sign } from '../crypto/secp256k1.ts'
+import { DecodeError } from './errors.ts'
+import type { NodeId } from './node.ts'
+import {
+  asBigUint,
+  asBytes,
+  asFixedBytes,
+  asList,
+  asUint,
+  type RlpInput,
+  type RlpItem,
+  rlpDecodePrefix,
+  rlpEncode,
+} from './rlp.ts'
+
+/** Packet-type bytes (geth v4wire PingPacket … ENRResponsePacket; zero is reserved). */
+export const DISCV4_PACKET = {
+  ping: 0x01,
+  pong: 0x02,
+  findnode: 0x03,
+  neighbors: 0x04,
+  enrRequest: 0x05,
+  enrResponse: 0x06,
+} as const
+export type Discv4PacketType = keyof typeof DISCV4_PACKET
+export const DISCV4_PACKET_NAME: Readonly<Record<number, Discv4PacketType>> = Object.fromEntries(
+  Object.entries(DISCV4_PACKET).map(([k, v]) => [v, k as Discv4PacketType]),
+)
+
+/** Max discovery packet size (geth p2p/discover/v4_udp.go maxPacketSize). */
+export const DISCV4_MAX_PACKET_SIZE = 1280
+/** keccak256 hash in front of every packet (geth v4wire macSize). */
+export const DISCV4_HASH_SIZE = 32
+/** r||s||v (geth crypto.SignatureLength). */
+export const DISCV4_SIG_SIZE = 65
+/** hash + signature (geth v4wire headSize); a packet is at least this plus the type byte. */
+export const DISCV4_HEAD_SIZE = DISCV4_HASH_SIZE + DISCV4_SIG_SIZE
+/** Max nodes in one Neighbors packet (geth v4wire MaxNeighbors, derived from the 1280-byte limit). */
+export const DISCV4_MAX_NEIGHBORS = 12
+/** Packet lifetime in seconds (geth p2p/discover/v4_udp.go expiration = 20 s). */
+export const DISCV4_EXPIRATION_SECONDS = 20
+/** Ping version geth sends (geth makePing Version: 4). */
+export const DISCV4_PING_VERSION = 4
+/** Max encoded ENR size (geth p2p/enr SizeLimit). */
+export const ENR_SIZE_LIMIT = 300
+
+const U64_SIGN_BIT = 1n << 63n
+const U64_MAX = (1n << 64n) - 1n
+
+export interface Endpoint {
+  /** dotted IPv4 or RFC 5952 IPv6; '' when the wire bytes were not 4 or 16 long (geth: invalid address) */
+  ip: string
+  udp: number
+  tcp: number
+}
+
+export interface NeighborNode extends Endpoint {
+  /** 64-byte X||Y public key */
+  pubkey: Uint8Array
+}
+
+interface PacketBase {
+  /** additional list elements (geth `Rest`, EIP-8): ignored by the protocol, kept for re-encoding */
+  extra?: RlpItem[]
+}
+
+export interface PingPacket extends PacketBase {
+  type: 'ping'
+  version: number
+  from: Endpoint
+  to: Endpoint
+  expiration: bigint
+  /** EIP-868 sequence number of the sender's record */
+  enrSeq?: bigint
+}
+
+export interface PongPacket extends PacketBase {
+  type: 'pong'
+  to: Endpoint
+  /** hash of the ping packet this answers */
+  replyTok: Uint8Array
+  expiration: bigint
+  enrSeq?: bigint
+}
+
+export interface FindnodePacket extends PacketBase {
+  type: 'findnode'
+  /** 64-byte public key whose neighbourhood is asked for */
+  target: Uint8Array
+  expiration: bigint
+}
+
+export interface NeighborsPacket extends PacketBase {
+  type: 'neighbors'
+  nodes: NeighborNode[]
+  expiration: bigint
+}
+
+export interface EnrRequestPacket extends PacketBase {
+  type: 'enrRequest'
+  expiration: bigint
+}
+
+export interface EnrResponsePacket extends PacketBase {
+  type: 'enrResponse'
+  /** hash of the ENRRequest packet this answers */
+  replyTok: Uint8Array
+  /** the ENR as raw RLP bytes (an RLP list of ≤ 300 bytes) */
+  record: Uint8Array
+}
+
+export type Discv4Packet =
+  | PingPacket
+  | PongPacket
+  | FindnodePacket
+  | NeighborsPacket
+  | EnrRequestPacket
+  | EnrResponsePacket
+
+export interface EncodedPacket {
+  /** the whole UDP payload: hash || signature || type || rlp(data) */
+  bytes: Uint8Array
+  /** keccak256(signature || type || data) — the first 32 bytes; pongs and ENR responses echo it */
+  hash: Uint8Array
+}
+
+export interface DecodedPacket {
+  packet: Discv4Packet
+  hash: Uint8Array
+  /** 64-byte X||Y public key recovered from the signature */
+  senderPubkey: Uint8Array
+  /** keccak256(senderPubkey) */
+  senderId: NodeId
+  /** bytes after the packet's RLP list (EIP-8: ignored) */
+  rest: Uint8Array
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// IP addresses
+
+/** '' → empty; IPv4 → 4 bytes; IPv6 → 16 bytes, except IPv4-mapped IPv6 → 4 bytes (geth NewEndpoint). */
+export function ipToBytes(ip: string): Uint8Array {
+  if (ip === '') return new Uint8Array(0)
+  const v4 = parseIPv4(ip)
+  if (v4) return v4
+  const v6 = parseIPv6(ip)
+  if (!v6) throw new DecodeError('BAD_IP', `not an IP address: ${JSON.stringify(ip)}`)
+  return isV4Mapped(v6) ? v6.slice(12) : v6
+}
+
+/** 4 bytes → dotted IPv4; 16 bytes → IPv6 (IPv4-mapped → dotted IPv4, geth IPToAddr/To4); other → ''. */
+export function ipFromBytes(b: Uint8Array): string {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`
+  if (b.length !== 16) return ''
+  if (isV4Mapped(b)) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`
+  const groups: number[] = []
+  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!)
+  // RFC 5952 / Go netip: compress the first longest run of ≥ 2 zero groups.
+  let bestStart = -1
+  let bestLen = 1
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++
+      continue
+    }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLen) {
+      bestStart = i
+      bestLen = j - i
+    }
+    i = j
+  }
+  const hex = groups.map((g) => g.toString(16))
+  if (bestStart < 0) return hex.join(':')
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`
+}
+
+function isV4Mapped(b: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false
+  return b[10] === 0xff && b[11] === 0xff
+}
+
+function parseIPv4(s: string): Uint8Array | null {
+  const parts = s.split('.')
+  if (parts.length !== 4) return null
+  const out = new Uint8Array(4)
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i]!
+    // Go's ParseAddr rejects leading zeros ("01") and anything but 1–3 decimal digits.
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null
+    const n = Number(p)
+    if (n > 255) return null
+    out[i] = n
+  }
+  return out
+}
+
+function parseIPv6(s: string): Uint8Array | null {
+  if (s.length < 2 || s.length > 45) return null
+  const dbl = s.indexOf('::')
+  if (dbl !== s.lastIndexOf('::')) return null
+  const parseGroups = (part: string): number[] | null => {
+    if (part === '') return []
+    const out: number[] = []
+    const items = part.split(':')
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!
+      if (i === items.length - 1 && it.includes('.')) {
+        const v4 = parseIPv4(it)
+        if (!v4) return null
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!)
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return null
+        out.push(Number.parseInt(it, 16))
+      }
+    }
+    return out
+  }
+  let groups: number[]
+  if (dbl < 0) {
+    const g = parseGroups(s)
+    if (g?.length !== 8) return null
+    groups = g
+  } else {
+    const headStr = s.slice(0, dbl)
+    if (headStr.includes('.')) return null // an embedded IPv4 may only come last
+    const head = parseGroups(headStr)
+    const tail = parseGroups(s.slice(dbl + 2))
+    if (head === null || tail === null) return null
+    const fill = 8 - head.length - tail.length
+    if (fill < 1) return null
+    groups = [...head, ...new Array<number>(fill).fill(0), ...tail]
+  }
+  const out = new Uint8Array(16)
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = groups[i]! >> 8
+    out[2 * i + 1] = groups[i]! & 0xff
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Expiration (geth v4wire.Expired, with the clock as a parameter)
+
+/**
+ * geth: `time.Unix(int64(ts), 0).Before(time.Now())`. A uint64 ≥ 2^63 becomes a negative int64, i.e. a time
+ * in the distant past, so it is expired. `nowSeconds` may be fractional (Date.now() / 1000).
+ */
+export function isExpired(expiration: bigint, nowSeconds: number): boolean {
+  if (expiration >= U64_SIGN_BIT || expiration < 0n) return true
+  return Number(expiration) < nowSeconds
+}
+
+/** The expiration geth puts in packets it sends: floor(now) + 20 s (geth `time.Now().Add(expiration).Unix()`). */
+export function expirationFrom(nowSeconds: number, ttlSeconds = DISCV4_EXPIRATION_SECONDS): bigint {
+  return BigInt(Math.floor(nowSeconds + ttlSeconds))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoding
+
+function checkU64(n: bigint, what: string): bigint {
+  if (n < 0n || n > U64_MAX) throw new RangeError(`${what}: not a uint64: ${n}`)
+  return n
+}
+
+function checkPort(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`${what}: not a uint16: ${n}`)
+  return n
+}
+
+function endpointItem(e: Endpoint, what: string): RlpInput[] {
+  return [ipToBytes(e.ip), checkPort(e.udp, `${what}.udp`), checkPort(e.tcp, `${what}.tcp`)]
+}
+
+function checkLen(b: Uint8Array, len: number, what: string): Uint8Array {
+  if (b.length !== len) throw new RangeError(`${what}: expected ${len} bytes, got ${b.length}`)
+  return b
+}
+
+/** The list items of a packet's data (without the type byte). */
+function packetItems(p: Discv4Packet): RlpInput[] {
+  let items: RlpInput[]
+  switch (p.type) {
+    case 'ping':
+      items = [
+        p.version,
+        endpointItem(p.from, 'from'),
+        endpointItem(p.to, 'to'),
+        checkU64(p.expiration, 'expiration'),
+      ]
+      if (p.enrSeq !== undefined) items.push(checkU64(p.enrSeq, 'enrSeq'))
+      break
+    case 'pong':
+      items = [endpointItem(p.to, 'to'), p.replyTok, checkU64(p.expiration, 'expiration')]
+      if (p.enrSeq !== undefined) items.push(checkU64(p.enrSeq, 'enrSeq'))
+      break
+    case 'findnode':
+      items = [checkLen(p.target, 64, 'target'), checkU64(p.expiration, 'expiration')]
+      break
+    case 'neighbors':
+      items = [
+        p.nodes.map((n, i) => [
+          ...endpointItem(n, `nodes[${i}]`),
+          checkLen(n.pubkey, 64, `nodes[${i}].pubkey`),
+        ]),
+        checkU64(p.expiration, 'expiration'),
+      ]
+      break
+    case 'enrRequest':
+      items = [checkU64(p.expiration, 'expiration')]
+      break
+    case 'enrResponse':
+      items = [p.replyTok, rlpItemOf(p.record)]
+      break
+    default:
+      throw new RangeError(`unknown packet type ${(p as { type: unknown }).type}`)
+  }
+  if (p.extra) for (const x of p.extra) items.push(x as RlpInput)
+  return items
+}
+
+/** The raw record bytes as an item for embedding (the rlp package cannot splice raw encodings). */
+function rlpItemOf(raw: Uint8Array): RlpItem {
+  const { item, rest } = rlpDecodePrefix(raw)
+  if (rest.length !== 0 || !Array.isArray(item)) throw new RangeError('record: expected one RLP list')
+  return item
+}
+
+/** type || rlp(data) — the signed part of a packet. */
+export function encodePacketData(packet: Discv4Packet): Uint8Array {
+  const code = DISCV4_PACKET[packet.type]
+  if (code === undefined) throw new RangeError(`unknown packet type ${String(packet.type)}`)
+  const rlp = rlpEncode(packetItems(packet))
+  const out = new Uint8Array(1 + rlp.length)
+  out[0] = code
+  out.set(rlp, 1)
+  return out
+}
+
+/**
+ * Sign and frame a packet (geth v4wire.Encode): sig = sign(keccak256(type || data)),
+ * hash = keccak256(sig || type || data), bytes = hash || sig || type || data.
+ * Throws DecodeError PACKET_TOO_BIG above 1280 bytes, BAD_IP for an unparsable IP; RangeError for
+ * out-of-range fields (a programming error, not remote input).
+ */
+export function encodePacket(privKey: Uint8Array, packet: Discv4Packet): EncodedPacket {
+  const data = encodePacketData(packet)
+  const size = DISCV4_HEAD_SIZE + data.length
+  if (size > DISCV4_MAX_PACKET_SIZE)
+    throw new DecodeError('PACKET_TOO_BIG', `discv4 packet of ${size} bytes`, {
+      size,
+      max: DISCV4_MAX_PACKET_SIZE,
+    })
+  const bytes = new Uint8Array(size)
+  bytes.set(sign(keccak256(data), privKey), DISCV4_HASH_SIZE)
+  bytes.set(data, DISCV4_HEAD_SIZE)
+  const hash = keccak256(bytes.subarray(DISCV4_HASH_SIZE))
+  bytes.set(hash, 0)
+  return { bytes, hash }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoding
+
+function decodeEndpoint(item: RlpItem | undefined, what: string): Endpoint {
+  const l = asList(item, what, 3)
+  return {
+    ip: ipFromBytes(asBytes(l[0], `${what}.ip`)),
+    udp: asUint(l[1], `${what}.udp`, 2),
+    tcp: asUint(l[2], `${what}.tcp`, 2),
+  }
+}
+
+function decodeNode(item: RlpItem | undefined, what: string): NeighborNode {
+  const l = asList(item, what, 4)
+  if (l.length > 4) throw new DecodeError('BAD_MESSAGE', `${what}: ${l.length} elements, expected 4`)
+  return {
+    ip: ipFromBytes(asBytes(l[0], `${what}.ip`)),
+    udp: asUint(l[1], `${what}.udp`, 2),
+    tcp: asUint(l[2], `${what}.tcp`, 2),
+    pubkey: asFixedBytes(l[3], 64, `${what}.pubkey`),
+  }
+}
+
+/** geth decodes Endpoint (a struct without a tail): exactly three elements. */
+function strictEndpoint(item: RlpItem | undefined, what: string): Endpoint {
+  if (Array.isArray(item) && item.length > 3)
+    throw new DecodeError('BAD_MESSAGE', `${what}: ${item.length} elements, expected 3`)
+  return decodeEndpoint(item, what)
+}
+
+const u64 = (item: RlpItem | undefined, what: string): bigint => asBigUint(item, what, 8)
+
+function withExtra<T extends Discv4Packet>(p: T, l: RlpItem[], used: number): T {
+  if (l.length > used) p.extra = l.slice(used)
+  return p
+}
+
+/** Decode the data of a packet of the given type (the first RLP value after the type byte). */
+export function decodePacketData(type: number, data: Uint8Array): { packet: Discv4Packet; rest: Uint8Array } {
+  const name = DISCV4_PACKET_NAME[type]
+  if (name === undefined)
+    throw new DecodeError('UNKNOWN_PACKET_TYPE', `discv4 packet type ${type}`, { packetType: type })
+  const { item, rest } = rlpDecodePrefix(data)
+  const l = asList(item, name)
+  let packet: Discv4Packet
+  switch (name) {
+    case 'ping': {
+      asList(item, name, 4)
+      const p: PingPacket = {
+        type: 'ping',
+        version: Number(u64(l[0], 'ping.version')),
+        from: strictEndpoint(l[1], 'ping.from'),
+        to: strictEndpoint(l[2], 'ping.to'),
+        expiration: u64(l[3], 'ping.expiration'),
+      }
+      if (l.length > 4) p.enrSeq = u64(l[4], 'ping.enrSeq')
+      packet = withExtra(p, l, 5)
+      break
+    }
+    case 'pong': {
+      asList(item, name, 3)
+      const p: PongPacket = {
+        type: 'pong',
+        to: strictEndpoint(l[0], 'pong.to'),
+        replyTok: asBytes(l[1], 'pong.replyTok'),
+        expiration: u64(l[2], 'pong.expiration'),
+      }
+      if (l.length > 3) p.enrSeq = u64(l[3], 'pong.enrSeq')
+      packet = withExtra(p, l, 4)
+      break
+    }
+    case 'findnode':
+      asList(item, name, 2)
+      packet = withExtra(
+        {
+          type: 'findnode',
+          target: asFixedBytes(l[0], 64, 'findnode.target'),
+          expiration: u64(l[1], 'findnode.expiration'),
+        },
+        l,
+        2,
+      )
+      break
+    case 'neighbors':
+      asList(item, name, 2)
+      packet = withExtra(
+        {
+          type: 'neighbors',
+          nodes: asList(l[0], 'neighbors.nodes').map((n, i) => decodeNode(n, `neighbors.nodes[${i}]`)),
+          expiration: u64(l[1], 'neighbors.expiration'),
+        },
+        l,
+        2,
+      )
+      break
+    case 'enrRequest':
+      asList(item, name, 1)
+      packet = withExtra({ type: 'enrRequest', expiration: u64(l[0], 'enrRequest.expiration') }, l, 1)
+      break
+    case 'enrResponse': {
+      asList(item, name, 2)
+      const replyTok = asBytes(l[0], 'enrResponse.replyTok')
+      asList(l[1], 'enrResponse.record')
+      const record = rlpEncode(l[1] as RlpInput)
+      if (record.length > ENR_SIZE_LIMIT)
+        throw new DecodeError('ENR_TOO_BIG', `record of ${record.length} bytes`, {
+          size: record.length,
+          max: ENR_SIZE_LIMIT,
+        })
+      packet = withExtra({ type: 'enrResponse', replyTok, record }, l, 2)
+      break
+    }
+  }
+  return { packet, rest }
+}
+
+/**
+ * Decode a discovery v4 datagram (geth v4wire.Decode): size check, hash check, sender recovery, packet type,
+ * then the packet data. Datagrams over 1280 bytes are accepted. Every failure is a DecodeError; failures after
+ * sender recovery carry `details.hash` and `details.senderPubkey` (geth returns them alongside the error).
+ */
+export function decodePacket(bytes: Uint8Array): DecodedPacket {
+  if (bytes.length < DISCV4_HEAD_SIZE + 1)
+    throw new DecodeError('PACKET_TOO_SMALL', `discv4 packet of ${bytes.length} bytes`, {
+      size: bytes.length,
+      min: DISCV4_HEAD_SIZE + 1,
+    })
+  const hash = bytes.subarray(0, DISCV4_HASH_SIZE)
+  const want = keccak256(bytes.subarray(DISCV4_HASH_SIZE))
+  for (let i = 0; i < DISCV4_HASH_SIZE; i++)
+    if (hash[i] !== want[i]) throw new DecodeError('BAD_HASH', 'discv4 packet hash mismatch')
+  const sig = bytes.subarray(DISCV4_HASH_SIZE, DISCV4_HEAD_SIZE)
+  const signed = bytes.subarray(DISCV4_HEAD_SIZE)
+  let senderPubkey: Uint8Array
+  try {
+    senderPubkey = recoverPublicKey(keccak256(signed), sig)
+  } catch (e) {
+    throw new DecodeError('BAD_SIGNATURE', (e as Error)?.message ?? 'signature recovery failed', {
+      hash: hash.slice(),
+    })
+  }
+  try {
+    const { packet, rest } = decodePacketData(signed[0]!, signed.subarray(1))
+    return { packet, hash: hash.slice(), senderPubkey, senderId: keccak256(senderPubkey), rest }
+  } catch (e) {
+    const err =
+      e instanceof DecodeError ? e : new DecodeError('RLP_INVALID', (e as Error)?.message ?? String(e))
+    Object.assign(err.details, { hash: hash.slice(), senderPubkey })
+    throw err
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Neighbors
+
+/**
+ * Split nodes into Neighbors packets of at most `max` (12, geth MaxNeighbors) nodes, as geth handleFindnode
+ * does: always at least one packet (an empty one when there are no nodes), and every packet stays under the
+ * 1280-byte limit (a packet is closed early if the next node would push it over).
+ */
+export function splitNeighbors(
+  nodes: readonly NeighborNode[],
+  expiration: bigint,
+  max = DISCV4_MAX_NEIGHBORS,
+): NeighborsPacket[] {
+  const out: NeighborsPacket[] = []
+  let cur: NeighborNode[] = []
+  let curSize = 0
+  // Size of the list payload of the node list; header sizes are added when checking the limit.
+  const fixed = DISCV4_HEAD_SIZE + 1 + rlpEncode(checkU64(expiration, 'expiration')).length
+  const fits = (payload: number): boolean => {
+    const nodesList = listSize(payload)
+    const body = nodesList + fixed - DISCV4_HEAD_SIZE - 1
+    return DISCV4_HEAD_SIZE + 1 + listSize(body) <= DISCV4_MAX_PACKET_SIZE
+  }
+  for (const n of nodes) {
+    const size = rlpEncode([ipToBytes(n.ip), n.udp, n.tcp, n.pubkey]).length
+    if (cur.length > 0 && (cur.length >= max || !fits(curSize + size))) {
+      out.push({ type: 'neighbors', nodes: cur, expiration })
+      cur = []
+      curSize = 0
+    }
+    cur.push(n)
+    curSize += size
+  }
+  if (cur.length > 0 || out.length === 0) out.push({ type: 'neighbors', nodes: cur, expiration })
+  return out
+}
+
+function listSize(payload: number): number {
+  if (payload < 56) return 1 + payload
+  let n = 0
+  for (let x = payload; x > 0; x = Math.floor(x / 256)) n++
+  return 1 + n + payload
+}
+
+/** Short human-readable form for logs: `PING/v4 …` like geth's packet Name(). */
+export function packetName(p: Discv4Packet): string {
+  switch (p.type) {
+    case 'ping':
+      return 'PING/v4'
+    case 'pong':
+      return 'PONG/v4'
+    case 'findnode':
+      return 'FINDNODE/v4'
+    case 'neighbors':
+      return 'NEIGHBORS/v4'
+    case 'enrRequest':
+      return 'ENRREQUEST/v4'
+    case 'enrResponse':
+      return 'ENRRESPONSE/v4'
+  }
+}
