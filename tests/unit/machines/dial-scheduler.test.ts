@@ -1,0 +1,445 @@
+// Tests for machines/dial-scheduler.ts: checkDial and free-slot tables, the netrestrict matcher, history
+// expiry, resolve backoff, and geth p2p/dial_test.go's scenarios as rounds (events in, dials out).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import {
+  addStatic,
+  checkDial,
+  createDialScheduler,
+  DIAL_HISTORY_EXPIRATION_MS,
+  type DialSchedulerState,
+  dialDone,
+  expireHistory,
+  freeDialSlots,
+  INITIAL_RESOLVE_DELAY_MS,
+  inboundPending,
+  MAX_RESOLVE_DELAY_MS,
+  netlistContains,
+  nextHistoryExpiry,
+  offerCandidate,
+  parseCidr,
+  parseIp,
+  parseNetlist,
+  peerAdded,
+  peerRemoved,
+  removeStatic,
+  schedule,
+} from '../../../machines/dial-scheduler.ts'
+import { newNode, type Round, runDialTest, uintId } from './dial-runner.ts'
+
+const ip = (n: number) => `127.0.0.${n}:30303`
+
+function run(config: Parameters<typeof runDialTest>[0], rounds: Round[]) {
+  const reports = runDialTest(config, rounds)
+  reports.forEach((r, i) => {
+    assert.deepEqual([...r.dials].sort(), [...(rounds[i]!.wantNewDials ?? [])].sort(), `round ${i} dials`)
+    const want = [...(rounds[i]!.resolves?.keys() ?? [])].sort()
+    assert.deepEqual([...r.resolveCalls].sort(), want, `round ${i} resolves`)
+  })
+  return reports
+}
+
+describe('checkDial', () => {
+  const base = () => {
+    let s = createDialScheduler({
+      self: uintId(0xeeee),
+      maxDialPeers: 10,
+      netRestrict: parseNetlist('127.0.0.0/8'),
+    })
+    s = peerAdded(s, uintId(2), true)
+    s = inboundPending(s, uintId(3))
+    s = offerCandidate(s, newNode(4, ip(4)), 0).state // dialing 4, and 4 in history
+    s = dialDone(offerCandidate(s, newNode(5, ip(5)), 0).state, uintId(5), 0) // 5 only in history
+    return s
+  }
+  const table: [string, ReturnType<typeof newNode>, ReturnType<typeof checkDial>][] = [
+    ['self', newNode(0xeeee, ip(1)), 'self'],
+    ['ip without port', { ...newNode(1, ''), ip: '127.0.0.1' }, 'no-port'],
+    ['already dialing', newNode(4, ip(4)), 'already-dialing'],
+    ['already connected', newNode(2, ip(2)), 'already-connected'],
+    ['pending inbound', newNode(3, ip(3)), 'pending-inbound'],
+    ['outside netrestrict', newNode(6, '10.0.0.1:30303'), 'netrestrict'],
+    ['no address with netrestrict', newNode(6, ''), 'netrestrict'],
+    ['recently dialed', newNode(5, ip(5)), 'recently-dialed'],
+    ['fresh node', newNode(7, ip(7)), null],
+  ]
+  for (const [name, node, want] of table) {
+    it(name, () => assert.equal(checkDial(base(), node), want))
+  }
+  it('checks in geth order: self before everything, dialing before connected', () => {
+    let s = base()
+    s = peerAdded(s, uintId(4), true) // 4 is dialing and connected
+    assert.equal(checkDial(s, newNode(4, ip(4))), 'already-dialing')
+    assert.equal(checkDial(s, { ...newNode(0xeeee, ''), ip: '127.0.0.1' }), 'self')
+  })
+  it('without netrestrict a node without address passes (static, resolved later)', () => {
+    const s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 })
+    assert.equal(checkDial(s, newNode(1, '')), null)
+  })
+})
+
+describe('freeDialSlots: min((maxDialed − dialed) × 2, maxActiveDials) − dialing', () => {
+  const table: [maxDialPeers: number, maxActive: number, dialed: number, dialing: number, want: number][] = [
+    [4, 5, 0, 0, 5],
+    [4, 5, 3, 0, 2],
+    [4, 5, 3, 2, 0],
+    [4, 5, 4, 1, -1],
+    [16, 50, 0, 0, 32],
+    [16, 50, 0, 30, 2],
+    [1, 50, 0, 0, 2],
+  ]
+  for (const [maxDialPeers, maxActiveDials, dialed, dialing, want] of table) {
+    it(`${maxDialPeers}/${maxActiveDials}, dialed ${dialed}, dialing ${dialing} → ${want}`, () => {
+      let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers, maxActiveDials: 1000 })
+      for (let i = 0; i < dialing; i++) s = offerCandidate(s, newNode(100 + i, ip(1)), 0).state
+      s = { ...s, maxActiveDials }
+      for (let i = 0; i < dialed; i++) s = peerAdded(s, uintId(i), true)
+      assert.equal(freeDialSlots(s), want)
+    })
+  }
+  it('defaults maxActiveDials to 50 (geth defaultMaxPendingPeers)', () => {
+    assert.equal(createDialScheduler({ self: uintId(1), maxDialPeers: 100 }).maxActiveDials, 50)
+  })
+  it('inbound peers do not use dial slots', () => {
+    const s = peerAdded(
+      createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4, maxActiveDials: 5 }),
+      uintId(1),
+      false,
+    )
+    assert.equal(freeDialSlots(s), 5)
+  })
+})
+
+describe('netrestrict matcher', () => {
+  const table: [list: string, addr: string | undefined, want: boolean][] = [
+    ['127.0.2.0/24', '127.0.2.5', true],
+    ['127.0.2.0/24', '127.0.3.5', false],
+    ['10.0.0.0/8, 192.168.0.0/16', '192.168.44.1', true],
+    ['10.0.0.0/8,,192.168.0.0/16', '11.0.0.1', false],
+    ['172.16.0.0/12', '172.31.255.255', true],
+    ['172.16.0.0/12', '172.32.0.0', false],
+    ['0.0.0.0/0', '8.8.8.8', true],
+    ['0.0.0.0/0', '::1', false],
+    ['1.2.3.4/32', '1.2.3.4', true],
+    ['1.2.3.4/32', '1.2.3.5', false],
+    ['fd00::/8', 'fd12:3456::1', true],
+    ['fd00::/8', 'fe80::1', false],
+    ['::/0', '2001:db8::1', true],
+    ['2001:db8::/32', '2001:db8:ffff:ffff::', true],
+    ['2001:db8::/33', '2001:db8:8000::', false],
+    ['10.0.0.0/8', '::ffff:10.1.2.3', true],
+    ['10.0.0.0/8', undefined, false],
+    ['10.0.0.0/8', 'not-an-ip', false],
+  ]
+  for (const [list, addr, want] of table) {
+    it(`${list} ∋ ${addr}: ${want}`, () => assert.equal(netlistContains(parseNetlist(list), addr), want))
+  }
+  it('parses IPv6 forms', () => {
+    assert.deepEqual(parseIp('::'), new Uint8Array(16))
+    assert.deepEqual(parseIp('::1')![15], 1)
+    assert.deepEqual(
+      [...parseIp('1:2:3:4:5:6:7:8')!].filter((_, i) => i % 2 === 1),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    )
+    assert.deepEqual([...parseIp('::ffff:1.2.3.4')!], [1, 2, 3, 4])
+    assert.equal(parseIp('[::1]')![15], 1)
+  })
+  for (const bad of [
+    '1.2.3.4',
+    '1.2.3/8',
+    '1.2.3.4/33',
+    '::/129',
+    '1.2.3.256/8',
+    '01.2.3.4/8',
+    '1::2::3/64',
+    'x/1',
+  ]) {
+    it(`rejects ${bad}`, () => assert.throws(() => parseCidr(bad), TypeError))
+  }
+  it('rejects malformed addresses', () => {
+    for (const a of [
+      '1.2.3',
+      '1.2.3.4.5',
+      '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7',
+      '12345::',
+      'g::1',
+      '1::2::3',
+      '',
+    ])
+      assert.equal(parseIp(a), null, a)
+  })
+})
+
+describe('history', () => {
+  it('keeps a dialled node out for 35 s, expiring at the deadline', () => {
+    let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 })
+    s = offerCandidate(s, newNode(1, ip(1)), 1000).state
+    s = dialDone(s, uintId(1), 2000)
+    assert.equal(DIAL_HISTORY_EXPIRATION_MS, 35_000)
+    assert.equal(nextHistoryExpiry(s), 36_000)
+    assert.equal(checkDial(expireHistory(s, 35_999), newNode(1, ip(1))), 'recently-dialed')
+    const later = expireHistory(s, 36_000)
+    assert.equal(checkDial(later, newNode(1, ip(1))), null)
+    assert.equal(nextHistoryExpiry(later), undefined)
+    assert.equal(expireHistory(later, 99_000), later, 'no change when nothing is due')
+  })
+  it('returns expired static nodes to the pool and redials them', () => {
+    let s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 }), newNode(1, ip(1)))
+    let out = schedule(s, 0)
+    assert.deepEqual(
+      out.started.map((t) => [t.id, t.flag]),
+      [[uintId(1), 'static']],
+    )
+    s = dialDone(out.state, uintId(1), 5000)
+    assert.equal(schedule(s, 5000).started.length, 0)
+    s = expireHistory(s, 35_000)
+    out = schedule(s, 35_000)
+    assert.equal(out.started.length, 1)
+  })
+  it('redials a static node after it drops, once its history entry is gone', () => {
+    let s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 }), newNode(1, ip(1)))
+    s = schedule(s, 0).state
+    s = dialDone(peerAdded(s, uintId(1), true), uintId(1), 100)
+    s = expireHistory(s, 40_000)
+    assert.equal(schedule(s, 40_000).started.length, 0, 'connected: not in the pool')
+    s = peerRemoved(s, uintId(1), true)
+    assert.equal(schedule(s, 40_000).started.length, 1)
+  })
+})
+
+describe('static resolve backoff (geth initialResolveDelay 60 s, doubling, max 1 h)', () => {
+  const id = uintId(1)
+  const entry = (s: DialSchedulerState) => s.statics.get(id)!
+  it('backs off after failures and resets when found', () => {
+    let s = addStatic(
+      createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, canResolve: true }),
+      newNode(1),
+    )
+    let t = 0
+    let out = schedule(s, t)
+    assert.equal(out.started[0]!.mayResolve, true)
+    s = dialDone(out.state, id, t, { resolved: null })
+    assert.equal(entry(s).resolveDelay, 2 * INITIAL_RESOLVE_DELAY_MS)
+    const delays = [entry(s).resolveDelay]
+    for (let k = 0; k < 8; k++) {
+      t += DIAL_HISTORY_EXPIRATION_MS
+      s = expireHistory(s, t)
+      out = schedule(s, t)
+      assert.equal(out.started.length, 1, 'the static task runs after every history expiry')
+      const allowed = t - entry(s).lastResolved! >= entry(s).resolveDelay
+      assert.equal(out.started[0]!.mayResolve, allowed)
+      s = dialDone(out.state, id, t, allowed ? { resolved: null } : {})
+      delays.push(entry(s).resolveDelay)
+    }
+    assert.ok(
+      delays.every((d, i) => i === 0 || d === delays[i - 1] || d === Math.min(2 * delays[i - 1]!, 3_600_000)),
+    )
+    s = { ...s, statics: new Map([[id, { ...entry(s), resolveDelay: MAX_RESOLVE_DELAY_MS }]]) }
+    s = dialDone(schedule(expireHistory(s, t + 1e9), t + 1e9).state, id, t + 1e9, { resolved: null })
+    assert.equal(entry(s).resolveDelay, MAX_RESOLVE_DELAY_MS, 'capped at one hour')
+    const found = newNode(1, ip(9))
+    s = dialDone(schedule(expireHistory(s, t + 2e9), t + 2e9).state, id, t + 2e9, { resolved: found })
+    assert.equal(entry(s).resolveDelay, INITIAL_RESOLVE_DELAY_MS)
+    assert.equal(entry(s).node, found, 'the static entry keeps the resolved endpoint')
+  })
+  it('never resolves without a resolver', () => {
+    const s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 }), newNode(1))
+    assert.equal(schedule(s, 0).started[0]!.mayResolve, false)
+  })
+  it('dynamic tasks never resolve', () => {
+    const s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, canResolve: true })
+    assert.equal(offerCandidate(s, newNode(1, ip(1)), 0).started!.mayResolve, false)
+  })
+})
+
+describe('offerCandidate', () => {
+  it('rejects when no slot is free, with a reason otherwise', () => {
+    let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, maxActiveDials: 1 })
+    const a = offerCandidate(s, newNode(0xeeee, ip(1)), 0)
+    assert.equal(a.rejected, 'self')
+    s = offerCandidate(s, newNode(1, ip(1)), 0).state
+    assert.equal(offerCandidate(s, newNode(2, ip(2)), 0).rejected, 'no-free-slot')
+  })
+})
+
+// --- geth p2p/dial_test.go scenarios -----------------------------------------------------------------
+
+describe('scenario rounds (geth dial_test.go)', () => {
+  it('TestDialSchedDynDial: dynamic dials from discovery results', () => {
+    run({ maxActiveDials: 5, maxDialPeers: 4 }, [
+      {
+        peersAdded: [
+          { flag: 'static', node: newNode(0) },
+          { flag: 'dynamic', node: newNode(1) },
+          { flag: 'dynamic', node: newNode(2) },
+        ],
+        discovered: [0, 2, 3, 4, 5, 6, 7, 8].map((n) => newNode(n, ip(1))),
+        wantNewDials: ['3@127.0.0.1:30303', '4@127.0.0.1:30303'],
+      },
+      { failed: [4], wantNewDials: ['5@127.0.0.1:30303'] },
+      { succeeded: [3], failed: [5], discovered: [newNode(9, ip(1))] },
+      {
+        peersRemoved: [0, 1, 2],
+        discovered: [0x0a, 0x0b, 0x0c, 0x0d, 0x0f].map((n) => newNode(n, ip(1))),
+        wantNewDials: [6, 7, 8, 9, 10].map((n) => `${n}@127.0.0.1:30303`),
+      },
+    ])
+  })
+
+  it('TestDialSchedNetRestrict: candidates outside netrestrict are not dialled', () => {
+    const nodes = [
+      newNode(1, '127.0.0.1:30303'),
+      newNode(2, '127.0.0.2:30303'),
+      newNode(3, '127.0.0.3:30303'),
+      newNode(4, '127.0.0.4:30303'),
+      newNode(5, '127.0.2.5:30303'),
+      newNode(6, '127.0.2.6:30303'),
+      newNode(7, '127.0.2.7:30303'),
+      newNode(8, '127.0.2.8:30303'),
+    ]
+    run({ netRestrict: parseNetlist('127.0.2.0/24'), maxActiveDials: 10, maxDialPeers: 10 }, [
+      {
+        discovered: nodes,
+        wantNewDials: ['5@127.0.2.5:30303', '6@127.0.2.6:30303', '7@127.0.2.7:30303', '8@127.0.2.8:30303'],
+      },
+      { succeeded: [5, 6, 7, 8] },
+    ])
+  })
+
+  it('TestDialSchedStaticDial: static dials obey the limits', () => {
+    // seed chosen so the random picks equal geth's run (3,4,5,6 then 8,9)
+    run({ maxActiveDials: 5, maxDialPeers: 4, seed: STATIC_DIAL_SEED }, [
+      {
+        peersAdded: [
+          { flag: 'dynamic', node: newNode(1, ip(1)) },
+          { flag: 'dynamic', node: newNode(2, ip(2)) },
+        ],
+        update: [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ({ addStatic: newNode(n, ip(n)) })),
+        wantNewDials: [3, 4, 5, 6].map((n) => `${n}@${ip(n)}`),
+      },
+      {
+        succeeded: [3],
+        failed: [4, 5, 6],
+        resolves: new Map([
+          [4, null],
+          [5, null],
+          [6, null],
+        ]),
+        wantNewDials: [8, 9].map((n) => `${n}@${ip(n)}`),
+      },
+      {
+        peersAdded: [{ flag: 'inbound', node: newNode(7, ip(7)) }],
+        peersRemoved: [1],
+        wantNewDials: [`1@${ip(1)}`],
+      },
+    ])
+  })
+
+  it('TestDialSchedRemoveStatic: removed static nodes are not dialled again', () => {
+    run({ maxActiveDials: 1, maxDialPeers: 1, seed: REMOVE_STATIC_SEED }, [
+      { update: [1, 2, 3].map((n) => ({ addStatic: newNode(n, ip(n)) })), wantNewDials: [`1@${ip(1)}`] },
+      { failed: [1], resolves: new Map([[1, null]]), wantNewDials: [`2@${ip(2)}`] },
+      {
+        update: [{ removeStatic: 1 }, { removeStatic: 2 }, { removeStatic: 3 }],
+        failed: [2],
+        resolves: new Map([[2, null]]),
+      },
+      {},
+      {},
+      {},
+    ])
+  })
+
+  it('TestDialSchedManyStaticNodes: static dials are picked at random', () => {
+    const rounds: Round[] = [
+      {
+        peersAdded: [
+          { flag: 'dynamic', node: newNode(0xfffe) },
+          { flag: 'dynamic', node: newNode(0xffff) },
+        ],
+        update: Array.from({ length: 2000 }, (_, n) => ({ addStatic: newNode(n, ip(1)) })),
+      },
+      { peersRemoved: [0xfffe, 0xffff] },
+    ]
+    const [r0, r1] = runDialTest({ maxDialPeers: 2 }, rounds)
+    assert.equal(r0!.dials.length, 0)
+    assert.equal(r1!.dials.length, 4)
+    const ids = r1!.dials.map((d) => Number(d.split('@')[0]))
+    assert.equal(new Set(ids).size, 4)
+    assert.ok(
+      ids.some((n) => n >= 4),
+      `picks ${ids} are not the first four`,
+    )
+    const other = runDialTest({ maxDialPeers: 2, seed: 0xabcdef }, rounds)[1]!.dials
+    assert.notDeepEqual(other, r1!.dials, 'another seed picks other nodes')
+  })
+
+  it('TestDialSchedHistory: past dials are not retried for some time', () => {
+    run({ maxActiveDials: 3, maxDialPeers: 3 }, [
+      {
+        update: [1, 2, 3].map((n) => ({ addStatic: newNode(n, ip(n)) })),
+        wantNewDials: [1, 2, 3].map((n) => `${n}@${ip(n)}`),
+      },
+      { succeeded: [1, 2], failed: [3], resolves: new Map([[3, null]]) },
+      {},
+      { wantNewDials: [`3@${ip(3)}`] },
+    ])
+  })
+
+  it('TestDialSchedResolve: static nodes without endpoint are resolved, then backed off', () => {
+    const resolved = newNode(1, '127.0.0.1:30303')
+    const resolved2 = newNode(1, '127.0.0.55:30303')
+    run({ maxActiveDials: 1, maxDialPeers: 1 }, [
+      {
+        update: [{ addStatic: newNode(1) }],
+        resolves: new Map([[1, resolved]]),
+        wantNewDials: ['1@127.0.0.1:30303'],
+      },
+      // geth's test re-resolves here only because its simulated clock starts at 0 and lastResolved == 0
+      // reads as "never"; with a real clock the 60 s backoff applies, so the failed dial is not retried.
+      { failed: [1], advance: 60_000 },
+      // history expired and the backoff passed: the stored endpoint is dialled again (it has an IP now)
+      { wantNewDials: ['1@127.0.0.1:30303'] },
+      // the dial fails; the backoff allows a resolve, which finds the new endpoint and dials it at once
+      { failed: [1], resolves: new Map([[1, resolved2]]), wantNewDials: ['1@127.0.0.55:30303'] },
+    ])
+  })
+
+  it('TestDialSchedPendingInbound: nodes with pending inbound connections are not dialled', () => {
+    run({ maxActiveDials: 5, maxDialPeers: 4 }, [
+      {
+        peersAdded: [
+          { flag: 'dynamic', node: newNode(1, ip(1)) },
+          { flag: 'dynamic', node: newNode(2, ip(2)) },
+        ],
+        update: [{ inboundPending: 3 }],
+        discovered: [3, 4, 5].map((n) => newNode(n, ip(n))),
+        wantNewDials: [4, 5].map((n) => `${n}@${ip(n)}`),
+      },
+      {
+        update: [{ inboundCompleted: 3 }],
+        peersAdded: [{ flag: 'inbound', node: newNode(3, ip(3)) }],
+        succeeded: [4],
+        failed: [5],
+        discovered: [3, 6].map((n) => newNode(n, ip(n))),
+        wantNewDials: [`6@${ip(6)}`],
+      },
+      {
+        peersRemoved: [3],
+        update: [{ inboundPending: 7 }],
+        discovered: [3, 7].map((n) => newNode(n, ip(n))),
+        wantNewDials: [`3@${ip(3)}`],
+      },
+    ])
+  })
+
+  it('removeStatic of an unknown node and addStatic twice are no-ops', () => {
+    const s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 }), newNode(1, ip(1)))
+    assert.equal(addStatic(s, newNode(1, ip(1))), s)
+    assert.equal(removeStatic(s, uintId(9)), s)
+  })
+})
+
+const STATIC_DIAL_SEED = 440
+const REMOVE_STATIC_SEED = 1
