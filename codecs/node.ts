@@ -11,5 +11,7 @@ export interface Node {
   ip?: string
   tcp?: number
   udp?: number
+  /** DNS name from an enode URL (geth Node.Hostname); resolved by the dialer, never by the codecs */
+  hostname?: string
   record?: Enr
 }

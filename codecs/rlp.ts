@@ -7,6 +7,8 @@
 //   rlpEncode(input)          numbers/bigints → minimal big-endian ints, strings → UTF-8, null → empty string
 //   rlpDecode(bytes)          exactly one canonical item spanning the whole input, else DecodeError
 //   rlpDecodePrefix(bytes)    { item, rest } — first canonical item and the (view of the) bytes after it
+//   rlpDecodeRawList(bytes)   the whole input must be one canonical list: each element's own encoding (views)
+//   rlpEncodeRawList(items)   a list around already-encoded elements (e.g. ENR values, raw extra elements)
 //   asBytes / asFixedBytes / asList / asUint / asBigUint / uintToBytes — typed accessors
 //
 // Decoded byte strings are *views* (subarray) into the input, never copies: `.slice()` a value you keep
@@ -52,14 +54,71 @@ export function rlpDecodePrefix(bytes: Uint8Array): { item: RlpItem; rest: Uint8
   return { item, rest: bytes.subarray(end) }
 }
 
+/**
+ * Decode the whole input as one canonical list and return each element's raw encoding (views into the
+ * input; every element is fully validated). The raw counterpart of `asList(rlpDecode(bytes))`.
+ */
+export function rlpDecodeRawList(bytes: Uint8Array): Uint8Array[] {
+  if (bytes.length === 0) throw new DecodeError('RLP_INVALID', 'empty input (EOF)')
+  const b0 = bytes[0]!
+  if (b0 < 0xc0) throw new DecodeError('RLP_UNEXPECTED_TYPE', 'expected list')
+  let from: number
+  let size: number
+  if (b0 < 0xf8) {
+    size = b0 - 0xc0
+    from = 1
+    checkFits(from, size, bytes.length, 0)
+  } else {
+    ;({ size, from } = readLongSize(bytes, 0, b0 - 0xf7, bytes.length))
+  }
+  const end = from + size
+  if (end !== bytes.length)
+    throw new DecodeError('RLP_TRAILING_BYTES', `${bytes.length - end} bytes after the value`, {
+      offset: end,
+    })
+  const out: Uint8Array[] = []
+  let pos = from
+  while (pos < end) {
+    const next = decodeItem(bytes, pos, end).end
+    out.push(bytes.subarray(pos, next))
+    pos = next
+  }
+  return out
+}
+
+/** The RLP list header for a payload of `size` bytes. */
+export function rlpListHeader(size: number): Uint8Array {
+  if (size < 56) return Uint8Array.of(0xc0 + size)
+  const len = uintToBytes(size)
+  const out = new Uint8Array(1 + len.length)
+  out[0] = 0xf7 + len.length
+  out.set(len, 1)
+  return out
+}
+
+/** Wrap already-encoded elements in a list (no validation of the elements). */
+export function rlpEncodeRawList(items: readonly Uint8Array[]): Uint8Array {
+  let size = 0
+  for (const it of items) size += it.length
+  const head = rlpListHeader(size)
+  const out = new Uint8Array(head.length + size)
+  out.set(head, 0)
+  let o = head.length
+  for (const it of items) {
+    out.set(it, o)
+    o += it.length
+  }
+  return out
+}
+
 interface Frame {
   list: RlpItem[]
   end: number
 }
 
-/** Iterative canonical decoder: returns the item starting at `start` and the offset after it. */
-function decodeItem(b: Uint8Array, start: number): { item: RlpItem; end: number } {
-  if (start >= b.length) throw new DecodeError('RLP_INVALID', 'empty input (EOF)')
+/** Iterative canonical decoder: the item starting at `start` (ending by `bound`) and the offset after it. */
+function decodeItem(b: Uint8Array, start: number, bound = b.length): { item: RlpItem; end: number } {
+  if (start >= bound) throw new DecodeError('RLP_INVALID', 'empty input (EOF)')
   const stack: Frame[] = []
   let pos = start
   for (;;) {
@@ -69,7 +128,7 @@ function decodeItem(b: Uint8Array, start: number): { item: RlpItem; end: number 
       stack.pop()
       value = top.list
     } else {
-      const limit = top !== undefined ? top.end : b.length
+      const limit = top !== undefined ? top.end : bound
       const b0 = b[pos]!
       if (b0 < 0x80) {
         value = b.subarray(pos, pos + 1)
