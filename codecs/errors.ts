@@ -31,6 +31,7 @@ export type DecodeErrorCode =
   | 'SNAPPY_INVALID'
   | 'BAD_DISC_REASON'
   | 'BAD_MESSAGE'
+  | 'BAD_PUBLIC_KEY'
   | 'INVALID_IDENTITY'
 
 export class DecodeError extends Error {
