@@ -52,7 +52,7 @@ function parsePort(s: string): number | null {
 }
 
 /** Go url unescape (host/userinfo mode: `+` stays; query mode: `+` is a space); null on a bad escape. */
-function unescape(s: string, query: boolean): string | null {
+function urlUnescape(s: string, query: boolean): string | null {
   if (!s.includes('%') && !(query && s.includes('+'))) return s
   let out = ''
   for (let i = 0; i < s.length; i++) {
@@ -76,8 +76,8 @@ function discport(rawQuery: string): string {
   for (const part of rawQuery.split('&')) {
     if (part === '' || part.includes(';')) continue
     const eq = part.indexOf('=')
-    const key = unescape(eq < 0 ? part : part.slice(0, eq), true)
-    const value = unescape(eq < 0 ? '' : part.slice(eq + 1), true)
+    const key = urlUnescape(eq < 0 ? part : part.slice(0, eq), true)
+    const value = urlUnescape(eq < 0 ? '' : part.slice(eq + 1), true)
     if (key === null || value === null) continue
     if (key === 'discport') return value
   }
@@ -112,7 +112,7 @@ export function parseEnode(url: string): Node {
   if (at < 0) throw bad('does not contain node ID')
   const userinfo = authority.slice(0, at)
   if (!USERINFO_RE.test(userinfo)) throw bad('net/url: invalid userinfo')
-  const user = unescape(userinfo, false)
+  const user = urlUnescape(userinfo, false)
   if (user === null) throw bad('invalid URL escape in userinfo')
   const pubkey = parsePubkey(user)
 
@@ -141,7 +141,7 @@ export function parseEnode(url: string): Node {
     }
     if (!HOST_RE.test(host)) throw bad(`invalid character in host name ${JSON.stringify(host)}`)
   }
-  const hostname = unescape(host, false)
+  const hostname = urlUnescape(host, false)
   if (hostname === null) throw bad(`invalid URL escape in host ${JSON.stringify(host)}`)
 
   const tcp = parsePort(port)
