@@ -10,7 +10,7 @@
 //   isExpired(expiration, nowSeconds)    geth's rule, time as a parameter (expiration ≥ 2^63 is expired)
 //   expirationFrom(nowSeconds, ttl?)     now + 20 s (geth `expiration`) as the uint64 bigint to put in packets
 //   splitNeighbors(nodes, expiration)    → NeighborsPacket[] of ≤ 12 nodes each (always ≥ 1 packet, geth handleFindnode)
-//   ipToBytes(ip) / ipFromBytes(bytes)   endpoint IP conversion (4 or 16 bytes; IPv4-mapped IPv6 → IPv4 as geth)
+//   endpointIpToBytes(ip) / endpointIpFromBytes(bytes)   endpoint IP conversion (4 or 16 bytes; IPv4-mapped IPv6 → IPv4 as geth)
 //
 // Decisions (geth is the reference):
 // - `extra` on a packet holds the additional list elements (geth `Rest`, `rlp:"tail"`); they are re-encoded
@@ -70,8 +70,8 @@ export const DISCV4_MAX_NEIGHBORS = 12
 export const DISCV4_EXPIRATION_SECONDS = 20
 /** Ping version geth sends (geth makePing Version: 4). */
 export const DISCV4_PING_VERSION = 4
-/** Max encoded ENR size (geth p2p/enr SizeLimit). */
-export const ENR_SIZE_LIMIT = 300
+/** Max encoded ENR size (geth p2p/enr SizeLimit); codecs/enr.ts owns the record rules. */
+const ENR_SIZE_LIMIT = 300
 
 const U64_SIGN_BIT = 1n << 63n
 const U64_MAX = (1n << 64n) - 1n
@@ -168,7 +168,7 @@ export interface DecodedPacket {
 // IP addresses
 
 /** '' → empty; IPv4 → 4 bytes; IPv6 → 16 bytes, except IPv4-mapped IPv6 → 4 bytes (geth NewEndpoint). */
-export function ipToBytes(ip: string): Uint8Array {
+export function endpointIpToBytes(ip: string): Uint8Array {
   if (ip === '') return new Uint8Array(0)
   const v4 = parseIPv4(ip)
   if (v4) return v4
@@ -178,7 +178,7 @@ export function ipToBytes(ip: string): Uint8Array {
 }
 
 /** 4 bytes → dotted IPv4; 16 bytes → IPv6 (IPv4-mapped → dotted IPv4, geth IPToAddr/To4); other → ''. */
-export function ipFromBytes(b: Uint8Array): string {
+export function endpointIpFromBytes(b: Uint8Array): string {
   if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`
   if (b.length !== 16) return ''
   if (isV4Mapped(b)) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`
@@ -300,7 +300,7 @@ function checkPort(n: number, what: string): number {
 }
 
 function endpointItem(e: Endpoint, what: string): RlpInput[] {
-  return [ipToBytes(e.ip), checkPort(e.udp, `${what}.udp`), checkPort(e.tcp, `${what}.tcp`)]
+  return [endpointIpToBytes(e.ip), checkPort(e.udp, `${what}.udp`), checkPort(e.tcp, `${what}.tcp`)]
 }
 
 function checkLen(b: Uint8Array, len: number, what: string): Uint8Array {
@@ -396,7 +396,7 @@ export function encodePacket(privKey: Uint8Array, packet: Discv4Packet): Encoded
 function decodeEndpoint(item: RlpItem | undefined, what: string): Endpoint {
   const l = asList(item, what, 3)
   return {
-    ip: ipFromBytes(asBytes(l[0], `${what}.ip`)),
+    ip: endpointIpFromBytes(asBytes(l[0], `${what}.ip`)),
     udp: asUint(l[1], `${what}.udp`, 2),
     tcp: asUint(l[2], `${what}.tcp`, 2),
   }
@@ -406,7 +406,7 @@ function decodeNode(item: RlpItem | undefined, what: string): NeighborNode {
   const l = asList(item, what, 4)
   if (l.length > 4) throw new DecodeError('BAD_MESSAGE', `${what}: ${l.length} elements, expected 4`)
   return {
-    ip: ipFromBytes(asBytes(l[0], `${what}.ip`)),
+    ip: endpointIpFromBytes(asBytes(l[0], `${what}.ip`)),
     udp: asUint(l[1], `${what}.udp`, 2),
     tcp: asUint(l[2], `${what}.tcp`, 2),
     pubkey: asFixedBytes(l[3], 64, `${what}.pubkey`),
@@ -566,7 +566,7 @@ export function splitNeighbors(
     return DISCV4_HEAD_SIZE + 1 + listSize(body) <= DISCV4_MAX_PACKET_SIZE
   }
   for (const n of nodes) {
-    const size = rlpEncode([ipToBytes(n.ip), n.udp, n.tcp, n.pubkey]).length
+    const size = rlpEncode([endpointIpToBytes(n.ip), n.udp, n.tcp, n.pubkey]).length
     if (cur.length > 0 && (cur.length >= max || !fits(curSize + size))) {
       out.push({ type: 'neighbors', nodes: cur, expiration })
       cur = []
