@@ -1,0 +1,303 @@
+// The peer machine's effects as XState actor logic over a small transport seam (DESIGN.md §3, §3a): the RLPx
+// ECIES handshake, the Hello exchange (geth p2p/transport.go doProtoHandshake / readProtocolHandshake), the base
+// protocol read side (geth p2p/peer.go readLoop / handle / pingLoop's Pong) and one runner per matched protocol
+// (geth Peer.startProtocols). Pure: the transport does the I/O; these only subscribe and call it.
+import { Observable } from 'rxjs'
+import { type AnyActorRef, fromCallback, fromPromise } from 'xstate'
+import { DecodeError } from '../codecs/errors.ts'
+import type { NodeId } from '../codecs/node.ts'
+import {
+  BASE_PROTOCOL_LENGTH,
+  capString,
+  DiscReason,
+  decodeDisconnect,
+  decodeHello,
+  encodeHello,
+  HELLO_MAX_SIZE,
+  type Hello,
+  P2P_MSG,
+  PONG_PAYLOAD,
+} from '../codecs/p2p.ts'
+import { type Msg, type PeerHandle, type Protocol, ProtocolError, protocolRW } from './protocol.ts'
+
+/**
+ * What the peer machine needs of a connection (implemented by actors/rlpx-connection). Contract:
+ * - `encHandshake` runs the RLPx ECIES handshake (initiator when the connection was dialled) and resolves with
+ *   the remote 64-byte public key; it rejects when the socket fails or `signal` aborts.
+ * - `messages$` carries every message after the ECIES handshake in order (Hello first). It is hot and multicast,
+ *   must not emit synchronously inside `subscribe`, and must not drop messages while nobody is subscribed
+ *   (between the Hello and `running` there is a gap: hold them, e.g. in a `MsgChannel`, or pause the socket).
+ *   It errors with the read error (DecodeError for MAC / frame / snappy failures) and completes on clean EOF.
+ * - `send(code, payload)` writes one message (absolute code), resolving when written.
+ * - `setSnappy(on)` switches snappy for both directions (called right after the Hello exchange).
+ * - `close(reason?)`: with a reason, send Disconnect `[reason]` (1 s deadline, only once the ECIES handshake is
+ *   done) then close; without, just close. Idempotent; completes `messages$`.
+ */
+export interface PeerTransport {
+  encHandshake(signal?: AbortSignal): Promise<Uint8Array>
+  messages$: Observable<Msg>
+  send(code: number, payload: Uint8Array): Promise<void>
+  setSnappy(on: boolean): void
+  close(reason?: DiscReason): void
+}
+
+/** geth p2p/peer.go: `pingRecv: make(chan struct{}, 16)` — at most this many Pongs owed at once. */
+export const MAX_PENDING_PONGS = 16
+
+export interface EncHandshakeInput {
+  transport: PeerTransport
+}
+export interface EncHandshakeOutput {
+  /** 64-byte X||Y */
+  remotePubkey: Uint8Array
+}
+
+/** RLPx ECIES handshake through the transport. */
+export const encHandshakeLogic = fromPromise<EncHandshakeOutput, EncHandshakeInput>(
+  async ({ input, signal }) => ({
+    remotePubkey: await input.transport.encHandshake(signal),
+  }),
+)
+
+export interface ProtoHandshakeInput {
+  transport: PeerTransport
+  /** our Hello */
+  localHello: Hello
+}
+
+/**
+ * Read the first message as the remote's Hello (geth readProtocolHandshake): > 2048 bytes → MESSAGE_TOO_BIG
+ * before decoding; Disconnect → ProtocolError REMOTE_DISCONNECT carrying its reason; any other code → BAD_HELLO
+ * (DiscProtocolError); id not 64 bytes / all zero → DecodeError INVALID_IDENTITY (DiscInvalidIdentity).
+ */
+export function readHello(messages$: Observable<Msg>, signal?: AbortSignal): Promise<Hello> {
+  return new Promise<Hello>((resolve, reject) => {
+    let settled = false
+    const finish = (f: () => void) => {
+      if (settled) return
+      settled = true
+      sub?.unsubscribe()
+      signal?.removeEventListener('abort', onAbort)
+      f()
+    }
+    const onAbort = () => finish(() => reject(new ProtocolError('SHUTTING_DOWN', 'hello read aborted')))
+    let sub: { unsubscribe(): void } | undefined
+    sub = messages$.subscribe({
+      next: (m) =>
+        finish(() => {
+          try {
+            if (m.size > HELLO_MAX_SIZE || m.payload.length > HELLO_MAX_SIZE) {
+              throw new DecodeError('MESSAGE_TOO_BIG', `hello of ${m.size} bytes`, {
+                size: m.size,
+                max: HELLO_MAX_SIZE,
+              })
+            }
+            if (m.code === P2P_MSG.disconnect) {
+              const reason = decodeDisconnect(m.payload) as DiscReason
+              throw new ProtocolError('REMOTE_DISCONNECT', `remote sent Disconnect ${reason}`, { reason })
+            }
+            if (m.code !== P2P_MSG.hello) {
+              throw new ProtocolError('BAD_HELLO', `expected handshake, got ${m.code.toString(16)}`, {
+                reason: DiscReason.ProtocolError,
+              })
+            }
+            resolve(decodeHello(m.payload))
+          } catch (e) {
+            reject(e)
+          }
+        }),
+      error: (e) => finish(() => reject(e)),
+      complete: () =>
+        finish(() =>
+          reject(
+            new ProtocolError('CONNECTION_CLOSED', 'connection closed before Hello', {
+              reason: DiscReason.NetworkError,
+            }),
+          ),
+        ),
+    })
+    if (settled) sub.unsubscribe()
+    else if (signal) {
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    }
+  })
+}
+
+/**
+ * geth doProtoHandshake: send our Hello and read theirs concurrently; a read error is preferred over the write
+ * error. Snappy is switched by the machine afterwards (action `setSnappy`).
+ */
+export const protoHandshakeLogic = fromPromise<Hello, ProtoHandshakeInput>(async ({ input, signal }) => {
+  const written = input.transport.send(P2P_MSG.hello, encodeHello(input.localHello)).then(
+    () => undefined,
+    (e: unknown) => ({ e }),
+  )
+  const theirs = await readHello(input.transport.messages$, signal)
+  const werr = await written
+  if (werr) throw werr.e
+  return theirs
+})
+
+export interface BaseProtocolInput {
+  messages$: Observable<Msg>
+  send(code: number, payload: Uint8Array): Promise<void>
+  /** BASE_PROTOCOL_LENGTH + the lengths of all matched protocols: codes at or above it are out of range */
+  totalLength: number
+}
+
+/** Events the base-protocol actor sends to the peer machine. */
+export type BaseProtocolEvent =
+  | { type: 'disconnect.received'; reason: DiscReason }
+  | { type: 'message.invalid'; error: ProtocolError }
+  | { type: 'tcp.closed'; error?: unknown }
+
+/**
+ * geth Peer.readLoop + handle, as one subscription: Ping → a Pong owed (at most MAX_PENDING_PONGS owed, one
+ * write in flight; further Pings coalesce — geth's full pingRecv channel blocks its read loop instead);
+ * Disconnect → `disconnect.received`; a second Hello → `message.invalid` (geth ignores it; the devp2p spec
+ * sends Hello once); other codes < 16 ignored; codes ≥ totalLength → `message.invalid` (INVALID_MSG_CODE);
+ * sub-protocol codes are left to the protocols' own subscriptions. Stream end → `tcp.closed`.
+ */
+export const baseProtocolLogic = fromCallback<{ type: 'noop' }, BaseProtocolInput>(({ input, sendBack }) => {
+  let stopped = false
+  let owed = 0
+  let writing = false
+  const emit = (e: BaseProtocolEvent) => {
+    if (!stopped) sendBack(e)
+  }
+  const pump = () => {
+    if (writing || owed === 0 || stopped) return
+    owed--
+    writing = true
+    // geth ignores Pong write errors (SendItems(p.rw, pongMsg)); a broken socket surfaces on the read side.
+    input.send(P2P_MSG.pong, PONG_PAYLOAD).then(
+      () => {
+        writing = false
+        pump()
+      },
+      () => {
+        writing = false
+      },
+    )
+  }
+  const sub = input.messages$.subscribe({
+    next: (m) => {
+      if (stopped) return
+      switch (m.code) {
+        case P2P_MSG.ping:
+          if (owed < MAX_PENDING_PONGS) owed++
+          pump()
+          return
+        case P2P_MSG.disconnect:
+          emit({ type: 'disconnect.received', reason: decodeDisconnect(m.payload) as DiscReason })
+          return
+        case P2P_MSG.hello:
+          emit({
+            type: 'message.invalid',
+            error: new ProtocolError('BAD_HELLO', 'Hello after Hello', { reason: DiscReason.ProtocolError }),
+          })
+          return
+      }
+      if (m.code < BASE_PROTOCOL_LENGTH) return
+      if (m.code >= input.totalLength) {
+        emit({
+          type: 'message.invalid',
+          error: new ProtocolError('INVALID_MSG_CODE', `msg code out of range: ${m.code}`, {
+            details: { code: m.code, max: input.totalLength - 1 },
+          }),
+        })
+      }
+    },
+    error: (error) => emit({ type: 'tcp.closed', error }),
+    complete: () => emit({ type: 'tcp.closed' }),
+  })
+  return () => {
+    stopped = true
+    sub.unsubscribe()
+  }
+})
+
+export interface ProtocolRunnerInput {
+  protocol: Protocol
+  offset: number
+  length: number
+  messages$: Observable<Msg>
+  send(code: number, payload: Uint8Array): Promise<void>
+  peer: PeerHandle
+}
+
+/** Events a protocol runner sends to the peer machine. */
+export type ProtocolRunnerEvent =
+  | { type: 'protocol.returned'; name: string }
+  | { type: 'protocol.failed'; name: string; error: unknown }
+
+/**
+ * One matched protocol (geth startProtocols' goroutine): builds its offset-rebased rw, calls `run`, reports
+ * `protocol.returned` / `protocol.failed`. Stopping the runner disposes the rw (messages$ completes, sends
+ * reject with SHUTTING_DOWN); late results are ignored.
+ */
+export const protocolRunnerLogic = fromCallback<{ type: 'noop' }, ProtocolRunnerInput>(
+  ({ input, sendBack }) => {
+    let stopped = false
+    const name = input.protocol.name
+    const report = (e: ProtocolRunnerEvent) => {
+      if (!stopped) sendBack(e)
+    }
+    const rw = protocolRW(input.messages$, {
+      offset: input.offset,
+      length: input.length,
+      send: input.send,
+      onOverflow: (error) => report({ type: 'protocol.failed', name, error }),
+    })
+    let running: Promise<void>
+    try {
+      running = Promise.resolve(input.protocol.run(input.peer, rw))
+    } catch (e) {
+      running = Promise.reject(e)
+    }
+    running.then(
+      () => report({ type: 'protocol.returned', name }),
+      (error: unknown) => report({ type: 'protocol.failed', name, error }),
+    )
+    return () => {
+      stopped = true
+      rw.dispose()
+    }
+  },
+)
+
+/** Static facts about a peer, known after the Hello. */
+export interface PeerInfoFacts {
+  id: NodeId
+  pubkey: Uint8Array
+  hello: Hello
+  inbound: boolean
+}
+
+/**
+ * A PeerHandle over a peer actor: `snapshot$` replays the current snapshot then follows the actor;
+ * `disconnect(reason)` sends `peer.disconnect`. Names longer than geth's are kept whole (geth Fullname).
+ */
+export function createPeerHandle<TSnapshot>(
+  actor: Pick<AnyActorRef, 'send' | 'subscribe' | 'getSnapshot'>,
+  facts: PeerInfoFacts,
+): PeerHandle<TSnapshot> {
+  return {
+    id: facts.id,
+    pubkey: facts.pubkey,
+    name: facts.hello.name,
+    caps: facts.hello.caps.map(capString),
+    inbound: facts.inbound,
+    snapshot$: new Observable<TSnapshot>((sub) => {
+      sub.next(actor.getSnapshot() as TSnapshot)
+      const s = actor.subscribe({
+        next: (v: unknown) => sub.next(v as TSnapshot),
+        error: (e: unknown) => sub.error(e),
+        complete: () => sub.complete(),
+      })
+      return () => s.unsubscribe()
+    }),
+    disconnect: (reason) => actor.send({ type: 'peer.disconnect', reason }),
+  }
+}
