@@ -1,0 +1,27 @@
+// Shared helpers of the CLI commands: output lines, JSON with bigints and bytes, aligned key/value blocks.
+
+/** Print one line to stdout. */
+export function out(line = ''): void {
+  process.stdout.write(`${line}\n`)
+}
+
+/** JSON with bigints as decimal strings and byte arrays as hex. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_k, v) => {
+      if (typeof v === 'bigint') return v.toString()
+      if (v instanceof Uint8Array) return Buffer.from(v).toString('hex')
+      return v
+    },
+    2,
+  )
+}
+
+/** Print `label: value` rows with the values aligned. */
+export function printRows(rows: [string, string][]): void {
+  const width = Math.max(...rows.map(([k]) => k.length)) + 1
+  for (const [k, v] of rows) out(`${`${k}:`.padEnd(width + 1)}${v}`)
+}
+
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
