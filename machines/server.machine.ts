@@ -1,0 +1,622 @@
+// The server supervisor (geth p2p/server.go Server.run + the dialScheduler loop of p2p/dial.go) as one
+// machine: `idle → starting → running → stopping → stopped` (DESIGN.md §3). It owns the peer map, the
+// inbound count, the trusted set and the dial scheduler state (static set, history, dialing); it gives
+// the two checkpoint verdicts (machines/checkpoints.ts), spawns one peer machine per connection and one
+// dial machine per dial task, and stops every child when it ends (DESIGN.md §8). Pure: sockets, the
+// listener, discovery and the peer's I/O are provided actors; time is `input.now` and named delays.
+//
+// Children: peer machines `peer:<idHex>` (dialled; also the systemId) and `peer:in:<n>` (inbound, id
+// unknown until the ECIES handshake: no systemId), dial machines `dial:<idHex>` (id and systemId),
+// the invoked `candidates` source (running only) and `startup` (starting only).
+//
+// | event (in)                     | from              | payload                                  | effect                                    |
+// |--------------------------------|-------------------|------------------------------------------|-------------------------------------------|
+// | `start`                        | handle            | —                                        | idle → starting (invokes `startup`)       |
+// | `stop`                         | handle            | —                                        | → stopping: DiscQuitting to every peer    |
+// | `peer.add`                     | handle            | {node: Node}                             | static set (geth AddPeer)                 |
+// | `peer.remove`                  | handle            | {id: hex}                                | static set −, DiscRequested if connected  |
+// | `trusted.add` / `trusted.remove` | handle          | {id: hex}                                | trusted set (geth AddTrustedPeer)         |
+// | `conn.inbound`                 | listener          | {conn}                                   | spawn peer `peer:in:<n>` (inbound)        |
+// | `dial.candidate`               | `candidates`      | {node: Node}                             | dynamic dial if a slot is free + checkDial|
+// | `dial.connected`               | dial child        | {id, node, flag, conn}                   | spawn peer `peer:<id>` (dialled)          |
+// | `checkpoint.postHandshake`     | peer child        | {peer: ref, id: hex, inbound}            | reply accepted / rejected {reason}        |
+// | `checkpoint.addPeer`           | peer child        | {peer: ref, id: hex, inbound, caps, name}| reply; accepted → peer map, dial told done|
+// | `xstate.done.actor.<child>`    | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild                   |
+// | `xstate.error.actor.<child>`   | peer / dial child | error                                    | as done, with NetworkError                |
+// | `dial.historyExpired`          | self (delayed)    | —                                        | expire history, redial statics            |
+//
+// | event (out)                    | to                | payload                                  |
+// |--------------------------------|-------------------|------------------------------------------|
+// | `checkpoint.accepted`          | asking peer       | —                                        |
+// | `checkpoint.rejected`          | asking peer       | {reason: DiscReason}                     |
+// | `peer.disconnect`              | peer child        | {reason: DiscReason} (Requested/Quitting)|
+// | `dial.handshake.done/failed`   | dial child        | {error?: string}                         |
+// | `candidates.demand`            | `candidates`      | {count}: free slots left for dynamic dials (sent when it changes) |
+//
+// | emitted (actor.on)             | payload                                                              |
+// |--------------------------------|----------------------------------------------------------------------|
+// | `peer.added`                   | {id, childId, inbound, dialed, trusted, name, caps}                 |
+// | `peer.dropped`                 | {id, childId, inbound, reason, requestedByRemote, error?}            |
+// | `conn.rejected`                | {childId, id, inbound, stage: 'postHandshake'|'addPeer', reason}     |
+// | `conn.refused`                 | {conn}: an inbound conn arriving while not running (close it)       |
+// | `dial.started`                 | {task: DialTask}                                                     |
+import {
+  type AnyActorLogic,
+  type AnyActorRef,
+  type AnyEventObject,
+  assign,
+  enqueueActions,
+  fromCallback,
+  fromPromise,
+  setup,
+} from 'xstate'
+import { bytesToHex } from '../codecs/bytes.ts'
+import type { Node, NodeId } from '../codecs/node.ts'
+import { type Capability, DiscReason, discReasonString } from '../codecs/p2p.ts'
+import {
+  addPeerChecks,
+  maxDialedConns,
+  maxInboundConns,
+  type PeerLimits,
+  postHandshakeChecks,
+} from './checkpoints.ts'
+import { type DialOutput, dialMachine } from './dial.machine.ts'
+import {
+  addStatic,
+  createDialScheduler,
+  type DialFlag,
+  type DialSchedulerState,
+  type DialTask,
+  dialDone,
+  expireHistory,
+  inboundCompleted,
+  inboundPending,
+  type Netlist,
+  nextHistoryExpiry,
+  offerCandidate,
+  peerAdded,
+  peerRemoved,
+  removeStatic,
+  schedule,
+} from './dial-scheduler.ts'
+import type { PeerOutput } from './peer.machine.ts'
+
+/** What the supervisor knows when it spawns a peer; `makePeerInput` turns it into the peer machine's input. */
+export interface PeerSpawnInput {
+  conn: unknown
+  inbound: boolean
+  /** the dialled node (outbound only) */
+  dialDest?: Node
+  flag?: DialFlag
+}
+
+export interface ServerInput {
+  /** our node id, lowercase hex */
+  self: string
+  maxPeers: number
+  maxPendingPeers?: number
+  dialRatio?: number
+  noDial?: boolean
+  /** the capabilities we run (geth Server.Protocols); empty: no UselessPeer check */
+  protocols?: readonly Capability[]
+  staticNodes?: readonly Node[]
+  /** trusted node ids (hex) */
+  trustedNodes?: readonly string[]
+  netRestrict?: Netlist | null
+  /** a resolver (discovery) is available for static nodes without an endpoint */
+  canResolve?: boolean
+  /** seed for the static dial pick */
+  seed?: number
+  /** the clock (ms); default Date.now */
+  now?: () => number
+  makePeerInput?: (s: PeerSpawnInput) => unknown
+}
+
+export interface ConnEntry {
+  childId: string
+  inbound: boolean
+  /** remote id once the ECIES handshake told it (postHandshake), or the dialled id */
+  id?: string
+  dialed: boolean
+  trusted: boolean
+  added: boolean
+}
+
+export interface PeerEntry {
+  childId: string
+  inbound: boolean
+  dialed: boolean
+  trusted: boolean
+  name: string
+  caps: readonly Capability[]
+}
+
+export interface ServerContext {
+  limits: PeerLimits
+  protocols: readonly Capability[]
+  now: () => number
+  makePeerInput: (s: PeerSpawnInput) => unknown
+  trusted: ReadonlySet<string>
+  /** peers that passed addPeer, by node id (geth `peers`) */
+  peers: ReadonlyMap<string, PeerEntry>
+  inboundCount: number
+  /** every live peer child, by child id */
+  conns: ReadonlyMap<string, ConnEntry>
+  dial: DialSchedulerState
+  /** last `candidates.demand` count sent */
+  demand: number
+  /** when the history timer is armed for (ms), if armed */
+  historyTimerAt: number | undefined
+  seq: number
+  error?: string
+}
+
+export type ServerEvent =
+  | { type: 'start' }
+  | { type: 'stop' }
+  | { type: 'peer.add'; node: Node }
+  | { type: 'peer.remove'; id: string }
+  | { type: 'trusted.add'; id: string }
+  | { type: 'trusted.remove'; id: string }
+  | { type: 'conn.inbound'; conn: unknown }
+  | { type: 'dial.candidate'; node: Node }
+  | { type: 'dial.connected'; id: string; node: Node; flag: DialFlag; conn: unknown }
+  | { type: 'dial.historyExpired' }
+  | { type: 'checkpoint.postHandshake'; peer: AnyActorRef; id: NodeId | string; inbound: boolean }
+  | {
+      type: 'checkpoint.addPeer'
+      peer: AnyActorRef
+      id: NodeId | string
+      inbound: boolean
+      caps: readonly Capability[]
+      name: string
+    }
+  | { type: `xstate.done.actor.${string}`; actorId?: string; output: unknown }
+  | { type: `xstate.error.actor.${string}`; actorId?: string; error: unknown }
+
+export type ServerEmitted =
+  | {
+      type: 'peer.added'
+      id: string
+      childId: string
+      inbound: boolean
+      dialed: boolean
+      trusted: boolean
+      name: string
+      caps: readonly Capability[]
+    }
+  | ({ type: 'peer.dropped'; id: string; childId: string; inbound: boolean } & PeerOutput)
+  | {
+      type: 'conn.rejected'
+      childId: string
+      id: string
+      inbound: boolean
+      stage: 'postHandshake' | 'addPeer'
+      reason: DiscReason
+    }
+  | { type: 'conn.refused'; conn: unknown }
+  | { type: 'dial.started'; task: DialTask }
+
+export interface ServerOutput {
+  error?: string
+}
+
+/** Placeholder for the peer machine; the actors layer provides the real one. */
+const peerPlaceholder: AnyActorLogic = fromPromise<PeerOutput>(async () => {
+  throw new Error('peer actor not provided')
+})
+
+/**
+ * Send targets that never throw: a missing child resolves to undefined, which XState turns into the
+ * sender itself — the supervisor ignores every event it sends to children, so the send is dropped.
+ */
+const childActor =
+  (childId: string) =>
+  ({ self }: { self: AnyActorRef }): AnyActorRef =>
+    (self.getSnapshot().children as Record<string, AnyActorRef>)[childId]!
+const systemActor =
+  (systemId: string) =>
+  ({ system }: { system: { get(id: string): AnyActorRef | undefined } }): AnyActorRef =>
+    system.get(systemId)!
+
+/** Node ids travel as bytes from the peer machine and as hex in the supervisor's maps. */
+const hexId = (id: NodeId | string): string => (typeof id === 'string' ? id.toLowerCase() : bytesToHex(id))
+
+const DONE_PREFIX = 'xstate.done.actor.'
+const ERROR_PREFIX = 'xstate.error.actor.'
+
+const reasonText = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+function withMap<K, V>(m: ReadonlyMap<K, V>, k: K, v: V | undefined): ReadonlyMap<K, V> {
+  const out = new Map(m)
+  if (v === undefined) out.delete(k)
+  else out.set(k, v)
+  return out
+}
+
+function withSet<T>(s: ReadonlySet<T>, v: T, on: boolean): ReadonlySet<T> {
+  const out = new Set(s)
+  if (on) out.add(v)
+  else out.delete(v)
+  return out
+}
+
+export const serverMachine = setup({
+  types: {
+    context: {} as ServerContext,
+    events: {} as ServerEvent,
+    input: {} as ServerInput,
+    output: {} as ServerOutput,
+    emitted: {} as ServerEmitted,
+  },
+  actors: {
+    peer: peerPlaceholder,
+    dial: dialMachine,
+    startup: fromPromise<void>(async () => {}),
+    candidates: fromCallback<{ type: 'candidates.demand'; count: number }, { demand: number }>(
+      () => () => {},
+    ),
+  },
+  guards: {
+    hasNoConns: ({ context }) => context.conns.size === 0,
+  },
+  actions: {
+    /** geth addtrusted / removetrusted: the set, and the flag of a connected peer. */
+    setTrusted: assign(({ context, event }) => {
+      if (event.type !== 'trusted.add' && event.type !== 'trusted.remove') return {}
+      const id = event.id.toLowerCase()
+      const on = event.type === 'trusted.add'
+      const p = context.peers.get(id)
+      return {
+        trusted: withSet(context.trusted, id, on),
+        ...(p ? { peers: withMap(context.peers, id, { ...p, trusted: on }) } : {}),
+      }
+    }),
+    /**
+     * A peer or dial child ended (geth delpeer / dialScheduler doneCh): stop it (DESIGN §8), update the peer
+     * map and the scheduler, tell a dial task how its connection ended.
+     */
+    childEnded: enqueueActions(({ context, event, enqueue }) => {
+      const done = event.type.startsWith(DONE_PREFIX)
+      if (!done && !event.type.startsWith(ERROR_PREFIX)) return
+      const ev = event as { type: string; actorId?: string; output?: unknown; error?: unknown }
+      const childId = ev.actorId ?? ev.type.slice(done ? DONE_PREFIX.length : ERROR_PREFIX.length)
+      if (childId.startsWith('dial:')) {
+        enqueue.stopChild(childId)
+        const out = done ? (ev.output as DialOutput | undefined) : undefined
+        const result = out && out.resolved !== undefined ? { resolved: out.resolved } : {}
+        enqueue.assign({ dial: dialDone(context.dial, childId.slice(5), context.now(), result) })
+        return
+      }
+      const conn = context.conns.get(childId)
+      if (!conn) return
+      enqueue.stopChild(childId)
+      const out: PeerOutput = done
+        ? ((ev.output as PeerOutput | undefined) ?? {
+            reason: DiscReason.NetworkError,
+            requestedByRemote: false,
+          })
+        : { reason: DiscReason.NetworkError, requestedByRemote: false, error: reasonText(ev.error) }
+      let { dial, peers, inboundCount } = context
+      const id = conn.id
+      if (conn.added && id !== undefined && peers.get(id)?.childId === childId) {
+        peers = withMap(peers, id, undefined)
+        inboundCount -= conn.inbound ? 1 : 0
+        dial = peerRemoved(dial, id, conn.dialed)
+        enqueue.emit({ type: 'peer.dropped', id, childId, inbound: conn.inbound, ...out })
+      } else if (id !== undefined) {
+        if (conn.inbound) dial = inboundCompleted(dial, id)
+        if (conn.dialed)
+          enqueue.sendTo(systemActor(`dial:${id}`), {
+            type: 'dial.handshake.failed',
+            error: out.error !== undefined ? reasonText(out.error) : discReasonString(out.reason),
+          } as AnyEventObject)
+      }
+      enqueue.assign({ conns: withMap(context.conns, childId, undefined), peers, inboundCount, dial })
+    }),
+    /**
+     * The loop head of geth's dialScheduler: start static dials into free slots, spawn their dial
+     * machines, tell the candidate source how many dynamic candidates are welcome, re-arm the history
+     * timer. Runs after every event that can change the scheduler state while running.
+     */
+    pump: enqueueActions(({ context, enqueue }) => {
+      const now = context.now()
+      const out = schedule(context.dial, now)
+      for (const task of out.started) {
+        enqueue.spawnChild('dial', { id: `dial:${task.id}`, systemId: `dial:${task.id}`, input: { task } })
+        enqueue.emit({ type: 'dial.started', task })
+      }
+      const next = nextHistoryExpiry(out.state)
+      if (next !== context.historyTimerAt) {
+        enqueue.cancel('historyTimer')
+        if (next !== undefined)
+          enqueue.raise(
+            { type: 'dial.historyExpired' },
+            { id: 'historyTimer', delay: Math.max(0, next - now) },
+          )
+      }
+      if (out.demand !== context.demand)
+        enqueue.sendTo(childActor('candidates'), {
+          type: 'candidates.demand',
+          count: out.demand,
+        } as AnyEventObject)
+      enqueue.assign({ dial: out.state, demand: out.demand, historyTimerAt: next })
+    }),
+  },
+}).createMachine({
+  id: 'server',
+  context: ({ input }) => {
+    let dial = createDialScheduler({
+      self: input.self,
+      maxDialPeers: maxDialedConns(input),
+      maxActiveDials: input.maxPendingPeers,
+      netRestrict: input.netRestrict ?? null,
+      canResolve: input.canResolve,
+      seed: input.seed,
+    })
+    for (const n of input.staticNodes ?? []) dial = addStatic(dial, n)
+    return {
+      limits: {
+        self: input.self.toLowerCase(),
+        maxPeers: input.maxPeers,
+        maxInbound: maxInboundConns(input),
+      },
+      protocols: input.protocols ?? [],
+      now: input.now ?? Date.now,
+      makePeerInput: input.makePeerInput ?? ((s) => s),
+      trusted: new Set((input.trustedNodes ?? []).map((id) => id.toLowerCase())),
+      peers: new Map(),
+      inboundCount: 0,
+      conns: new Map(),
+      dial,
+      demand: 0,
+      historyTimerAt: undefined,
+      seq: 0,
+    }
+  },
+  initial: 'idle',
+  // Set-keeping events work in every state; `running` adds the dial pump and the disconnects.
+  on: {
+    'peer.add': { actions: assign({ dial: ({ context, event }) => addStatic(context.dial, event.node) }) },
+    'peer.remove': {
+      actions: assign({ dial: ({ context, event }) => removeStatic(context.dial, event.id.toLowerCase()) }),
+    },
+    'trusted.add': { actions: 'setTrusted' },
+    'trusted.remove': { actions: 'setTrusted' },
+    'conn.inbound': {
+      actions: enqueueActions(({ event, enqueue }) =>
+        enqueue.emit({ type: 'conn.refused', conn: event.conn }),
+      ),
+    },
+  },
+  states: {
+    idle: {
+      on: { start: 'starting', stop: 'stopped' },
+    },
+    starting: {
+      invoke: {
+        id: 'startup',
+        src: 'startup',
+        onDone: 'running',
+        onError: { target: 'stopped', actions: assign({ error: ({ event }) => reasonText(event.error) }) },
+      },
+      on: { stop: 'stopped' },
+    },
+    running: {
+      // the source learns the first demand from its input, later changes from `candidates.demand`
+      invoke: { id: 'candidates', src: 'candidates', input: ({ context }) => ({ demand: context.demand }) },
+      entry: 'pump',
+      exit: enqueueActions(({ enqueue }) => {
+        enqueue.cancel('historyTimer')
+        enqueue.assign({ historyTimerAt: undefined, demand: 0 })
+      }),
+      on: {
+        stop: 'stopping',
+        'peer.add': {
+          actions: [assign({ dial: ({ context, event }) => addStatic(context.dial, event.node) }), 'pump'],
+        },
+        'peer.remove': {
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const id = event.id.toLowerCase()
+              enqueue.assign({ dial: removeStatic(context.dial, id) })
+              const p = context.peers.get(id)
+              if (p)
+                enqueue.sendTo(childActor(p.childId), {
+                  type: 'peer.disconnect',
+                  reason: DiscReason.Requested,
+                } as AnyEventObject)
+            }),
+            'pump',
+          ],
+        },
+        'conn.inbound': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const childId = `peer:in:${context.seq}`
+            enqueue.spawnChild('peer', {
+              id: childId,
+              input: context.makePeerInput({ conn: event.conn, inbound: true }),
+            })
+            enqueue.assign({
+              seq: context.seq + 1,
+              conns: withMap(context.conns, childId, {
+                childId,
+                inbound: true,
+                dialed: false,
+                trusted: false,
+                added: false,
+              }),
+            })
+          }),
+        },
+        'dial.connected': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            let childId = `peer:${event.id}`
+            const unique = !context.conns.has(childId)
+            if (!unique) childId = `peer:${event.id}#${context.seq}`
+            enqueue.spawnChild('peer', {
+              id: childId,
+              ...(unique ? { systemId: childId } : {}),
+              input: context.makePeerInput({
+                conn: event.conn,
+                inbound: false,
+                dialDest: event.node,
+                flag: event.flag,
+              }),
+            })
+            enqueue.assign({
+              seq: context.seq + 1,
+              conns: withMap(context.conns, childId, {
+                childId,
+                inbound: false,
+                id: event.id,
+                dialed: true,
+                trusted: context.trusted.has(event.id),
+                added: false,
+              }),
+            })
+          }),
+        },
+        'dial.candidate': {
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const o = offerCandidate(context.dial, event.node, context.now())
+              if (!o.started) return
+              const task = o.started
+              enqueue.assign({ dial: o.state })
+              enqueue.spawnChild('dial', {
+                id: `dial:${task.id}`,
+                systemId: `dial:${task.id}`,
+                input: { task },
+              })
+              enqueue.emit({ type: 'dial.started', task })
+            }),
+            'pump',
+          ],
+        },
+        'dial.historyExpired': {
+          actions: [
+            assign({
+              dial: ({ context }) => expireHistory(context.dial, context.now()),
+              historyTimerAt: undefined,
+            }),
+            'pump',
+          ],
+        },
+        'checkpoint.postHandshake': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const id = hexId(event.id)
+            const conn = context.conns.get(event.peer.id)
+            const inbound = conn?.inbound ?? event.inbound
+            // geth: the trusted flag is set on the conn here, before checking against MaxPeers
+            const trusted = context.trusted.has(id)
+            const reason = postHandshakeChecks(context.limits, context, { id, inbound, trusted })
+            if (conn)
+              enqueue.assign({ conns: withMap(context.conns, conn.childId, { ...conn, id, trusted }) })
+            if (reason === null) {
+              if (inbound) enqueue.assign({ dial: inboundPending(context.dial, id) })
+              enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
+            } else {
+              enqueue.emit({
+                type: 'conn.rejected',
+                childId: event.peer.id,
+                id,
+                inbound,
+                stage: 'postHandshake',
+                reason,
+              })
+              enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
+            }
+          }),
+        },
+        'checkpoint.addPeer': {
+          actions: [
+            enqueueActions(({ context, event, enqueue }) => {
+              const id = hexId(event.id)
+              const childId = event.peer.id
+              const conn = context.conns.get(childId) ?? {
+                childId,
+                inbound: event.inbound,
+                id,
+                dialed: !event.inbound,
+                trusted: context.trusted.has(id),
+                added: false,
+              }
+              const reason = addPeerChecks(context.limits, context.protocols, context, {
+                id,
+                inbound: conn.inbound,
+                trusted: conn.trusted,
+                caps: event.caps,
+              })
+              // geth SetupConn's deferred inboundCompleted: the pending-inbound mark ends either way
+              let dial = conn.inbound ? inboundCompleted(context.dial, id) : context.dial
+              if (reason !== null) {
+                enqueue.assign({ dial })
+                enqueue.emit({
+                  type: 'conn.rejected',
+                  childId,
+                  id,
+                  inbound: conn.inbound,
+                  stage: 'addPeer',
+                  reason,
+                })
+                enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
+                return
+              }
+              dial = peerAdded(dial, id, conn.dialed)
+              const entry: PeerEntry = {
+                childId,
+                inbound: conn.inbound,
+                dialed: conn.dialed,
+                trusted: conn.trusted,
+                name: event.name,
+                caps: event.caps,
+              }
+              enqueue.assign({
+                dial,
+                peers: withMap(context.peers, id, entry),
+                inboundCount: context.inboundCount + (conn.inbound ? 1 : 0),
+                conns: withMap(context.conns, childId, { ...conn, id, added: true }),
+              })
+              if (conn.dialed)
+                enqueue.sendTo(systemActor(`dial:${id}`), { type: 'dial.handshake.done' } as AnyEventObject)
+              enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
+              enqueue.emit({ type: 'peer.added', id, ...entry })
+            }),
+            'pump',
+          ],
+        },
+        'xstate.done.actor.*': { actions: ['childEnded', 'pump'] },
+        'xstate.error.actor.*': { actions: ['childEnded', 'pump'] },
+      },
+    },
+    stopping: {
+      entry: enqueueActions(({ context, enqueue, self }) => {
+        for (const childId of Object.keys(self.getSnapshot().children ?? {}))
+          if (childId.startsWith('dial:')) enqueue.stopChild(childId)
+        const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
+        for (const childId of context.conns.keys()) {
+          const ref = children[childId]
+          if (ref) enqueue.sendTo(ref, { type: 'peer.disconnect', reason: DiscReason.Quitting })
+        }
+      }),
+      always: { guard: 'hasNoConns', target: 'stopped' },
+      on: {
+        'checkpoint.postHandshake': {
+          actions: enqueueActions(({ event, enqueue }) =>
+            enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason: DiscReason.Quitting }),
+          ),
+        },
+        'checkpoint.addPeer': {
+          actions: enqueueActions(({ event, enqueue }) =>
+            enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason: DiscReason.Quitting }),
+          ),
+        },
+        'xstate.done.actor.*': { actions: 'childEnded' },
+        'xstate.error.actor.*': { actions: 'childEnded' },
+      },
+    },
+    stopped: { type: 'final' },
+  },
+  output: ({ context }) => (context.error !== undefined ? { error: context.error } : {}),
+})
