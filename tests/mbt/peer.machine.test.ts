@@ -1,0 +1,399 @@
+// Model-based tests of the peer machine (machines/peer.machine.ts) with xstate/graph: every shortest path and
+// every simple path that reaches `dropped` is executed against fake actors on a SimulatedClock, and each path's
+// output (reason, requestedByRemote) and wire Disconnect are checked against an expected-reason table.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Subject } from 'rxjs'
+import { type AnyActorRef, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate'
+import { TestModel, type TestPath } from 'xstate/graph'
+import { DecodeError } from '../../codecs/errors.ts'
+import { DiscReason, type Hello } from '../../codecs/p2p.ts'
+import { keccak256 } from '../../crypto/keccak.ts'
+import { type PeerEvent, type PeerInput, peerDefaults, peerMachine } from '../../machines/peer.machine.ts'
+import type {
+  EncHandshakeInput,
+  EncHandshakeOutput,
+  PeerTransport,
+  ProtoHandshakeInput,
+} from '../../machines/peer-actors.ts'
+import { type Msg, type Protocol, ProtocolError } from '../../machines/protocol.ts'
+
+const PUB = new Uint8Array(64).fill(7)
+const OTHER = new Uint8Array(64).fill(9)
+const ID = keccak256(PUB)
+
+const hello = (version: number, id: Uint8Array): Hello => ({
+  version,
+  name: `remote/v${version}`,
+  caps: [
+    { name: 'eth', version: 68 },
+    { name: 'snap', version: 1 },
+    { name: 'les', version: 4 },
+  ],
+  listenPort: 0,
+  id,
+})
+
+const noopRun = () => new Promise<void>(() => {})
+const PROTOCOLS: Protocol[] = [
+  { name: 'eth', version: 68, length: 17, run: noopRun },
+  { name: 'snap', version: 1, length: 8, run: noopRun },
+]
+
+// ---- the fake world one path runs in -------------------------------------------------------------------
+
+interface Driver {
+  enc?: { res(o: EncHandshakeOutput): void; rej(e: unknown): void }
+  hello?: { res(h: Hello): void; rej(e: unknown): void }
+  messagesBack?: (e: PeerEvent) => void
+  messagesStopped: number
+  runners: Map<string, (e: PeerEvent) => void>
+  runnersStopped: number
+  closes: (number | undefined)[]
+  sent: number[]
+  snappy: boolean[]
+  checkpoints: string[]
+}
+let drv: Driver
+
+const newDriver = (): Driver => ({
+  messagesStopped: 0,
+  runners: new Map(),
+  runnersStopped: 0,
+  closes: [],
+  sent: [],
+  snappy: [],
+  checkpoints: [],
+})
+
+const transport: PeerTransport = {
+  encHandshake: () => Promise.reject(new Error('fake actors replace this')),
+  messages$: new Subject<Msg>(),
+  send: (code) => {
+    drv.sent.push(code)
+    return Promise.resolve()
+  },
+  setSnappy: (on) => drv.snappy.push(on),
+  close: (reason) => drv.closes.push(reason),
+}
+
+const fakeMachine = peerMachine.provide({
+  actors: {
+    encHandshake: fromPromise<EncHandshakeOutput, EncHandshakeInput>(
+      () => new Promise((res, rej) => (drv.enc = { res, rej })),
+    ),
+    protoHandshake: fromPromise<Hello, ProtoHandshakeInput>(
+      () => new Promise((res, rej) => (drv.hello = { res, rej })),
+    ),
+    messages: fromCallback(({ sendBack }) => {
+      drv.messagesBack = sendBack
+      return () => drv.messagesStopped++
+    }),
+    protocolRunner: fromCallback(({ sendBack, input }) => {
+      drv.runners.set((input as { protocol: Protocol }).protocol.name, sendBack)
+      return () => drv.runnersStopped++
+    }),
+  },
+})
+
+// ---- events of the model, each with what it must lead to when it ends the peer ---------------------------
+
+interface Expect {
+  reason: number
+  requestedByRemote: boolean
+  /** the reason written in a Disconnect, or undefined when the socket is closed without one */
+  wire: number | undefined
+}
+type ModelEvent = PeerEvent | { type: string; [k: string]: unknown }
+const E: { event: ModelEvent; expect?: Expect }[] = [
+  { event: { type: 'xstate.done.actor.encHandshake', output: { remotePubkey: PUB } } },
+  {
+    event: { type: 'xstate.error.actor.encHandshake', error: new DecodeError('ECIES_FAILED') },
+    expect: { reason: DiscReason.ProtocolError, requestedByRemote: false, wire: undefined },
+  },
+  {
+    event: {
+      type: 'xstate.error.actor.encHandshake',
+      error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }),
+    },
+    expect: { reason: DiscReason.NetworkError, requestedByRemote: false, wire: undefined },
+  },
+  {
+    event: { type: 'xstate.after.handshakeTimeout.peer.pendingHandshake' },
+    expect: { reason: DiscReason.ReadTimeout, requestedByRemote: false, wire: undefined },
+  },
+  { event: { type: 'checkpoint.accepted' } },
+  {
+    event: { type: 'checkpoint.rejected', reason: DiscReason.TooManyPeers },
+    expect: { reason: DiscReason.TooManyPeers, requestedByRemote: false, wire: DiscReason.TooManyPeers },
+  },
+  { event: { type: 'xstate.done.actor.protoHandshake', output: hello(5, PUB) } },
+  { event: { type: 'xstate.done.actor.protoHandshake', output: hello(4, PUB) } },
+  {
+    event: { type: 'xstate.done.actor.protoHandshake', output: hello(5, new Uint8Array(64)) },
+    expect: { reason: DiscReason.InvalidIdentity, requestedByRemote: false, wire: undefined },
+  },
+  {
+    event: { type: 'xstate.done.actor.protoHandshake', output: hello(5, OTHER) },
+    expect: {
+      reason: DiscReason.UnexpectedIdentity,
+      requestedByRemote: false,
+      wire: DiscReason.UnexpectedIdentity,
+    },
+  },
+  {
+    event: {
+      type: 'xstate.error.actor.protoHandshake',
+      error: new ProtocolError('REMOTE_DISCONNECT', 'x', { reason: DiscReason.UselessPeer }),
+    },
+    expect: { reason: DiscReason.UselessPeer, requestedByRemote: true, wire: undefined },
+  },
+  {
+    event: { type: 'xstate.error.actor.protoHandshake', error: new DecodeError('MESSAGE_TOO_BIG') },
+    expect: { reason: DiscReason.ProtocolError, requestedByRemote: false, wire: undefined },
+  },
+  {
+    event: { type: 'xstate.after.helloTimeout.peer.protoHandshake' },
+    expect: { reason: DiscReason.ReadTimeout, requestedByRemote: false, wire: undefined },
+  },
+  { event: { type: 'xstate.after.pingInterval.peer.running.ping.waiting' } },
+  {
+    event: { type: 'peer.disconnect', reason: DiscReason.Requested },
+    expect: { reason: DiscReason.Requested, requestedByRemote: false, wire: DiscReason.Requested },
+  },
+  {
+    event: { type: 'tcp.closed' },
+    expect: { reason: DiscReason.NetworkError, requestedByRemote: false, wire: undefined },
+  },
+  {
+    event: { type: 'tcp.closed', error: new DecodeError('BAD_FRAME_MAC') },
+    expect: { reason: DiscReason.ProtocolError, requestedByRemote: false, wire: undefined },
+  },
+  {
+    event: { type: 'disconnect.received', reason: DiscReason.TooManyPeers },
+    expect: { reason: DiscReason.TooManyPeers, requestedByRemote: true, wire: DiscReason.TooManyPeers },
+  },
+  {
+    event: { type: 'disconnect.received', reason: DiscReason.NetworkError },
+    expect: { reason: DiscReason.NetworkError, requestedByRemote: true, wire: undefined },
+  },
+  {
+    event: { type: 'message.invalid', error: new ProtocolError('INVALID_MSG_CODE') },
+    expect: { reason: DiscReason.ProtocolError, requestedByRemote: false, wire: DiscReason.ProtocolError },
+  },
+  {
+    event: { type: 'protocol.returned', name: 'eth' },
+    expect: { reason: DiscReason.Quitting, requestedByRemote: false, wire: DiscReason.Quitting },
+  },
+  {
+    event: { type: 'protocol.failed', name: 'snap', error: new ProtocolError('INVALID_MESSAGE') },
+    expect: { reason: DiscReason.ProtocolError, requestedByRemote: false, wire: DiscReason.ProtocolError },
+  },
+  {
+    event: { type: 'protocol.failed', name: 'eth', error: new Error('handler bug') },
+    expect: {
+      reason: DiscReason.SubprotocolError,
+      requestedByRemote: false,
+      wire: DiscReason.SubprotocolError,
+    },
+  },
+  {
+    event: {
+      type: 'protocol.failed',
+      name: 'eth',
+      error: new ProtocolError('DISCONNECT', 'status', { reason: DiscReason.UselessPeer }),
+    },
+    expect: { reason: DiscReason.UselessPeer, requestedByRemote: false, wire: DiscReason.UselessPeer },
+  },
+]
+const ALL = E.map((e) => e.event)
+const expectFor = (ev: ModelEvent): Expect => {
+  const hit = E.find((e) => e.event === ev)
+  assert.ok(hit?.expect, `no expected reason for final event ${ev.type}`)
+  return hit.expect
+}
+
+type Snap = ReturnType<typeof fakeMachine.getInitialSnapshot>
+
+const serializeState = (s: Snap) =>
+  `${JSON.stringify(s.value)}|${s.context.hello?.version ?? '-'}|${s.context.reason ?? '-'}|${s.context.requestedByRemote}|${s.context.notify}`
+
+function modelOptions(input: PeerInput) {
+  return {
+    input,
+    serializeState: serializeState as (s: unknown) => string,
+    events: (s: Snap) => ALL.filter((e) => s.can(e as PeerEvent)) as PeerEvent[],
+    stopWhen: (s: Snap) => s.status === 'done',
+    stateMatcher: (s: Snap, key: string) => key === '*' || s.matches(key as never),
+  } as never
+}
+const model = (input: PeerInput) => new TestModel(fakeMachine, modelOptions(input))
+
+const tick = () => new Promise<void>((r) => setImmediate(r))
+
+async function runPath(path: TestPath<Snap, PeerEvent>, input: PeerInput): Promise<void> {
+  drv = newDriver()
+  const clock = new SimulatedClock()
+  const supervisor = createActor(
+    fromCallback(({ receive }) => receive((e: { type: string }) => drv.checkpoints.push(e.type))),
+  )
+  supervisor.subscribe({ error: (e) => assert.fail(e as Error) })
+  supervisor.start()
+  const actor = createActor(fakeMachine, {
+    input: { ...input, supervisor: supervisor as AnyActorRef },
+    clock,
+  })
+  const errors: unknown[] = []
+  actor.subscribe({ error: (e) => errors.push(e) })
+  actor.start()
+  let pings = 0
+  const send = async (step: { event: PeerEvent }) => {
+    actor.send(step.event)
+    await tick()
+  }
+  const viaMessages = async (step: { event: PeerEvent }) => {
+    assert.ok(drv.messagesBack, 'messages actor running')
+    drv.messagesBack(step.event)
+    await tick()
+  }
+  const viaRunner = async (step: { event: PeerEvent }) => {
+    const back = drv.runners.get((step.event as { name: string }).name)
+    assert.ok(back, 'protocol runner running')
+    back(step.event)
+    await tick()
+  }
+  const ev =
+    <T>(f: (e: T) => void) =>
+    async (step: { event: unknown }) => {
+      f(step.event as T)
+      await tick()
+    }
+  await path.test({
+    events: {
+      'xstate.done.actor.encHandshake': ev<{ output: EncHandshakeOutput }>((e) => drv.enc!.res(e.output)),
+      'xstate.error.actor.encHandshake': ev<{ error: unknown }>((e) => drv.enc!.rej(e.error)),
+      'xstate.done.actor.protoHandshake': ev<{ output: Hello }>((e) => drv.hello!.res(e.output)),
+      'xstate.error.actor.protoHandshake': ev<{ error: unknown }>((e) => drv.hello!.rej(e.error)),
+      'xstate.after.handshakeTimeout.peer.pendingHandshake': ev(() =>
+        clock.increment(peerDefaults.handshakeTimeout),
+      ),
+      'xstate.after.helloTimeout.peer.protoHandshake': ev(() => clock.increment(peerDefaults.helloTimeout)),
+      'xstate.after.pingInterval.peer.running.ping.waiting': ev(() => {
+        pings++
+        clock.increment(peerDefaults.pingInterval)
+      }),
+      'checkpoint.accepted': send,
+      'checkpoint.rejected': send,
+      'peer.disconnect': send,
+      'tcp.closed': send,
+      'disconnect.received': viaMessages,
+      'message.invalid': viaMessages,
+      'protocol.returned': viaRunner,
+      'protocol.failed': viaRunner,
+    } as never,
+    states: {
+      '*': (expected: Snap) => assert.deepEqual(actor.getSnapshot().value, expected.value),
+    } as never,
+  })
+  const snap = actor.getSnapshot()
+  assert.equal(snap.status, 'done')
+  const last = path.steps[path.steps.length - 1]!.event
+  const want = expectFor(last)
+  assert.equal(snap.output!.reason, want.reason, 'reason')
+  assert.equal(snap.output!.requestedByRemote, want.requestedByRemote, 'requestedByRemote')
+  assert.equal(snap.output!.reason, path.state.context.reason, 'model and actor agree')
+  assert.deepEqual(drv.closes, [want.wire], 'one close, Disconnect as expected')
+  assert.deepEqual(errors, [])
+  // side effects along the way
+  const steps: string[] = path.steps.map((s) => s.event.type)
+  const ok = (t: string) => steps.includes(t)
+  const postHs = ok('xstate.done.actor.encHandshake')
+  const hs = path.steps.find((s) => (s.event.type as string) === 'xstate.done.actor.protoHandshake')
+    ?.event as unknown as { output: Hello } | undefined
+  const expectedCheckpoints = postHs ? ['checkpoint.postHandshake'] : []
+  const helloOk = hs?.output.id.some((b) => b !== 0) === true
+  if (hs && helloOk && keccakMatches(hs.output.id)) expectedCheckpoints.push('checkpoint.addPeer')
+  assert.deepEqual(drv.checkpoints, expectedCheckpoints, 'checkpoints sent')
+  if (hs && helloOk) assert.deepEqual(drv.snappy, [hs.output.version >= 5])
+  else assert.deepEqual(drv.snappy, [])
+  assert.equal(drv.sent.filter((c) => c === 0x02).length, pings, 'one Ping per interval')
+  const ran = ok('checkpoint.accepted') && steps.filter((t) => t === 'checkpoint.accepted').length === 2
+  assert.equal(drv.runners.size, ran ? 2 : 0, 'eth and snap matched, les not')
+  assert.equal(drv.runnersStopped, drv.runners.size, 'protocol runners stopped')
+  assert.equal(drv.messagesStopped, ran ? 1 : 0, 'messages actor stopped')
+  assert.equal((clock as unknown as { timeouts: Map<unknown, unknown> }).timeouts.size, 0, 'no timer left')
+  supervisor.stop()
+}
+
+const keccakMatches = (id: Uint8Array) => Buffer.from(keccak256(id)).equals(Buffer.from(ID))
+
+const INPUTS: [string, PeerInput][] = [
+  [
+    'dialled',
+    {
+      transport,
+      inbound: false,
+      dialDest: { id: ID, pubkey: PUB },
+      localHello: { version: 5, name: 'us', caps: [], listenPort: 0, id: OTHER },
+      protocols: PROTOCOLS,
+    },
+  ],
+  [
+    'inbound',
+    {
+      transport,
+      inbound: true,
+      localHello: { version: 5, name: 'us', caps: [], listenPort: 0, id: OTHER },
+      protocols: PROTOCOLS,
+    },
+  ],
+]
+
+for (const [name, input] of INPUTS) {
+  describe(`peer machine model (${name})`, () => {
+    const m = model(input)
+    const toDropped = { toState: (s: Snap) => s.status === 'done' } as never
+    const shortest = m.getShortestPaths(toDropped)
+    const simple = m.getSimplePaths(toDropped)
+
+    it('reaches dropped through every ending event in the table', () => {
+      const reasons = new Set(shortest.map((p) => serializeState(p.state)))
+      // every event with an expectation ends some path
+      const endings = new Set(simple.map((p) => p.steps[p.steps.length - 1]!.event))
+      for (const e of E)
+        if (e.expect) assert.ok(endings.has(e.event as PeerEvent), `no path ends with ${e.event.type}`)
+      assert.ok(reasons.size >= 15, `${reasons.size} distinct dropped states`)
+    })
+
+    it(`executes every shortest path to dropped (${shortest.length})`, async () => {
+      for (const p of shortest) await runPath(p, input)
+    })
+
+    it(`executes every simple path to dropped (${simple.length})`, async () => {
+      for (const p of simple) await runPath(p, input)
+    })
+
+    // The ping loop is a self-transition, so no simple path holds it: replay every simple path that ends in
+    // `running` with two ping intervals before its last event (two Pings, then the same ending).
+    const viaRunning = simple.filter(
+      (p) => p.steps.length >= 2 && typeof p.steps[p.steps.length - 2]!.state.value === 'object',
+    )
+    it(`pings every ${peerDefaults.pingInterval} ms on the ${viaRunning.length} paths through running`, async () => {
+      assert.ok(viaRunning.length >= 10)
+      const ping = ALL.find((e) => e.type.startsWith('xstate.after.pingInterval')) as PeerEvent
+      for (const p of viaRunning) {
+        const events = p.steps.slice(1).map((s) => s.event) // steps[0] is xstate.init
+        events.splice(events.length - 1, 0, ping, ping)
+        const [withPings] = m.getPathsFromEvents(events, {
+          ...(modelOptions(input) as object),
+          ...(toDropped as object),
+          // getPathsFromEvents does not apply `input` itself: start from an unstarted actor's first snapshot
+          fromState: createActor(fakeMachine, { input }).getSnapshot(),
+        })
+        assert.ok(withPings, 'path with pings exists')
+        assert.equal(withPings.steps.filter((s) => s.event === ping).length, 2)
+        await runPath(withPings, input)
+      }
+    })
+  })
+}
