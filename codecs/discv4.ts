@@ -25,9 +25,13 @@
 // - replyTok is any byte string (geth []byte). Ports are uint16, expiration / enrSeq uint64 (bigint),
 //   ping version geth `uint` (read up to 8 bytes into a number; precision is lost above 2^53, geth ignores it).
 // - Decoding accepts datagrams larger than 1280 bytes (be liberal); encoding refuses them.
-// - ENRResponse `record` is the raw RLP of the record (a list ≤ 300 bytes, geth enr.SizeLimit).
+// - ENRResponse `record` is the raw RLP of the record. Like geth (enr.Record decoding inside the packet) it must
+//   pass codecs/enr.ts decodeEnr without signature check (≤ 300 bytes, k/v pairs, sorted unique keys); the
+//   caller verifies the signature with decodeEnr(record) (geth enode.New in RequestENR).
+// - Decoded byte fields (pubkeys, target, replyTok, record, hash) are copies; `rest` and `extra` are views.
 import { keccak256 } from '../crypto/keccak.ts'
 import { recoverPublicKey, sign } from '../crypto/secp256k1.ts'
+import { decodeEnr } from './enr.ts'
 import { DecodeError } from './errors.ts'
 import type { NodeId } from './node.ts'
 import {
@@ -36,10 +40,9 @@ import {
   asFixedBytes,
   asList,
   asUint,
-  type RlpInput,
   type RlpItem,
   rlpDecodePrefix,
-  rlpEncode,
+  rlpDecodeRawList,
 } from './rlp.ts'
 
 /** Packet-type bytes (geth v4wire PingPacket … ENRResponsePacket; zero is reserved). */
@@ -70,8 +73,6 @@ export const DISCV4_MAX_NEIGHBORS = 12
 export const DISCV4_EXPIRATION_SECONDS = 20
 /** Ping version geth sends (geth makePing Version: 4). */
 export const DISCV4_PING_VERSION = 4
-/** Max encoded ENR size (geth p2p/enr SizeLimit); codecs/enr.ts owns the record rules. */
-const ENR_SIZE_LIMIT = 300
 
 const U64_SIGN_BIT = 1n << 63n
 const U64_MAX = (1n << 64n) - 1n
@@ -287,6 +288,104 @@ export function expirationFrom(nowSeconds: number, ttlSeconds = DISCV4_EXPIRATIO
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// A small direct RLP writer for the packet data (the generic rlpEncode goes through BigInt and hex for every
+// integer ≥ 256, which made Neighbors encoding cost more than its signature).
+
+/** Already-encoded RLP spliced in as it is (the ENR record). */
+class RawRlp {
+  constructor(readonly bytes: Uint8Array) {}
+}
+type Enc = Uint8Array | number | bigint | RawRlp | Enc[]
+
+function uintLen(n: number | bigint): number {
+  let len = 0
+  if (typeof n === 'number') {
+    for (let x = n; x > 0; x = Math.floor(x / 256)) len++
+  } else {
+    for (let x = n; x > 0n; x >>= 8n) len++
+  }
+  return len
+}
+
+const headLen = (size: number): number => (size < 56 ? 1 : 1 + uintLen(size))
+
+/** Encoded size of an item; list payload sizes are pushed in pre-order for the write pass. */
+function encSize(e: Enc, lists: number[]): number {
+  if (e instanceof Uint8Array) return e.length === 1 && e[0]! < 0x80 ? 1 : headLen(e.length) + e.length
+  if (e instanceof RawRlp) return e.bytes.length
+  if (Array.isArray(e)) {
+    const slot = lists.length
+    lists.push(0)
+    let payload = 0
+    for (const x of e) payload += encSize(x, lists)
+    lists[slot] = payload
+    return headLen(payload) + payload
+  }
+  if (e === 0 || e === 0n) return 1
+  const n = uintLen(e)
+  return n === 1 && Number(e) < 0x80 ? 1 : 1 + n
+}
+
+function writeHead(out: Uint8Array, o: number, size: number, base: number): number {
+  if (size < 56) {
+    out[o] = base + size
+    return o + 1
+  }
+  const n = uintLen(size)
+  out[o] = base + 55 + n
+  for (let i = n; i > 0; i--, size = Math.floor(size / 256)) out[o + i] = size & 0xff
+  return o + 1 + n
+}
+
+function encWrite(e: Enc, out: Uint8Array, o: number, lists: number[], li: { i: number }): number {
+  if (e instanceof Uint8Array) {
+    if (e.length === 1 && e[0]! < 0x80) {
+      out[o] = e[0]!
+      return o + 1
+    }
+    o = writeHead(out, o, e.length, 0x80)
+    out.set(e, o)
+    return o + e.length
+  }
+  if (e instanceof RawRlp) {
+    out.set(e.bytes, o)
+    return o + e.bytes.length
+  }
+  if (Array.isArray(e)) {
+    o = writeHead(out, o, lists[li.i++]!, 0xc0)
+    for (const x of e) o = encWrite(x, out, o, lists, li)
+    return o
+  }
+  if (e === 0 || e === 0n) {
+    out[o] = 0x80
+    return o + 1
+  }
+  const n = uintLen(e)
+  if (n === 1 && Number(e) < 0x80) {
+    out[o] = Number(e)
+    return o + 1
+  }
+  out[o] = 0x80 + n
+  if (typeof e === 'number') {
+    for (let i = n, x = e; i > 0; i--, x = Math.floor(x / 256)) out[o + i] = x % 256
+  } else {
+    for (let i = n, x = e; i > 0; i--, x >>= 8n) out[o + i] = Number(x & 0xffn)
+  }
+  return o + 1 + n
+}
+
+/** prefix byte(s) || rlp(item) in one allocation. */
+function encodeWithPrefix(prefix: number | null, item: Enc): Uint8Array {
+  const lists: number[] = []
+  const size = encSize(item, lists)
+  const p = prefix === null ? 0 : 1
+  const out = new Uint8Array(p + size)
+  if (prefix !== null) out[0] = prefix
+  encWrite(item, out, p, lists, { i: 0 })
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Encoding
 
 function checkU64(n: bigint, what: string): bigint {
@@ -299,7 +398,7 @@ function checkPort(n: number, what: string): number {
   return n
 }
 
-function endpointItem(e: Endpoint, what: string): RlpInput[] {
+function endpointItem(e: Endpoint, what: string): Enc[] {
   return [endpointIpToBytes(e.ip), checkPort(e.udp, `${what}.udp`), checkPort(e.tcp, `${what}.tcp`)]
 }
 
@@ -309,8 +408,8 @@ function checkLen(b: Uint8Array, len: number, what: string): Uint8Array {
 }
 
 /** The list items of a packet's data (without the type byte). */
-function packetItems(p: Discv4Packet): RlpInput[] {
-  let items: RlpInput[]
+function packetItems(p: Discv4Packet): Enc[] {
+  let items: Enc[]
   switch (p.type) {
     case 'ping':
       items = [
@@ -341,31 +440,27 @@ function packetItems(p: Discv4Packet): RlpInput[] {
       items = [checkU64(p.expiration, 'expiration')]
       break
     case 'enrResponse':
-      items = [p.replyTok, rlpItemOf(p.record)]
+      items = [p.replyTok, rawRecord(p.record)]
       break
     default:
       throw new RangeError(`unknown packet type ${(p as { type: unknown }).type}`)
   }
-  if (p.extra) for (const x of p.extra) items.push(x as RlpInput)
+  if (p.extra) for (const x of p.extra) items.push(x)
   return items
 }
 
-/** The raw record bytes as an item for embedding (the rlp package cannot splice raw encodings). */
-function rlpItemOf(raw: Uint8Array): RlpItem {
+/** The record's RLP spliced in as it is; it must be one RLP list (geth enr.Record). */
+function rawRecord(raw: Uint8Array): RawRlp {
   const { item, rest } = rlpDecodePrefix(raw)
   if (rest.length !== 0 || !Array.isArray(item)) throw new RangeError('record: expected one RLP list')
-  return item
+  return new RawRlp(raw)
 }
 
 /** type || rlp(data) — the signed part of a packet. */
 export function encodePacketData(packet: Discv4Packet): Uint8Array {
   const code = DISCV4_PACKET[packet.type]
   if (code === undefined) throw new RangeError(`unknown packet type ${String(packet.type)}`)
-  const rlp = rlpEncode(packetItems(packet))
-  const out = new Uint8Array(1 + rlp.length)
-  out[0] = code
-  out.set(rlp, 1)
-  return out
+  return encodeWithPrefix(code, packetItems(packet))
 }
 
 /**
@@ -409,7 +504,7 @@ function decodeNode(item: RlpItem | undefined, what: string): NeighborNode {
     ip: endpointIpFromBytes(asBytes(l[0], `${what}.ip`)),
     udp: asUint(l[1], `${what}.udp`, 2),
     tcp: asUint(l[2], `${what}.tcp`, 2),
-    pubkey: asFixedBytes(l[3], 64, `${what}.pubkey`),
+    pubkey: asFixedBytes(l[3], 64, `${what}.pubkey`).slice(),
   }
 }
 
@@ -454,7 +549,7 @@ export function decodePacketData(type: number, data: Uint8Array): { packet: Disc
       const p: PongPacket = {
         type: 'pong',
         to: strictEndpoint(l[0], 'pong.to'),
-        replyTok: asBytes(l[1], 'pong.replyTok'),
+        replyTok: asBytes(l[1], 'pong.replyTok').slice(),
         expiration: u64(l[2], 'pong.expiration'),
       }
       if (l.length > 3) p.enrSeq = u64(l[3], 'pong.enrSeq')
@@ -466,7 +561,7 @@ export function decodePacketData(type: number, data: Uint8Array): { packet: Disc
       packet = withExtra(
         {
           type: 'findnode',
-          target: asFixedBytes(l[0], 64, 'findnode.target'),
+          target: asFixedBytes(l[0], 64, 'findnode.target').slice(),
           expiration: u64(l[1], 'findnode.expiration'),
         },
         l,
@@ -491,14 +586,13 @@ export function decodePacketData(type: number, data: Uint8Array): { packet: Disc
       break
     case 'enrResponse': {
       asList(item, name, 2)
-      const replyTok = asBytes(l[0], 'enrResponse.replyTok')
+      const replyTok = asBytes(l[0], 'enrResponse.replyTok').slice()
       asList(l[1], 'enrResponse.record')
-      const record = rlpEncode(l[1] as RlpInput)
-      if (record.length > ENR_SIZE_LIMIT)
-        throw new DecodeError('ENR_TOO_BIG', `record of ${record.length} bytes`, {
-          size: record.length,
-          max: ENR_SIZE_LIMIT,
-        })
+      // the record's own bytes: the second raw element of the packet's list
+      const record = rlpDecodeRawList(data.subarray(0, data.length - rest.length))[1]!.slice()
+      // geth decodes the record as an enr.Record (size, k/v pairs, sorted unique keys) without checking
+      // its signature; the signature is the caller's job (decodeEnr(record) verifies, geth enode.New).
+      decodeEnr(record, { verify: false })
       packet = withExtra({ type: 'enrResponse', replyTok, record }, l, 2)
       break
     }
@@ -559,14 +653,14 @@ export function splitNeighbors(
   let cur: NeighborNode[] = []
   let curSize = 0
   // Size of the list payload of the node list; header sizes are added when checking the limit.
-  const fixed = DISCV4_HEAD_SIZE + 1 + rlpEncode(checkU64(expiration, 'expiration')).length
+  const fixed = DISCV4_HEAD_SIZE + 1 + encSize(checkU64(expiration, 'expiration'), [])
   const fits = (payload: number): boolean => {
     const nodesList = listSize(payload)
     const body = nodesList + fixed - DISCV4_HEAD_SIZE - 1
     return DISCV4_HEAD_SIZE + 1 + listSize(body) <= DISCV4_MAX_PACKET_SIZE
   }
   for (const n of nodes) {
-    const size = rlpEncode([endpointIpToBytes(n.ip), n.udp, n.tcp, n.pubkey]).length
+    const size = encSize([endpointIpToBytes(n.ip), n.udp, n.tcp, n.pubkey], [])
     if (cur.length > 0 && (cur.length >= max || !fits(curSize + size))) {
       out.push({ type: 'neighbors', nodes: cur, expiration })
       cur = []

@@ -12,10 +12,11 @@ import {
   encodePacket,
   encodePacketData,
   endpointIpFromBytes,
+  endpointIpToBytes,
   type NeighborNode,
 } from '../../../codecs/discv4.ts'
 import { DecodeError } from '../../../codecs/errors.ts'
-import { type RlpItem, rlpEncode } from '../../../codecs/rlp.ts'
+import { type RlpInput, type RlpItem, rlpDecode, rlpEncode } from '../../../codecs/rlp.ts'
 import { keccak256 } from '../../../crypto/keccak.ts'
 import { publicKeyOf, sign } from '../../../crypto/secp256k1.ts'
 
@@ -162,6 +163,39 @@ describe('discv4 codec properties', () => {
       )
     })
   }
+
+  it('the direct RLP writer agrees with the rlp package', () => {
+    const ep = (e: Endpoint): RlpInput[] => [endpointIpToBytes(e.ip), e.udp, e.tcp]
+    const generic = (p: Discv4Packet): RlpInput[] => {
+      switch (p.type) {
+        case 'ping':
+          return [
+            p.version,
+            ep(p.from),
+            ep(p.to),
+            p.expiration,
+            ...(p.enrSeq === undefined ? [] : [p.enrSeq]),
+          ]
+        case 'pong':
+          return [ep(p.to), p.replyTok, p.expiration, ...(p.enrSeq === undefined ? [] : [p.enrSeq])]
+        case 'findnode':
+          return [p.target, p.expiration]
+        case 'neighbors':
+          return [p.nodes.map((n) => [...ep(n), n.pubkey]), p.expiration]
+        case 'enrRequest':
+          return [p.expiration]
+        case 'enrResponse':
+          return [p.replyTok, rlpDecode(p.record) as RlpInput]
+      }
+    }
+    fc.assert(
+      fc.property(anyPacket, (p) => {
+        const want = rlpEncode([...generic(p), ...((p.extra ?? []) as RlpInput[])])
+        assert.equal(bytesToHex(encodePacketData(p).subarray(1)), bytesToHex(want))
+      }),
+      { numRuns: 1000 },
+    )
+  })
 
   it('random datagrams: decode or DecodeError', () => {
     fc.assert(

@@ -38,6 +38,13 @@ function frame(signed: Uint8Array): Uint8Array {
   return concatBytes(keccak256(body), body)
 }
 
+/** ENRResponse data: [replyTok, record] with the record spliced in raw. */
+function encodeRespData(record: Uint8Array): Uint8Array {
+  const tok = rlpEncode(new Uint8Array(32))
+  const payload = tok.length + record.length
+  return concatBytes(Uint8Array.of(0xf8, payload), tok, record)
+}
+
 function throwsCode(f: () => unknown, code: string): void {
   assert.throws(f, (e: unknown) => e instanceof DecodeError && e.code === code)
 }
@@ -207,6 +214,20 @@ describe('discv4 codec', () => {
       (e: unknown) => e instanceof DecodeError && e.code.startsWith('RLP_'),
     )
     throwsCode(() => decodePacket(frame(Uint8Array.of(DISCV4_PACKET.ping))), 'RLP_INVALID')
+  })
+
+  it('ENRResponse: the record is structure-checked like geth (enr.Record), its signature is not', () => {
+    const resp = (record: Uint8Array) =>
+      frame(concatBytes(Uint8Array.of(DISCV4_PACKET.enrResponse), encodeRespData(record)))
+    const badSig = rlpEncode([new Uint8Array(64), 1, 'id', 'v4', 'ip', Uint8Array.of(1, 2, 3, 4)])
+    const d = decodePacket(resp(badSig))
+    assert.equal(d.packet.type === 'enrResponse' && bytesToHex(d.packet.record), bytesToHex(badSig))
+    throwsCode(
+      () => decodePacket(resp(rlpEncode([new Uint8Array(64), 1, 'ip', Uint8Array.of(1), 'id', 'v4']))),
+      'ENR_UNSORTED_KEYS',
+    )
+    throwsCode(() => decodePacket(resp(rlpEncode([new Uint8Array(64), 1, 'id']))), 'BAD_ENR')
+    throwsCode(() => decodePacket(resp(rlpEncode([new Uint8Array(64)]))), 'BAD_ENR')
   })
 
   it('decodes IPs of odd length as "" (geth keeps the packet; the address is invalid)', () => {
