@@ -121,7 +121,9 @@ describe('protocolRW (geth protoRW)', () => {
       }),
     )
     const got: number[][] = rws.map(() => [])
-    rws.forEach((rw, i) => rw.messages$.subscribe((m) => got[i]!.push(m.code)))
+    rws.forEach((rw, i) => {
+      rw.messages$.subscribe((m) => got[i]!.push(m.code))
+    })
     for (let code = 0; code < 0x2c + 2; code++) upstream.next(msg(code))
     assert.deepEqual(
       got[0],
