@@ -1,43 +1,20 @@
 // IP helpers for discovery, after geth p2p/netutil/net.go: address parsing, LAN / loopback / special-network
 // classification, relay-address rules (CheckRelayAddr), subnet keys and DistinctNetSet (at most N addresses
-// per subnet, used for the table's IP limits). IPv4-mapped IPv6 addresses are treated as IPv4 throughout.
-import { isIPv4, isIPv6 } from 'node:net'
+// per subnet, used for the table's IP limits). IPv4-mapped IPv6 addresses are treated as IPv4 throughout;
+// text ⇄ bytes follows Go's net.ParseIP / IP.String (codecs/enr parseIp / formatIp).
+import { formatIp, parseIp } from '../../codecs/enr.ts'
 
-/** Parse an IP address: 4 bytes for IPv4 (and IPv4-mapped IPv6), 16 for IPv6; undefined when invalid. */
-export function parseIp(ip: string | undefined): Uint8Array | undefined {
+/**
+ * Parse an IP address with Go's net.ParseIP rules (codecs/enr parseIp): 4 bytes for IPv4 and IPv4-mapped
+ * IPv6 (unmapped, as geth's netip.Addr.Unmap), 16 bytes for IPv6; undefined when not an IP literal.
+ */
+export function parseAddr(ip: string | undefined): Uint8Array | undefined {
   if (ip === undefined) return undefined
-  if (isIPv4(ip)) return new Uint8Array(ip.split('.').map(Number))
-  if (!isIPv6(ip)) return undefined
-  let s = ip
-  const zone = s.indexOf('%')
-  if (zone >= 0) s = s.slice(0, zone)
-  // an embedded dotted quad at the end counts as the last two groups
-  let tail: number[] = []
-  const lastColon = s.lastIndexOf(':')
-  if (s.slice(lastColon + 1).includes('.')) {
-    const q = s
-      .slice(lastColon + 1)
-      .split('.')
-      .map(Number)
-    tail = [(q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!]
-    s = s.slice(0, lastColon + 1)
-    if (!s.endsWith('::')) s = s.slice(0, -1)
-  }
-  const halves = s.split('::')
-  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16)))
-  const head = parse(halves[0]!)
-  const rest = halves.length > 1 ? parse(halves[1]!) : []
-  const fill = 8 - head.length - rest.length - tail.length
-  const groups = [...head, ...new Array<number>(halves.length > 1 ? fill : 0).fill(0), ...rest, ...tail]
-  if (groups.length !== 8) return undefined
-  const out = new Uint8Array(16)
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = groups[i]! >> 8
-    out[2 * i + 1] = groups[i]! & 0xff
-  }
-  // IPv4-mapped ::ffff:a.b.c.d → IPv4
-  if (out.subarray(0, 10).every((b) => b === 0) && out[10] === 0xff && out[11] === 0xff) return out.slice(12)
-  return out
+  const b = parseIp(ip)
+  if (!b) return undefined
+  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff)
+    return b.slice(12)
+  return b
 }
 
 /** The 16-byte form of an address (IPv4 as ::ffff:a.b.c.d), as geth's `netip.Addr.As16`. */
@@ -50,14 +27,6 @@ export function ipTo16(ip: Uint8Array): Uint8Array {
   return out
 }
 
-/** Format parsed bytes back to text (IPv4 dotted, IPv6 uncompressed lowercase hex groups). */
-export function formatIp(ip: Uint8Array): string {
-  if (ip.length === 4) return ip.join('.')
-  const g: string[] = []
-  for (let i = 0; i < 16; i += 2) g.push(((ip[i]! << 8) | ip[i + 1]!).toString(16))
-  return g.join(':')
-}
-
 /** A CIDR prefix list (geth `netutil.Netlist`). */
 export class Netlist {
   private readonly prefixes: Array<{ net: Uint8Array; bits: number }> = []
@@ -67,14 +36,14 @@ export class Netlist {
   /** Add a CIDR mask such as 10.0.0.0/8; throws on a malformed mask. */
   add(cidr: string): void {
     const [addr, bitsText] = cidr.split('/')
-    const net = parseIp(addr)
+    const net = parseAddr(addr)
     const bits = bitsText === undefined ? (net?.length ?? 0) * 8 : Number(bitsText)
     if (!net || !Number.isInteger(bits) || bits < 0 || bits > net.length * 8)
       throw new RangeError(`invalid CIDR ${cidr}`)
     this.prefixes.push({ net, bits })
   }
   contains(ip: string | Uint8Array | undefined): boolean {
-    const b = typeof ip === 'string' || ip === undefined ? parseIp(ip) : ip
+    const b = typeof ip === 'string' || ip === undefined ? parseAddr(ip) : ip
     if (!b) return false
     return this.prefixes.some((p) => p.net.length === b.length && samePrefix(p.net, b, p.bits))
   }
@@ -125,7 +94,7 @@ const linkLocal = new Netlist(['169.254.0.0/16', 'fe80::/10'])
 const multicast = new Netlist(['224.0.0.0/4', 'ff00::/8'])
 
 function bytesOf(ip: string | Uint8Array | undefined): Uint8Array | undefined {
-  return typeof ip === 'string' || ip === undefined ? parseIp(ip) : ip
+  return typeof ip === 'string' || ip === undefined ? parseAddr(ip) : ip
 }
 
 export function isLoopback(ip: string | Uint8Array | undefined): boolean {

@@ -17,10 +17,10 @@ import { rmSync } from 'node:fs'
 import { ClassicLevel } from 'classic-level'
 import { MemoryLevel } from 'memory-level'
 import { concatBytes, equalBytes } from '../../codecs/bytes.ts'
-import type { Enr } from '../../codecs/enr.ts'
+import { decodeEnr, type Enr, formatIp } from '../../codecs/enr.ts'
 import type { Node, NodeId } from '../../codecs/node.ts'
 import { asBytes, asList, asUint, type RlpInput, rlpDecode, rlpEncode } from '../../codecs/rlp.ts'
-import { formatIp, ipTo16, parseIp } from './netutil.ts'
+import { ipTo16, parseAddr } from './netutil.ts'
 
 /** Our schema version (geth uses 9 for its own value format; see the module comment). */
 export const DB_VERSION = 1001
@@ -55,7 +55,10 @@ export interface NodeDbOptions {
   path?: string
   /** clock in milliseconds (default Date.now) */
   now?: () => number
-  /** turns stored ENR bytes back into a record (codecs/enr decode); without it nodes load without `record` */
+  /**
+   * turns stored ENR bytes back into a record; default codecs/enr decodeEnr without re-verifying the
+   * signature (records are verified before they are stored); undefined or throwing → loaded without record
+   */
   decodeRecord?: (raw: Uint8Array) => Enr | undefined
 }
 
@@ -147,7 +150,7 @@ function splitNodeKey(key: Uint8Array): {
 }
 
 function ip16Of(ip: string | undefined): Uint8Array | undefined {
-  const b = parseIp(ip)
+  const b = parseAddr(ip)
   return b && ipTo16(b)
 }
 
@@ -158,7 +161,7 @@ export class NodeDb {
   private constructor(
     private readonly lvl: Level,
     private readonly now: () => number,
-    private readonly decodeRecord: ((raw: Uint8Array) => Enr | undefined) | undefined,
+    private readonly decodeRecord: (raw: Uint8Array) => Enr | undefined,
     readonly path: string | undefined,
   ) {}
 
@@ -169,7 +172,7 @@ export class NodeDb {
       const mem = new MemoryLevel<Uint8Array, Uint8Array>({ keyEncoding: 'view', valueEncoding: 'view' })
       await mem.open()
       await mem.put(VERSION_KEY, putVarint(BigInt(DB_VERSION)))
-      return new NodeDb(mem as unknown as Level, now, opts.decodeRecord, undefined)
+      return new NodeDb(mem as unknown as Level, now, opts.decodeRecord ?? defaultDecodeRecord, undefined)
     }
     const path = opts.path
     const lvl = await openClassic(path)
@@ -182,9 +185,9 @@ export class NodeDb {
       rmSync(path, { recursive: true, force: true })
       const fresh = await openClassic(path)
       await fresh.put(VERSION_KEY, current, { sync: true })
-      return new NodeDb(fresh, now, opts.decodeRecord, path)
+      return new NodeDb(fresh, now, opts.decodeRecord ?? defaultDecodeRecord, path)
     }
-    return new NodeDb(lvl, now, opts.decodeRecord, path)
+    return new NodeDb(lvl, now, opts.decodeRecord ?? defaultDecodeRecord, path)
   }
 
   // ---- node records ----
@@ -199,7 +202,7 @@ export class NodeDb {
   async updateNode(node: Node): Promise<void> {
     const seq = node.record?.seq ?? 0n
     if (seq < (await this.nodeSeq(node.id))) return
-    const ip = parseIp(node.ip)
+    const ip = parseAddr(node.ip)
     const value: RlpInput[] = [node.pubkey, ip ?? new Uint8Array(0), node.udp ?? 0, node.tcp ?? 0]
     if (node.record) value.push(node.record.raw)
     await this.lvl.batch([
@@ -385,9 +388,13 @@ export class NodeDb {
       const tcp = asUint(l[3], 'tcp')
       if (udp) node.udp = udp
       if (tcp) node.tcp = tcp
-      if (l[4] !== undefined && this.decodeRecord) {
-        const rec = this.decodeRecord(new Uint8Array(asBytes(l[4], 'enr')))
-        if (rec) node.record = rec
+      if (l[4] !== undefined) {
+        try {
+          const rec = this.decodeRecord(new Uint8Array(asBytes(l[4], 'enr')))
+          if (rec) node.record = rec
+        } catch {
+          // an undecodable record: keep the endpoint, drop the record
+        }
       }
       return node
     } catch {
@@ -421,6 +428,10 @@ export class NodeDb {
   private async deleteRange(prefix: Uint8Array): Promise<void> {
     await this.lvl.clear({ gte: prefix, lt: prefixEnd(prefix) })
   }
+}
+
+function defaultDecodeRecord(raw: Uint8Array): Enr {
+  return decodeEnr(raw, { verify: false })
 }
 
 async function openClassic(path: string): Promise<ClassicLevel<Uint8Array, Uint8Array>> {

@@ -20,11 +20,10 @@
 //   nextRefreshDelay(rng)               15–30 min (geth nextRefreshTime)
 // Effects: `effects.storeNode(node)` when a revalidated node passed > 5 checks (geth db.UpdateNode seeds),
 // `effects.revalidate(node)` for each started revalidation (the service PINGs and reports back).
-import { ALPHA, BUCKET_SIZE, distCmp, ID_BITS, idKey, logDist, pushByDistance } from '../../codecs/kad.ts'
+import { BUCKET_SIZE, distCmp, ID_BITS, idKey, logDist, pushByDistance } from '../../codecs/kad.ts'
 import type { Node, NodeId } from '../../codecs/node.ts'
-import { DistinctNetSet, isLan, isUnspecified, parseIp } from './netutil.ts'
+import { DistinctNetSet, isLan, isUnspecified, parseAddr } from './netutil.ts'
 
-export { ALPHA, BUCKET_SIZE }
 /** Number of buckets: the upper 1/15 of distances (geth `nBuckets` = hashBits / 15). */
 export const N_BUCKETS = Math.floor(ID_BITS / 15)
 /** Log distance of the closest bucket (geth `bucketMinDistance` = 239): distances ≤ 240 share bucket 0. */
@@ -437,7 +436,7 @@ export class Table {
   }
 
   private addIP(b: Bucket, ip: string | undefined): boolean {
-    const bytes = parseIp(ip)
+    const bytes = parseAddr(ip)
     if (!bytes || isUnspecified(bytes)) return false // nodes without an IP cannot be added
     if (isLan(bytes)) return true
     if (!this.ips.add(bytes)) return false
@@ -449,7 +448,7 @@ export class Table {
   }
 
   private removeIP(b: Bucket, ip: string | undefined): void {
-    const bytes = parseIp(ip)
+    const bytes = parseAddr(ip)
     if (!bytes || isLan(bytes)) return
     this.ips.remove(bytes)
     b.ips.remove(bytes)
@@ -546,8 +545,8 @@ export class Table {
 
 function sameIp(a: string | undefined, b: string | undefined): boolean {
   if (a === b) return true
-  const x = parseIp(a)
-  const y = parseIp(b)
+  const x = parseAddr(a)
+  const y = parseAddr(b)
   if (!x || !y || x.length !== y.length) return false
   return x.every((v, i) => v === y[i])
 }

@@ -3,27 +3,27 @@ import { test } from 'node:test'
 import {
   checkRelayAddr,
   DistinctNetSet,
-  formatIp,
   ipTo16,
   isLan,
   isLoopback,
   isSpecialNetwork,
   isUnspecified,
   Netlist,
-  parseIp,
+  parseAddr,
   subnetKey,
 } from '../../../actors/discovery/netutil.ts'
+import { formatIp } from '../../../codecs/enr.ts'
 
-test('parseIp: IPv4, IPv6, IPv4-mapped, zones, invalid', () => {
-  assert.deepEqual(parseIp('1.2.3.4'), new Uint8Array([1, 2, 3, 4]))
-  assert.deepEqual(parseIp('::ffff:1.2.3.4'), new Uint8Array([1, 2, 3, 4]))
-  assert.equal(formatIp(parseIp('::1')!), '0:0:0:0:0:0:0:1')
-  assert.equal(formatIp(parseIp('fe80::1%eth0')!), 'fe80:0:0:0:0:0:0:1')
-  assert.equal(formatIp(parseIp('1:2:3:4:5:6:7.8.9.10')!), '1:2:3:4:5:6:708:90a')
-  assert.equal(formatIp(parseIp('2001:db8::')!), '2001:db8:0:0:0:0:0:0')
-  for (const bad of ['', 'x', '1.2.3', '1.2.3.256', ':::', undefined]) assert.equal(parseIp(bad), undefined)
+test('parseAddr: IPv4, IPv6, IPv4-mapped unmapped, Go ParseIP rejections', () => {
+  assert.deepEqual(parseAddr('1.2.3.4'), new Uint8Array([1, 2, 3, 4]))
+  assert.deepEqual(parseAddr('::ffff:1.2.3.4'), new Uint8Array([1, 2, 3, 4]))
+  assert.equal(parseAddr('::1')!.length, 16)
+  assert.equal(formatIp(parseAddr('fe80::1')!), 'fe80::1')
+  assert.equal(formatIp(parseAddr('1:2:3:4:5:6:7.8.9.10')!), '1:2:3:4:5:6:708:90a')
+  for (const bad of ['', 'x', '1.2.3', '1.2.3.256', '01.2.3.4', ':::', 'fe80::1%eth0', undefined])
+    assert.equal(parseAddr(bad), undefined, String(bad))
   assert.deepEqual(
-    ipTo16(parseIp('1.2.3.4')!),
+    ipTo16(parseAddr('1.2.3.4')!),
     new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 1, 2, 3, 4]),
   )
 })
@@ -88,7 +88,7 @@ test('subnetKey and Netlist prefixes', () => {
   assert.equal(subnetKey('1.2.3.4', 24), '1.2.3.0/24')
   assert.equal(subnetKey('1.2.3.4', 20), '1.2.0.0/20')
   assert.equal(subnetKey('1.2.255.4', 20), '1.2.240.0/20')
-  assert.equal(subnetKey('2a00:1234:5678::1', 24), '2a00:1200:0:0:0:0:0:0/24')
+  assert.equal(subnetKey('2a00:1234:5678::1', 24), '2a00:1200::/24')
   assert.equal(subnetKey('nope', 24), undefined)
   const l = new Netlist(['10.0.0.0/8', '2001:db8::/32'])
   assert.equal(l.contains('10.200.1.1'), true)

@@ -15,8 +15,9 @@ import {
   readVarint,
 } from '../../../actors/discovery/nodedb.ts'
 import { bytesToHex } from '../../../codecs/bytes.ts'
-import type { Enr } from '../../../codecs/enr.ts'
+import { createEnr, type Enr, enrToNode } from '../../../codecs/enr.ts'
 import type { Node } from '../../../codecs/node.ts'
+import { generatePrivateKey } from '../../../crypto/secp256k1.ts'
 import { fakeNode, randomId } from './helpers.ts'
 
 const dirs: string[] = []
@@ -99,7 +100,7 @@ test('stored ENR bytes are handed to decodeRecord on load', async () => {
   await db.updateNode(n)
   const got = await db.node(n.id)
   assert.deepEqual(got!.record!.raw, raw)
-  assert.equal(got!.ip, '0:0:0:0:0:0:0:1')
+  assert.equal(got!.ip, '::1')
   await db.close()
 })
 
@@ -228,4 +229,17 @@ test('ensureExpirer runs expiry periodically until stopped; close stops it', asy
   assert.equal(await db.node(n.id), undefined)
   await db.close()
   db.ensureExpirer(10) // no-op once closed
+})
+
+test('by default stored records are decoded with codecs/enr (a real signed record round-trips)', async () => {
+  const rec = createEnr(generatePrivateKey(), { ip: '8.8.4.4', udp: 30303, tcp: 30303, seq: 3n })
+  const node = enrToNode(rec)
+  const db = await NodeDb.open()
+  await db.updateNode(node)
+  const got = await db.node(node.id)
+  assert.equal(got!.record!.seq, rec.seq)
+  assert.deepEqual(got!.record!.raw, rec.raw)
+  assert.equal(await db.nodeSeq(node.id), rec.seq)
+  assert.equal(got!.ip, '8.8.4.4')
+  await db.close()
 })

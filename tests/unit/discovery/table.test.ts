@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  BUCKET_SIZE,
   MAX_REPLACEMENTS,
   N_BUCKETS,
   nextRefreshDelay,
@@ -11,7 +10,7 @@ import {
   Table,
   type TableEvent,
 } from '../../../actors/discovery/table.ts'
-import { idKey } from '../../../codecs/kad.ts'
+import { BUCKET_SIZE, idKey } from '../../../codecs/kad.ts'
 import type { Node } from '../../../codecs/node.ts'
 import { fakeNode, idAtDistance, randomId, toBig } from './helpers.ts'
 
