@@ -328,14 +328,24 @@ export function ipLocalityScore(bytes: Uint8Array): number {
   return 4
 }
 
+/** The address bytes of an ip/ip6 entry; undefined when absent or malformed (geth ignores Load errors). */
+function ipBytesOf(enr: Enr, key: 'ip' | 'ip6', len: number): Uint8Array | undefined {
+  const raw = enr.pairs.get(key)
+  if (raw === undefined) return undefined
+  try {
+    const b = asBytes(rlpDecode(raw))
+    return b.length === len ? b : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Node of a v4 record: id, pubkey and geth's preferred endpoint (most global valid IPv4/IPv6). */
 export function enrToNode(enr: Enr): Node {
   const pubkey = enrPublicKey(enr)
   const id = enrNodeId(enr)
-  const raw4 = tryGet(enr, 'ip')
-  const raw6 = tryGet(enr, 'ip6')
-  const ip4 = raw4 === undefined ? undefined : parseIp(raw4)!
-  const ip6 = raw6 === undefined ? undefined : parseIp(raw6)!
+  const ip4 = ipBytesOf(enr, 'ip', 4)
+  const ip6 = ipBytesOf(enr, 'ip6', 16)
   const valid4 = ip4 !== undefined && !isMulticast(ip4)
   const valid6 = ip6 !== undefined && !isMulticast(ip6)
   let ip: Uint8Array | undefined
