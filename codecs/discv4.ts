@@ -10,7 +10,11 @@
 //   isExpired(expiration, nowSeconds)    geth's rule, time as a parameter (expiration ≥ 2^63 is expired)
 //   expirationFrom(nowSeconds, ttl?)     now + 20 s (geth `expiration`) as the uint64 bigint to put in packets
 //   splitNeighbors(nodes, expiration)    → NeighborsPacket[] of ≤ 12 nodes each (always ≥ 1 packet, geth handleFindnode)
-//   endpointIpToBytes(ip) / endpointIpFromBytes(bytes)   endpoint IP conversion (4 or 16 bytes; IPv4-mapped IPv6 → IPv4 as geth)
+//   endpointIpToBytes(ip) / endpointIpFromBytes(bytes)   endpoint IPs (4 or 16 bytes; IPv4-mapped → IPv4 as geth)
+//   encodePacketData(packet) / decodePacketData(type, data)   the unsigned part (type || rlp), for tests/tools
+//   packetName(packet)                   'PING/v4' … (geth Name()) for logs
+//   constants: DISCV4_MAX_PACKET_SIZE 1280, DISCV4_HEAD_SIZE 97, DISCV4_MAX_NEIGHBORS 12,
+//              DISCV4_EXPIRATION_SECONDS 20, DISCV4_PING_VERSION 4
 //
 // Decisions (geth is the reference):
 // - `extra` on a packet holds the additional list elements (geth `Rest`, `rlp:"tail"`); they are re-encoded
@@ -31,7 +35,7 @@
 // - Decoded byte fields (pubkeys, target, replyTok, record, hash) are copies; `rest` and `extra` are views.
 import { keccak256 } from '../crypto/keccak.ts'
 import { recoverPublicKey, sign } from '../crypto/secp256k1.ts'
-import { decodeEnr } from './enr.ts'
+import { decodeEnr, formatIp, parseIp } from './enr.ts'
 import { DecodeError } from './errors.ts'
 import type { NodeId } from './node.ts'
 import {
@@ -74,7 +78,8 @@ export const DISCV4_EXPIRATION_SECONDS = 20
 /** Ping version geth sends (geth makePing Version: 4). */
 export const DISCV4_PING_VERSION = 4
 
-const U64_SIGN_BIT = 1n << 63n
+/** Go time.Unix: int64(ts) + unixToInternal overflows from here on (and int64(ts) < 0 from 2^63). */
+const GO_EXPIRED_FROM = (1n << 63n) - 62135596800n
 const U64_MAX = (1n << 64n) - 1n
 
 export interface Endpoint {
@@ -171,39 +176,14 @@ export interface DecodedPacket {
 /** '' → empty; IPv4 → 4 bytes; IPv6 → 16 bytes, except IPv4-mapped IPv6 → 4 bytes (geth NewEndpoint). */
 export function endpointIpToBytes(ip: string): Uint8Array {
   if (ip === '') return new Uint8Array(0)
-  const v4 = parseIPv4(ip)
-  if (v4) return v4
-  const v6 = parseIPv6(ip)
-  if (!v6) throw new DecodeError('BAD_IP', `not an IP address: ${JSON.stringify(ip)}`)
-  return isV4Mapped(v6) ? v6.slice(12) : v6
+  const b = parseIp(ip)
+  if (!b) throw new DecodeError('BAD_IP', `not an IP address: ${JSON.stringify(ip)}`)
+  return b.length === 16 && isV4Mapped(b) ? b.slice(12) : b
 }
 
 /** 4 bytes → dotted IPv4; 16 bytes → IPv6 (IPv4-mapped → dotted IPv4, geth IPToAddr/To4); other → ''. */
 export function endpointIpFromBytes(b: Uint8Array): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`
-  if (b.length !== 16) return ''
-  if (isV4Mapped(b)) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`
-  const groups: number[] = []
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!)
-  // RFC 5952 / Go netip: compress the first longest run of ≥ 2 zero groups.
-  let bestStart = -1
-  let bestLen = 1
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen) {
-      bestStart = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  const hex = groups.map((g) => g.toString(16))
-  if (bestStart < 0) return hex.join(':')
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`
+  return b.length === 4 || b.length === 16 ? formatIp(b) : ''
 }
 
 function isV4Mapped(b: Uint8Array): boolean {
@@ -211,74 +191,17 @@ function isV4Mapped(b: Uint8Array): boolean {
   return b[10] === 0xff && b[11] === 0xff
 }
 
-function parseIPv4(s: string): Uint8Array | null {
-  const parts = s.split('.')
-  if (parts.length !== 4) return null
-  const out = new Uint8Array(4)
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!
-    // Go's ParseAddr rejects leading zeros ("01") and anything but 1–3 decimal digits.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null
-    const n = Number(p)
-    if (n > 255) return null
-    out[i] = n
-  }
-  return out
-}
-
-function parseIPv6(s: string): Uint8Array | null {
-  if (s.length < 2 || s.length > 45) return null
-  const dbl = s.indexOf('::')
-  if (dbl !== s.lastIndexOf('::')) return null
-  const parseGroups = (part: string): number[] | null => {
-    if (part === '') return []
-    const out: number[] = []
-    const items = part.split(':')
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!
-      if (i === items.length - 1 && it.includes('.')) {
-        const v4 = parseIPv4(it)
-        if (!v4) return null
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!)
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return null
-        out.push(Number.parseInt(it, 16))
-      }
-    }
-    return out
-  }
-  let groups: number[]
-  if (dbl < 0) {
-    const g = parseGroups(s)
-    if (g?.length !== 8) return null
-    groups = g
-  } else {
-    const headStr = s.slice(0, dbl)
-    if (headStr.includes('.')) return null // an embedded IPv4 may only come last
-    const head = parseGroups(headStr)
-    const tail = parseGroups(s.slice(dbl + 2))
-    if (head === null || tail === null) return null
-    const fill = 8 - head.length - tail.length
-    if (fill < 1) return null
-    groups = [...head, ...new Array<number>(fill).fill(0), ...tail]
-  }
-  const out = new Uint8Array(16)
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = groups[i]! >> 8
-    out[2 * i + 1] = groups[i]! & 0xff
-  }
-  return out
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Expiration (geth v4wire.Expired, with the clock as a parameter)
 
 /**
  * geth: `time.Unix(int64(ts), 0).Before(time.Now())`. A uint64 ≥ 2^63 becomes a negative int64, i.e. a time
- * in the distant past, so it is expired. `nowSeconds` may be fractional (Date.now() / 1000).
+ * in the distant past, so it is expired. Go's time.Unix also adds 62135596800 s (year 1 → 1970) to an int64,
+ * which wraps for ts ≥ 2^63 − 62135596800, so those are expired too. `nowSeconds` may be fractional
+ * (Date.now() / 1000): ts == floor(now) is expired as soon as now has a fractional part, as in Go.
  */
 export function isExpired(expiration: bigint, nowSeconds: number): boolean {
-  if (expiration >= U64_SIGN_BIT || expiration < 0n) return true
+  if (expiration >= GO_EXPIRED_FROM || expiration < 0n) return true
   return Number(expiration) < nowSeconds
 }
 

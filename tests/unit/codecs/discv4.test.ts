@@ -334,7 +334,9 @@ describe('discv4 codec', () => {
     assert.equal(isExpired(BigInt(now), now + 0.001), true) // geth compares with nanosecond time
     assert.equal(isExpired(BigInt(now + 20), now), false)
     assert.equal(isExpired(0n, now), true)
-    assert.equal(isExpired((1n << 63n) - 1n, now), false)
+    assert.equal(isExpired((1n << 63n) - 62135596801n, now), false)
+    assert.equal(isExpired((1n << 63n) - 62135596800n, now), true) // Go time.Unix int64 overflow
+    assert.equal(isExpired((1n << 63n) - 1n, now), true)
     assert.equal(isExpired(1n << 63n, now), true)
     assert.equal(isExpired((1n << 64n) - 1n, now), true)
     assert.equal(expirationFrom(now + 0.9), BigInt(now + 20))
