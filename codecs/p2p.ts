@@ -8,6 +8,7 @@
 //   type Capability {name, version}; interface Hello {version, name, caps, listenPort, id, extra?}
 //   encodeHello(hello) / decodeHello(payload) (throws DecodeError: MESSAGE_TOO_BIG, INVALID_IDENTITY, RLP_*, …)
 //   assertHelloSize(size)                throws DecodeError MESSAGE_TOO_BIG above 2048 (geth readProtocolHandshake)
+//   helloFailureReason(err)              DiscReason geth sends back when decoding the remote Hello failed, or null
 //   DiscReason (const table + type), DISC_INVALID (0xff), discReasonString(n), isDiscReason(n)
 //   encodeDisconnect(reason) → `[reason]` (what geth sends); decodeDisconnect(payload) → number, never throws
 //   PING_PAYLOAD / PONG_PAYLOAD (`c0`), encodePing(), encodePong()
@@ -237,6 +238,17 @@ export function decodeHello(payload: Uint8Array): Hello {
   }
   if (l.length > 5) hello.extra = l.slice(5)
   return hello
+}
+
+/**
+ * What geth sends when reading the remote Hello fails (p2p/transport.go readProtocolHandshake + close): only a
+ * DiscReason error is answered with a Disconnect — a bad identity with DiscInvalidIdentity; a Disconnect
+ * received instead of a Hello ends the handshake with that reason and nothing is sent back (null); any other
+ * failure (decode error, too big) closes the connection without a Disconnect (null).
+ */
+export function helloFailureReason(err: unknown): DiscReason | null {
+  if (err instanceof DecodeError && err.code === 'INVALID_IDENTITY') return DiscReason.InvalidIdentity
+  return null
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import {
   encodePong,
   HELLO_MAX_SIZE,
   type Hello,
+  helloFailureReason,
   isDiscReason,
   matchProtocols,
   P2P_MSG,
@@ -209,6 +210,24 @@ describe('Hello', () => {
       'INVALID_IDENTITY',
     )
     throwsCode(() => decodeHello(encodeHello({ ...hello, id: new Uint8Array(64) })), 'INVALID_IDENTITY')
+  })
+
+  it('maps Hello failures to what geth sends back', () => {
+    const err = (f: () => unknown) => {
+      try {
+        f()
+      } catch (e) {
+        return e
+      }
+      assert.fail('expected an error')
+    }
+    assert.equal(
+      helloFailureReason(err(() => decodeHello(encodeHello({ ...hello, id: new Uint8Array(64) })))),
+      7,
+    )
+    assert.equal(helloFailureReason(err(() => decodeHello(Uint8Array.of(0xc0)))), null)
+    assert.equal(helloFailureReason(err(() => assertHelloSize(5000))), null)
+    assert.equal(helloFailureReason(new Error('x')), null)
   })
 
   it('enforces the 2048-byte limit (geth baseProtocolMaxMsgSize)', () => {
