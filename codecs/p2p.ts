@@ -226,7 +226,7 @@ export function decodeHello(payload: Uint8Array): Hello {
       version: Number(asBigUint(pair[1], `hello.caps[${i}].version`, 8)),
     }
   })
-  const id = asBytes(l[4], 'hello.id')
+  const id = asBytes(l[4], 'hello.id').slice() // a copy: the payload buffer may be reused
   if (id.length !== 64 || id.every((x) => x === 0))
     throw new DecodeError('INVALID_IDENTITY', `hello id of ${id.length} bytes`, { size: id.length })
   const hello: Hello = {
