@@ -114,7 +114,8 @@ const BASE64URL_RE = /^[A-Za-z0-9_-]*$/
 /** `enr:` + base64url (RFC 4648 §5, no padding) → record (geth enode.Parse for the enr: form). */
 export function parseEnrText(text: string, opts: DecodeEnrOptions = {}): Enr {
   if (!text.startsWith(ENR_TEXT_PREFIX)) throw badEnr("missing 'enr:' prefix for base64-encoded record")
-  const b64 = text.slice(ENR_TEXT_PREFIX.length)
+  // Go's base64 decoder skips \r and \n anywhere in the input
+  const b64 = text.slice(ENR_TEXT_PREFIX.length).replace(/[\r\n]/g, '')
   const bad = b64.search(/[^A-Za-z0-9_-]/)
   if (bad >= 0 || !BASE64URL_RE.test(b64) || b64.length % 4 === 1) {
     const at = bad >= 0 ? bad : b64.length - 1 - ((b64.length - 1) % 4)

@@ -163,6 +163,14 @@ describe('ENR limits and structure', () => {
     )
   })
 
+  it('text form: line breaks are skipped like Go base64; padding and other characters are rejected', () => {
+    const r = parseEnrText(EXAMPLE)
+    assert.equal(enrToText(parseEnrText(`${EXAMPLE.slice(0, 30)}\r\n${EXAMPLE.slice(30)}`)), enrToText(r))
+    assert.throws(() => parseEnrText(`${EXAMPLE}=`), code('BAD_ENR'))
+    assert.throws(() => parseEnrText(`${EXAMPLE.slice(0, 20)}+${EXAMPLE.slice(21)}`), code('BAD_ENR'))
+    assert.throws(() => parseEnrText(`ENR:${EXAMPLE.slice(4)}`), code('BAD_ENR'))
+  })
+
   it('rejects a list signature, a list key, an over-long seq and trailing bytes', () => {
     const v = rlpEncode(1)
     assert.throws(() => decodeEnr(rlpEncodeRawList([rlpEncode([]), v]), { verify: false }), DecodeError)
