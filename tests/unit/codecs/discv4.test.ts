@@ -321,6 +321,14 @@ describe('discv4 codec', () => {
         assert.ok(encodePacket(key, p).bytes.length < DISCV4_MAX_PACKET_SIZE)
       }
     }
+    // a larger `max` is still capped by the 1280-byte limit (12 max-size nodes fit, 13 do not)
+    const big = Array.from({ length: 16 }, () => node(1))
+    const bySize = splitNeighbors(big, max, 100)
+    assert.deepEqual(
+      bySize.map((p) => p.nodes.length),
+      [12, 4],
+    )
+    for (const p of bySize) assert.ok(encodePacket(key, p).bytes.length <= DISCV4_MAX_PACKET_SIZE)
     assert.deepEqual(
       splitNeighbors([node(1), node(2), node(3)], 1n, 2).map((p) => p.nodes.length),
       [2, 1],
