@@ -44,6 +44,7 @@ function entryValue(r: Enr, key: string): { text: string; json: unknown; ok: boo
     }
     const item = rlpDecode(raw)
     if (item instanceof Uint8Array) return { text: hex(item), json: hex(item), ok: true }
+    return { text: `${hex(raw)} (RLP list)`, json: { raw: hex(raw) }, ok: true }
   } catch {
     // malformed known entry: shown raw and flagged, as geth's enrdump does
   }
