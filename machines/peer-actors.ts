@@ -17,6 +17,7 @@ import {
   type Hello,
   P2P_MSG,
   PONG_PAYLOAD,
+  SNAPPY_PROTOCOL_VERSION,
 } from '../codecs/p2p.ts'
 import { type Msg, type PeerHandle, type Protocol, ProtocolError, protocolRW } from './protocol.ts'
 
@@ -29,7 +30,9 @@ import { type Msg, type PeerHandle, type Protocol, ProtocolError, protocolRW } f
  *   (between the Hello and `running` there is a gap: hold them, e.g. in a `MsgChannel`, or pause the socket).
  *   It errors with the read error (DecodeError for MAC / frame / snappy failures) and completes on clean EOF.
  * - `send(code, payload)` writes one message (absolute code), resolving when written.
- * - `setSnappy(on)` switches snappy for both directions (called right after the Hello exchange).
+ * - `setSnappy(on)` switches snappy for both directions. It is called synchronously from inside the delivery
+ *   of the remote Hello (the `next` call of `messages$`), so a transport that decompresses each frame as it
+ *   pushes it decodes the frames after the Hello with the new setting (geth: SetSnappy before the next read).
  * - `close(reason?)`: with a reason, send Disconnect `[reason]` (1 s deadline, only once the ECIES handshake is
  *   done) then close; without, just close. Idempotent; completes `messages$`.
  */
@@ -70,7 +73,11 @@ export interface ProtoHandshakeInput {
  * before decoding; Disconnect → ProtocolError REMOTE_DISCONNECT carrying its reason; any other code → BAD_HELLO
  * (DiscProtocolError); id not 64 bytes / all zero → DecodeError INVALID_IDENTITY (DiscInvalidIdentity).
  */
-export function readHello(messages$: Observable<Msg>, signal?: AbortSignal): Promise<Hello> {
+export function readHello(
+  messages$: Observable<Msg>,
+  signal?: AbortSignal,
+  onHello?: (hello: Hello) => void,
+): Promise<Hello> {
   return new Promise<Hello>((resolve, reject) => {
     let settled = false
     const finish = (f: () => void) => {
@@ -101,7 +108,9 @@ export function readHello(messages$: Observable<Msg>, signal?: AbortSignal): Pro
                 reason: DiscReason.ProtocolError,
               })
             }
-            resolve(decodeHello(m.payload))
+            const hello = decodeHello(m.payload)
+            onHello?.(hello)
+            resolve(hello)
           } catch (e) {
             reject(e)
           }
@@ -126,14 +135,17 @@ export function readHello(messages$: Observable<Msg>, signal?: AbortSignal): Pro
 
 /**
  * geth doProtoHandshake: send our Hello and read theirs concurrently; a read error is preferred over the write
- * error. Snappy is switched by the machine afterwards (action `setSnappy`).
+ * error. Snappy is switched the moment a valid Hello is read — `setSnappy(version ≥ 5)`, geth
+ * SetSnappy(their.Version >= snappyProtocolVersion) — before the machine checks the identity, as geth does.
  */
 export const protoHandshakeLogic = fromPromise<Hello, ProtoHandshakeInput>(async ({ input, signal }) => {
   const written = input.transport.send(P2P_MSG.hello, encodeHello(input.localHello)).then(
     () => undefined,
     (e: unknown) => ({ e }),
   )
-  const theirs = await readHello(input.transport.messages$, signal)
+  const theirs = await readHello(input.transport.messages$, signal, (h) =>
+    input.transport.setSnappy(h.version >= SNAPPY_PROTOCOL_VERSION),
+  )
   const werr = await written
   if (werr) throw werr.e
   return theirs

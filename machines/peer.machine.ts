@@ -38,7 +38,6 @@ import {
   P2P_MSG,
   PING_PAYLOAD,
   type SharedCapability,
-  SNAPPY_PROTOCOL_VERSION,
 } from '../codecs/p2p.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import {
@@ -206,8 +205,6 @@ export const peerMachine = setup({
         matched: context.matched.length,
       }),
     ),
-    /** geth SetSnappy(their.Version >= snappyProtocolVersion), right after the Hello exchange */
-    setSnappy: ({ context }, params: { on: boolean }) => context.transport.setSnappy(params.on),
     /** geth pingLoop: write errors surface on the read side (tcp.closed), so they are ignored here */
     sendPing: ({ context }) => {
       context.transport.send(P2P_MSG.ping, PING_PAYLOAD).catch(() => {})
@@ -358,22 +355,12 @@ export const peerMachine = setup({
             target: 'dropped',
             actions: [
               { type: 'recordHello', params: ({ event }) => ({ hello: event.output }) },
-              {
-                type: 'setSnappy',
-                params: ({ event }) => ({ on: event.output.version >= SNAPPY_PROTOCOL_VERSION }),
-              },
               'assignUnexpectedIdentity',
             ],
           },
           {
             target: 'protoHandshakeChecks',
-            actions: [
-              { type: 'recordHello', params: ({ event }) => ({ hello: event.output }) },
-              {
-                type: 'setSnappy',
-                params: ({ event }) => ({ on: event.output.version >= SNAPPY_PROTOCOL_VERSION }),
-              },
-            ],
+            actions: { type: 'recordHello', params: ({ event }) => ({ hello: event.output }) },
           },
         ],
         onError: [

@@ -279,6 +279,7 @@ describe('Hello failures (geth readProtocolHandshake)', () => {
     await tick()
     assert.equal(h.actor.getSnapshot().status, 'done')
     assert.deepEqual(h.t.closes, [undefined], 'no Disconnect written for Hello failures')
+    assert.deepEqual(h.t.snappy, [], 'snappy untouched when no valid Hello was read')
     return h.output()!
   }
 
