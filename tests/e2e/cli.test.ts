@@ -112,6 +112,19 @@ describe('devp2p-actors CLI (spawned)', { concurrency: 4 }, () => {
     )
   })
 
+  it('enr decode shows the eth fork id, IPv6 endpoint and unknown keys', async () => {
+    // key 0x05…05, seq 7, ip 10.0.0.1, ip6 2001:db8::5, tcp 30303, udp 30301, eth fc64ec04/1150000, foo, snap
+    const rec =
+      'enr:-L24QGgIAiweC8dVtfdK9-1JMQkP3n6D8Imqg9WKj3Q4iGvlQqQrMpdgFvpjyhVoNpL1hnfmNyNKk7OV-MAqyzWOBWEHg2V0aMrJhPxk7ASDEYwwg2Zvb4NiYXKCaWSCdjSCaXCECgAAAYNpcDaQIAENuAAAAAAAAAAAAAAABYlzZWNwMjU2azGhA2LAoEbazOht3QNDxtPHx5wiCLoNnJzySm0EbSHSH5D3hHNuYXDAg3RjcIJ2X4N1ZHCCdl0'
+    const r = await run('enr', 'decode', rec)
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^URLv4: +enode:\/\/[0-9a-f]{128}@\[2001:db8::5\]:30303\?discport=30301$/m)
+    assert.match(r.stdout, /^Record has sequence number 7 and 9 key\/value pairs\.$/m)
+    assert.match(r.stdout, /^ {2}"eth" +fork id hash 0xfc64ec04, next 1150000$/m)
+    assert.match(r.stdout, /^ {2}"foo" +626172$/m)
+    assert.match(r.stdout, /^ {2}"snap" +c0 \(RLP list\)$/m)
+  })
+
   it('enr decode --json', async () => {
     const r = await run('enr', 'decode', '--json', ENR)
     assert.equal(r.code, 0, r.stderr)
