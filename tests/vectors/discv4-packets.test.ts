@@ -9,9 +9,15 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { bytesToHex, hexToBytes } from '../../codecs/bytes.ts'
-import { DISCV4_HEAD_SIZE, type Discv4Packet, decodePacket, encodePacket } from '../../codecs/discv4.ts'
+import {
+  DISCV4_HEAD_SIZE,
+  type Discv4Packet,
+  decodePacket,
+  decodePacketData,
+  encodePacket,
+} from '../../codecs/discv4.ts'
 import { DecodeError } from '../../codecs/errors.ts'
-import { rlpEncode } from '../../codecs/rlp.ts'
+import { type RlpInput, type RlpItem, rlpDecodePrefix, rlpEncode } from '../../codecs/rlp.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { publicKeyOf, recoverPublicKey } from '../../crypto/secp256k1.ts'
 
@@ -101,6 +107,29 @@ describe('discv4 vectors', () => {
               return true
             },
           )
+        })
+        it('its other fields decode once the list in the enr-seq position is taken out (pure EIP-8 view)', () => {
+          const list = rlpDecodePrefix(hexToBytes(c.packet_data_rlp)).item as RlpItem[]
+          const seqAt = c.packet_type === 1 ? 4 : 3
+          const without = rlpEncode(list.filter((_, i) => i !== seqAt) as RlpInput[])
+          const { packet: p } = decodePacketData(c.packet_type, without)
+          const w = c.decoded
+          assert.ok('expiration' in p)
+          assert.equal(p.expiration, BigInt(w.expiration))
+          if (p.type === 'ping') {
+            assert.equal(p.version, w.version)
+            checkEndpoint(p.from, w.from!)
+            checkEndpoint(p.to, w.to!)
+          } else if (p.type === 'pong') {
+            checkEndpoint(p.to, w.to!)
+            assert.equal(hex(p.replyTok), low(w.ping_hash!))
+          } else assert.fail(`unexpected type ${p.type}`)
+          // with the enr-seq position removed, the remaining extras follow as geth's pre-EIP-868 `rest`
+          const all = [hex(rlpEncode(list[seqAt] as RlpInput))]
+          const enrSeq = (p as { enrSeq?: bigint }).enrSeq
+          if (enrSeq !== undefined) all.push(hex(rlpEncode(enrSeq)))
+          for (const x of p.extra ?? []) all.push(hex(rlpEncode(x as RlpInput)))
+          assert.deepEqual(all, c.decoded.extra_list_elements.map(low))
         })
         return
       }
