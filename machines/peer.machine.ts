@@ -1,7 +1,14 @@
 // The peer machine: one per RLPx connection, inbound or dialled (DESIGN.md §3 "peer", §8, §9; geth p2p/server.go
 // setupConn / checkpoint, p2p/transport.go, p2p/peer.go Peer.run). States are the contract:
 //   pendingHandshake → encHandshakeChecks → protoHandshake → protoHandshakeChecks → running → dropped (final)
-// Effects are named actors/actions (defaults in ./peer-actors.ts over a PeerTransport; override with .provide()).
+// Effects are named actors/actions (defaults in ./peer-actors.ts over a PeerTransport; override with .provide()):
+//   actors  encHandshake (promise → {remotePubkey}), protoHandshake (promise → their Hello; switches snappy),
+//           messages (base protocol: Pong queue, Disconnect, code range), protocolRunner (child `proto:<name>`)
+//   actions requestPostHandshakeCheck, requestAddPeerCheck, sendPing, closeConnection, spawnProtocols, assign*
+//   delays  handshakeTimeout 5 s, helloTimeout 30 s, pingInterval 15 s (peerDefaults)
+// Wiring: createActor(peerMachine, { input: { transport, inbound, dialDest?, localHello, protocols } }) where
+// `transport` is the RLPx connection seen as a PeerTransport (contract in ./peer-actors.ts); the server spawns
+// it as a child with systemId `peer:<nodeIdHex>` (dialled) and answers the checkpoints.
 //
 // Events the machine ACCEPTS
 // | event                      | payload                 | from                          | where            | effect                                                    |
@@ -26,7 +33,7 @@
 // the parent). Disconnect on the wire follows geth: sent for checkpoint rejections, DiscUnexpectedIdentity,
 // local disconnects, protocol ends, invalid messages, echoes of a received Disconnect (never NetworkError); not
 // for handshake failures, Hello failures / timeouts, or connection failures.
-import { type AnyActorRef, assign, enqueueActions, sendTo, setup } from 'xstate'
+import { type AnyActorRef, assign, enqueueActions, type SnapshotFrom, sendTo, setup } from 'xstate'
 import { equalBytes } from '../codecs/bytes.ts'
 import type { NodeId } from '../codecs/node.ts'
 import {
@@ -48,7 +55,7 @@ import {
   protocolRunnerLogic,
   protoHandshakeLogic,
 } from './peer-actors.ts'
-import { classify, type Protocol, ProtocolError, protocolDiscReason } from './protocol.ts'
+import { classify, type PeerHandle, type Protocol, ProtocolError, protocolDiscReason } from './protocol.ts'
 
 /** Timing constants of the peer (geth), in ms. */
 export const peerDefaults = {
@@ -454,3 +461,6 @@ export const peerMachine = setup({
 })
 
 export type PeerMachine = typeof peerMachine
+export type PeerSnapshot = SnapshotFrom<typeof peerMachine>
+/** The handle protocols and the server API hand out for a peer actor (see createPeerHandle). */
+export type PeerMachineHandle = PeerHandle<PeerSnapshot>
