@@ -145,17 +145,19 @@ export class FrameCoder {
       throw new DecodeError('FRAME_TOO_BIG', `frame of ${fsize} bytes`, { size: fsize, max: MAX_FRAME_SIZE })
     const rsize = padded(fsize)
     const out = new Uint8Array(FRAME_HEADER_SIZE + rsize + RLPX_MAC_SIZE)
-    const header = out.subarray(0, AES_BLOCK_SIZE)
-    header[0] = fsize >>> 16
-    header[1] = (fsize >>> 8) & 0xff
-    header[2] = fsize & 0xff
-    header.set(ZERO_HEADER, 3)
-    this.enc.update(header, header)
-    out.set(this.egressMac.updateHeader(header), AES_BLOCK_SIZE)
+    // plaintext header in the header-MAC slot, right before the body: one keystream call for both
+    const plainHeader = out.subarray(AES_BLOCK_SIZE, FRAME_HEADER_SIZE)
+    plainHeader[0] = fsize >>> 16
+    plainHeader[1] = (fsize >>> 8) & 0xff
+    plainHeader[2] = fsize & 0xff
+    plainHeader.set(ZERO_HEADER, 3)
     const body = out.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + rsize)
     body.set(codeBytes)
     body.set(data, codeBytes.length)
-    this.enc.update(body, body)
+    const stream = out.subarray(AES_BLOCK_SIZE, FRAME_HEADER_SIZE + rsize)
+    this.enc.update(stream, stream)
+    out.copyWithin(0, AES_BLOCK_SIZE, FRAME_HEADER_SIZE)
+    out.set(this.egressMac.updateHeader(out.subarray(0, AES_BLOCK_SIZE)), AES_BLOCK_SIZE)
     out.set(this.egressMac.updateBody(body), FRAME_HEADER_SIZE + rsize)
     return out
   }

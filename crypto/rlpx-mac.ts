@@ -10,7 +10,7 @@
 //                                  geth frame vector (a fake hash whose digest is always 32 × 0x01) can run
 //   update(data) / digest()        the raw running state (the handshake seeds it; `ingress-mac("foo")`)
 //   updateHeader(headerCt) → 16-byte header MAC;  updateBody(frameCt) → 16-byte frame MAC
-// Returned MACs are fresh 16-byte arrays.
+// Returned MACs are fresh 16-byte arrays (views of a fresh digest).
 import { AES_BLOCK_SIZE, type AesBlock, createAesBlock } from './aes.ts'
 import { createKeccakState, type KeccakState } from './keccak.ts'
 
@@ -53,6 +53,6 @@ export class RlpxMac {
     this.cipher.encrypt(sum.subarray(0, AES_BLOCK_SIZE), b)
     for (let i = 0; i < AES_BLOCK_SIZE; i++) b[i] = b[i]! ^ seed[i]!
     this.hash.update(b)
-    return this.hash.digest().slice(0, RLPX_MAC_SIZE)
+    return this.hash.digest().subarray(0, RLPX_MAC_SIZE)
   }
 }
