@@ -10,7 +10,7 @@
 //                                  geth frame vector (a fake hash whose digest is always 32 × 0x01) can run
 //   update(data) / digest()        the raw running state (the handshake seeds it; `ingress-mac("foo")`)
 //   updateHeader(headerCt) → 16-byte header MAC;  updateBody(frameCt) → 16-byte frame MAC
-// Returned MACs are fresh 16-byte arrays (views of a fresh digest).
+// Returned MACs and digests are fresh arrays.
 import { AES_BLOCK_SIZE, type AesBlock, createAesBlock } from './aes.ts'
 import { createKeccakState, type KeccakState } from './keccak.ts'
 
@@ -20,6 +20,9 @@ export class RlpxMac {
   private readonly hash: KeccakState
   private readonly cipher: AesBlock
   private readonly buf = new Uint8Array(AES_BLOCK_SIZE)
+  /** the digest of the current state when nothing was written since it was taken (saves one keccak
+   * finalisation per frame: the next header MAC starts from the state the previous frame MAC left) */
+  private lastDigest: Uint8Array | null = null
 
   constructor(macSecret: Uint8Array, hash: KeccakState = createKeccakState()) {
     if (macSecret.length !== 32) throw new RangeError(`mac-secret of ${macSecret.length} bytes`)
@@ -28,22 +31,23 @@ export class RlpxMac {
   }
 
   update(data: Uint8Array): void {
+    this.lastDigest = null
     this.hash.update(data)
   }
 
   digest(): Uint8Array {
-    return this.hash.digest()
+    return (this.lastDigest ?? this.hash.digest()).slice()
   }
 
   /** MAC of a 16-byte encrypted frame header (geth hashMAC.computeHeader). */
   updateHeader(headerCiphertext: Uint8Array): Uint8Array {
     if (headerCiphertext.length !== AES_BLOCK_SIZE) throw new RangeError('header must be 16 bytes')
-    return this.compute(this.hash.digest(), headerCiphertext)
+    return this.compute(this.lastDigest ?? this.hash.digest(), headerCiphertext)
   }
 
   /** MAC of the encrypted, padded frame data (geth hashMAC.computeFrame). */
   updateBody(frameCiphertext: Uint8Array): Uint8Array {
-    this.hash.update(frameCiphertext)
+    this.update(frameCiphertext)
     const seed = this.hash.digest()
     return this.compute(seed, seed)
   }
@@ -53,6 +57,8 @@ export class RlpxMac {
     this.cipher.encrypt(sum.subarray(0, AES_BLOCK_SIZE), b)
     for (let i = 0; i < AES_BLOCK_SIZE; i++) b[i] = b[i]! ^ seed[i]!
     this.hash.update(b)
-    return this.hash.digest().subarray(0, RLPX_MAC_SIZE)
+    const d = this.hash.digest()
+    this.lastDigest = d
+    return d.slice(0, RLPX_MAC_SIZE)
   }
 }
