@@ -13,14 +13,19 @@
 //   setSnappy(on)                        compress on encode / decompress on read from now on (call it after
 //                                        Hello; read() is pull-based, so messages still buffered are decoded
 //                                        with the setting in force when they are read)
+//   bufferedBytes                        bytes pushed and not yet consumed
+//   options: maxFrameSize, maxMessageSize (both default 2^24−1, geth maxUint24)
+// Typical connection loop: socket.on('data', c => { coder.push(c); for (let m; (m = coder.read()); ) emit(m) })
+// with read() errors caught and turned into a disconnect.
 // Reader checks, in geth's order: header MAC before decrypting the header (BAD_HEADER_MAC); frame size
 // against maxFrameSize (FRAME_TOO_BIG); frame MAC before decrypting the body (BAD_FRAME_MAC); message code
 // (BAD_MESSAGE / RLP_NON_CANONICAL / INT_TOO_LARGE); with snappy, the varint-declared length against
 // maxMessageSize BEFORE decompressing (MESSAGE_TOO_BIG), then the strict decoder (SNAPPY_INVALID).
 // A MAC or size failure leaves the cipher/MAC state unusable: the coder is then poisoned and every later
 // read() throws the same error. Errors after the frame MAC checked out (code, snappy) consume just that frame
-// and carry `details.code` and `details.data` (the raw payload): the connection may inspect them (e.g. an
-// uncompressed Disconnect from @ethereumjs/devp2p with snappy on) and keep reading.
+// and carry `details.data` (the raw message data; the whole frame content when the code itself is bad) and
+// `details.code` when it decoded: the connection may inspect them (e.g. an uncompressed Disconnect from
+// @ethereumjs/devp2p with snappy on) and keep reading.
 // encode throws DecodeError MESSAGE_TOO_BIG for a payload > 2^24−1 bytes and FRAME_TOO_BIG when
 // rlp(code) || data exceeds 2^24−1 (geth errPlainMessageTooLarge in Conn.Write / writeFrame).
 import { AES_BLOCK_SIZE, type AesCtr, createAesCtr } from '../crypto/aes.ts'
