@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { test } from 'node:test'
 import { createActor, fromPromise, SimulatedClock, type SnapshotFrom, toPromise } from 'xstate'
-import { getShortestPaths } from 'xstate/graph'
+import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph'
 import { seededRng, Table } from '../../actors/discovery/table.ts'
 import { closest, idKey } from '../../codecs/kad.ts'
 import type { Node, NodeId } from '../../codecs/node.ts'
@@ -58,26 +58,44 @@ function serialize(s: Snap): string {
   })
 }
 
-function modelEvents(s: Snap): AnyEvent[] {
-  if (s.status !== 'active') return []
-  const evs: AnyEvent[] = [{ type: 'lookup.cancel' }]
-  if (s.matches({ seeding: 'fetching' })) {
-    evs.push({ type: 'xstate.done.actor.seed', output: seeds, actorId: 'seed' })
-    evs.push({ type: 'xstate.done.actor.seed', output: [], actorId: 'seed' })
-    evs.push({ type: 'xstate.error.actor.seed', error: new Error('table closed'), actorId: 'seed' })
-  } else if (s.matches({ seeding: 'refilling' })) {
-    evs.push({ type: 'xstate.done.actor.waitForNodes', output: undefined, actorId: 'waitForNodes' })
-    evs.push({ type: 'xstate.error.actor.waitForNodes', error: new Error('closed'), actorId: 'waitForNodes' })
-    evs.push({ type: AFTER_REFILL })
-  } else if (s.matches('querying')) {
-    for (const key of s.context.inFlight) {
-      const actorId = `findnode:${key}`
-      evs.push({ type: `xstate.done.actor.${actorId}`, output: replies[key] ?? [], actorId })
-      evs.push({ type: `xstate.error.actor.${actorId}`, error: new Error('timeout'), actorId })
-    }
-  }
-  return evs
+interface Model {
+  seeds: Node[]
+  replies: Record<string, Node[]>
 }
+const fullModel: Model = { seeds, replies }
+/** three nodes only: small enough to walk every simple path */
+const smallModel: Model = {
+  seeds: [n[3]!, n[4]!],
+  replies: { [k(n[3]!)]: [n[0]!, self], [k(n[4]!)]: [n[0]!], [k(n[0]!)]: [n[3]!] },
+}
+
+const modelEvents =
+  (m: Model) =>
+  (s: Snap): AnyEvent[] => {
+    const { seeds, replies } = m
+    if (s.status !== 'active') return []
+    const evs: AnyEvent[] = [{ type: 'lookup.cancel' }]
+    if (s.matches({ seeding: 'fetching' })) {
+      evs.push({ type: 'xstate.done.actor.seed', output: seeds, actorId: 'seed' })
+      evs.push({ type: 'xstate.done.actor.seed', output: [], actorId: 'seed' })
+      evs.push({ type: 'xstate.error.actor.seed', error: new Error('table closed'), actorId: 'seed' })
+    } else if (s.matches({ seeding: 'refilling' })) {
+      evs.push({ type: 'xstate.done.actor.waitForNodes', output: undefined, actorId: 'waitForNodes' })
+      evs.push({
+        type: 'xstate.error.actor.waitForNodes',
+        error: new Error('closed'),
+        actorId: 'waitForNodes',
+      })
+      evs.push({ type: AFTER_REFILL })
+    } else if (s.matches('querying')) {
+      for (const key of s.context.inFlight) {
+        const actorId = `findnode:${key}`
+        evs.push({ type: `xstate.done.actor.${actorId}`, output: replies[key] ?? [], actorId })
+        evs.push({ type: `xstate.error.actor.${actorId}`, error: new Error('timeout'), actorId })
+      }
+    }
+    return evs
+  }
 
 /** Promises the test resolves by hand, one per running child (keyed by the child's id). */
 class Controller {
@@ -121,71 +139,93 @@ function findnodeChildren(s: Snap): string[] {
   return Object.keys(s.children).filter((id) => id.startsWith('findnode:'))
 }
 
-test('model: every shortest path of the lookup machine, replayed against fake actors', async () => {
-  const paths = getShortestPaths(lookupMachine, {
+type ModelPath = StatePath<Snap, LookupEvent>
+
+/** Replay one model path on a real actor with controllable children; returns the final snapshot. */
+async function replay(path: ModelPath): Promise<Snap> {
+  const ctl = new Controller()
+  const clock = new SimulatedClock()
+  const actor = createActor(controlledMachine(ctl), { input: { target, selfId: self.id }, clock })
+  const errors: unknown[] = []
+  actor.subscribe({ error: (e) => errors.push(e) })
+  actor.start()
+  await flush()
+  for (const step of path.steps) {
+    const ev = step.event as AnyEvent
+    if (ev.type === 'xstate.init') continue
+    if (ev.type === 'lookup.cancel') actor.send({ type: 'lookup.cancel' })
+    else if (ev.type === AFTER_REFILL) clock.increment(TABLE_REFILL_TIMEOUT_MS)
+    else if (ev.type.startsWith('xstate.done.actor.')) ctl.settle(ev.actorId!, true, ev.output)
+    else if (ev.type.startsWith('xstate.error.actor.')) ctl.settle(ev.actorId!, false, ev.error)
+    else assert.fail(`unexpected model event ${ev.type}`)
+    await flush()
+    const snap = actor.getSnapshot()
+    assert.equal(
+      serialize(snap),
+      serialize(step.state as Snap),
+      `path: ${path.steps.map((s) => s.event.type).join(' → ')}`,
+    )
+    // invariants on the real actor
+    assert.ok(snap.context.inFlight.length <= 3)
+    if (snap.status === 'active')
+      assert.deepEqual(
+        findnodeChildren(snap).sort(),
+        snap.context.inFlight.map((x) => `findnode:${x}`).sort(),
+      )
+    assert.ok(!snap.context.inFlight.includes(k(self)), 'self never queried')
+    assert.ok(snap.context.result.length <= 16)
+    assert.ok(!snap.context.result.some((r) => k(r) === k(self)), 'self never in the result')
+    assert.deepEqual(snap.context.result.map(k), closest(target, snap.context.result, 16).map(k), 'sorted')
+  }
+  const end = actor.getSnapshot()
+  if (end.status === 'done') {
+    assert.deepEqual(end.output!.map(k), end.context.result.map(k))
+    const last = path.steps.at(-1)!.event.type
+    if (last.startsWith('xstate.done.actor.findnode') || last.startsWith('xstate.error.actor.findnode')) {
+      // natural end: every node of the result was asked, nothing in flight
+      for (const r of end.context.result) assert.equal(end.context.asked[k(r)], true)
+      assert.equal(end.context.inFlight.length, 0)
+    }
+    // every pending fake child was stopped with the machine
+    for (const p of ctl.pending.values()) assert.equal(p.signal.aborted, true)
+  }
+  assert.deepEqual(errors, [])
+  actor.stop()
+  return end
+}
+
+function modelPaths(kind: 'shortest' | 'simple', m: Model): ModelPath[] {
+  const gen = kind === 'shortest' ? getShortestPaths : getSimplePaths
+  return gen(lookupMachine, {
     input: { target, selfId: self.id },
-    events: modelEvents as (s: Snap) => LookupEvent[],
-    serializeState: (s) => serialize(s as Snap),
+    events: modelEvents(m) as (s: Snap) => LookupEvent[],
+    serializeState: (s: Snap) => serialize(s),
     limit: 50_000,
-  })
+  }) as ModelPath[]
+}
+
+test('model: every shortest path of the lookup machine, replayed against fake actors', async () => {
+  const paths = modelPaths('shortest', fullModel)
   assert.ok(paths.length > 30, `only ${paths.length} paths`)
   const reached = new Set<string>()
   let finals = 0
   for (const path of paths) {
-    const ctl = new Controller()
-    const clock = new SimulatedClock()
-    const actor = createActor(controlledMachine(ctl), { input: { target, selfId: self.id }, clock })
-    const errors: unknown[] = []
-    actor.subscribe({ error: (e) => errors.push(e) })
-    actor.start()
-    await flush()
-    for (const step of path.steps) {
-      const ev = step.event as AnyEvent
-      if (ev.type === 'xstate.init') continue
-      if (ev.type === 'lookup.cancel') actor.send({ type: 'lookup.cancel' })
-      else if (ev.type === AFTER_REFILL) clock.increment(TABLE_REFILL_TIMEOUT_MS)
-      else if (ev.type.startsWith('xstate.done.actor.')) ctl.settle(ev.actorId!, true, ev.output)
-      else if (ev.type.startsWith('xstate.error.actor.')) ctl.settle(ev.actorId!, false, ev.error)
-      else assert.fail(`unexpected model event ${ev.type}`)
-      await flush()
-      const snap = actor.getSnapshot()
-      assert.equal(
-        serialize(snap),
-        serialize(step.state as Snap),
-        `path: ${path.steps.map((s) => s.event.type).join(' → ')}`,
-      )
-      // invariants on the real actor
-      assert.ok(snap.context.inFlight.length <= 3)
-      if (snap.status === 'active')
-        assert.deepEqual(
-          findnodeChildren(snap).sort(),
-          snap.context.inFlight.map((x) => `findnode:${x}`).sort(),
-        )
-      assert.ok(!snap.context.inFlight.includes(k(self)), 'self never queried')
-      assert.ok(snap.context.result.length <= 16)
-      assert.ok(!snap.context.result.some((r) => k(r) === k(self)), 'self never in the result')
-      assert.deepEqual(snap.context.result.map(k), closest(target, snap.context.result, 16).map(k), 'sorted')
-    }
-    const end = actor.getSnapshot()
+    const end = await replay(path)
     reached.add(JSON.stringify(end.value))
-    if (end.status === 'done') {
-      finals++
-      assert.deepEqual(end.output!.map(k), end.context.result.map(k))
-      const last = path.steps.at(-1)!.event.type
-      if (last.startsWith('xstate.done.actor.findnode') || last.startsWith('xstate.error.actor.findnode')) {
-        // natural end: every node of the result was asked, nothing in flight
-        for (const r of end.context.result) assert.equal(end.context.asked[k(r)], true)
-        assert.equal(end.context.inFlight.length, 0)
-      }
-      // every pending fake child was stopped with the machine
-      for (const p of ctl.pending.values()) assert.equal(p.signal.aborted, true)
-    }
-    assert.deepEqual(errors, [])
-    actor.stop()
+    if (end.status === 'done') finals++
   }
   for (const v of ['{"seeding":"fetching"}', '{"seeding":"refilling"}', '"querying"', '"done"'])
     assert.ok(reached.has(v), v)
   assert.ok(finals > 10)
+})
+
+test('model: every simple path of a three-node lookup, replayed against fake actors', async () => {
+  const paths = modelPaths('simple', smallModel)
+  assert.ok(paths.length > 20, `only ${paths.length} paths`)
+  console.log(`# simple paths: ${paths.length}`)
+  let done = 0
+  for (const path of paths) if ((await replay(path)).status === 'done') done++
+  assert.ok(done > 10)
 })
 
 test('model: a finished lookup asked all of the closest nodes and ends with none in flight', async () => {
