@@ -293,7 +293,7 @@ describe('dial machine details', () => {
         id: 'dial:x',
         src: dialMachine.provide({
           actors: {
-            connect: fromPromise(async () => CONN),
+            connect: fromPromise<unknown, { node: Node }>(async () => CONN),
           },
         }),
         input: { task: TASKS['task.dynamic']! },

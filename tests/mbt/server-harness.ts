@@ -55,11 +55,12 @@ type FakePeerEvent =
  */
 export const fakePeerMachine = setup({
   types: {
-    input: {} as PeerSpawnInput & { auto: boolean },
+    input: {} as PeerSpawnInput & { auto: boolean; slowClose?: boolean },
     context: {} as {
       conn: FakeConn
       inbound: boolean
       auto: boolean
+      slowClose: boolean
       reason?: number
       requestedByRemote: boolean
     },
@@ -86,13 +87,14 @@ export const fakePeerMachine = setup({
       matched: 0,
     })),
   },
-  guards: { isAuto: ({ context }) => context.auto },
+  guards: { isAuto: ({ context }) => context.auto, isSlowClose: ({ context }) => context.slowClose },
 }).createMachine({
   id: 'peer',
   context: ({ input }) => ({
     conn: input.conn as FakeConn,
     inbound: input.inbound,
     auto: input.auto,
+    slowClose: input.slowClose ?? false,
     requestedByRemote: false,
   }),
   initial: 'pendingHandshake',
@@ -131,11 +133,23 @@ export const fakePeerMachine = setup({
     },
     running: {
       on: {
+        // slowClose: a local disconnect waits for `fake.closed` (the Disconnect write), so `stopping` is visible
+        'peer.disconnect': [
+          {
+            guard: 'isSlowClose',
+            target: 'closing',
+            actions: assign({ reason: ({ event }) => event.reason }),
+          },
+          { target: 'dropped', actions: assign({ reason: ({ event }) => event.reason }) },
+        ],
         'fake.remoteDisconnect': {
           target: 'dropped',
           actions: assign({ reason: ({ event }) => event.reason, requestedByRemote: true }),
         },
       },
+    },
+    closing: {
+      on: { 'peer.disconnect': {}, 'fake.closed': { target: 'dropped' } },
     },
     dropped: { type: 'final' },
   },
@@ -146,7 +160,7 @@ export const fakePeerMachine = setup({
 })
 
 interface Deferred<T> {
-  input: { node: Node }
+  input?: { node: Node }
   resolve(v: T): void
   reject(e: unknown): void
 }
@@ -154,9 +168,10 @@ interface Deferred<T> {
 /** Fake effects with handles the test completes by hand. */
 export function createHarness(
   input: Partial<ServerInput> & { maxPeers: number },
-  opts: { autoPeers?: boolean } = {},
+  opts: { autoPeers?: boolean; slowClose?: boolean; manualStartup?: boolean } = {},
 ) {
   const clock = new SimulatedClock()
+  let startup: Deferred<void> | undefined
   const connects = new Map<string, Deferred<unknown>>()
   const resolves = new Map<string, Deferred<Node | null>>()
   const demands: number[] = []
@@ -167,7 +182,13 @@ export function createHarness(
   const machine = serverMachine.provide({
     actors: {
       peer: fakePeerMachine,
-      startup: fromPromise(async () => {}),
+      startup: fromPromise<void>(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            if (opts.manualStartup) startup = { resolve, reject }
+            else resolve()
+          }),
+      ),
       candidates: fromCallback<{ type: 'candidates.demand'; count: number }, { demand: number }>(
         ({ input, receive, sendBack }) => {
           demands.push(input.demand)
@@ -198,7 +219,7 @@ export function createHarness(
       self: SELF,
       protocols: [ETH68],
       now: () => clock.now(),
-      makePeerInput: (s) => ({ ...s, auto: opts.autoPeers ?? true }),
+      makePeerInput: (s) => ({ ...s, auto: opts.autoPeers ?? true, slowClose: opts.slowClose ?? false }),
       ...input,
     },
   })
@@ -234,6 +255,20 @@ export function createHarness(
       if (!d) throw new Error(`no pending resolve of ${id}`)
       resolves.delete(id)
       d.resolve(node)
+      await flush()
+    },
+    async finishStartup(error?: Error) {
+      if (!startup) throw new Error('startup not pending')
+      if (error) startup.reject(error)
+      else startup.resolve()
+      startup = undefined
+      await flush()
+    },
+    /** send an event to the peer child serving node id `id` (hex) */
+    async toPeer(id: string, event: FakePeerEvent) {
+      const p = actor.getSnapshot().context.peers.get(id)
+      if (!p) throw new Error(`no peer ${id}`)
+      children()[p.childId]!.send(event)
       await flush()
     },
     async inbound(conn: FakeConn) {
