@@ -1,0 +1,52 @@
+// Benchmark: memory per idle connected peer with 500 peers open, ours beside @ethereumjs/devp2p 10 in the same
+// run. The listener process (bench/procs/rlpx-node.ts) is measured after a full GC before any peer and again
+// once a dialer process holds 500 connections past Hello (each from its own node id, 8 dial lanes) and they sat
+// idle for a moment; the difference in RSS and heap divided by the peer count is the per-peer cost (geth
+// p2p.Server: ≈ 35–37 kB RSS, 10 kB heap per inbound peer, ANCHORS.md).
+
+import { type Row, report } from './lib.ts'
+import { spawnNode } from './procs/driver.ts'
+
+const PEERS = Number(process.env.BENCH_PEERS ?? 500)
+const impls = (process.env.BENCH_IMPLS ?? 'ours,ethjs').split(',') as ('ours' | 'ethjs')[]
+
+type Mem = { rss: number; heapUsed: number; external: number; arrayBuffers: number; peers: number }
+
+async function perPeer(impl: 'ours' | 'ethjs') {
+  const listener = await spawnNode(impl)
+  const dialer = await spawnNode(impl)
+  try {
+    const target = await listener.call<{ port: number; pubkey: string }>({ cmd: 'listen' })
+    const before = await listener.call<Mem>({ cmd: 'memory' })
+    const t0 = performance.now()
+    await dialer.call({ cmd: 'hold', ...target, n: PEERS, lanes: 8 }, 180_000)
+    const openMs = performance.now() - t0
+    await new Promise((r) => setTimeout(r, 1000))
+    const after = await listener.call<Mem>({ cmd: 'memory' })
+    if (after.peers < PEERS) throw new Error(`${impl}: listener has ${after.peers} of ${PEERS} peers`)
+    const n = after.peers
+    return {
+      rss: (after.rss - before.rss) / n / 1000,
+      heap: (after.heapUsed - before.heapUsed) / n / 1000,
+      external: (after.external - before.external) / n / 1000,
+      openMs,
+    }
+  } finally {
+    await Promise.all([dialer.exit(), listener.exit()])
+  }
+}
+
+const results: Partial<Record<'ours' | 'ethjs', Awaited<ReturnType<typeof perPeer>>>> = {}
+for (const impl of impls) results[impl] = await perPeer(impl)
+const pick = (f: (x: Awaited<ReturnType<typeof perPeer>>) => number) => ({
+  ours: results.ours ? f(results.ours) : Number.NaN,
+  ethjs: results.ethjs ? f(results.ethjs) : undefined,
+})
+const rows: Row[] = [
+  { name: `RSS per idle inbound peer, ${PEERS} peers`, unit: 'kB', ...pick((x) => x.rss), target: '≤ 35' },
+  { name: `heap per idle inbound peer, ${PEERS} peers`, unit: 'kB', ...pick((x) => x.heap) },
+  { name: `external + array buffers per peer, ${PEERS} peers`, unit: 'kB', ...pick((x) => x.external) },
+  { name: `time to open ${PEERS} peers over 8 lanes`, unit: 'ms', ...pick((x) => x.openMs) },
+]
+report(`Memory per idle connected peer (listener process, ${PEERS} peers open)`, rows)
+console.log('(every row here: lower is better, so a ratio < 1 means we use less)')

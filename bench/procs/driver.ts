@@ -1,0 +1,75 @@
+// Spawns bench/procs/rlpx-node.ts as a child process (its own V8 and event loop, like a real remote peer) and
+// sends it commands over IPC; shared by the two-process RLPx benchmarks.
+import { type ChildProcess, fork } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const script = join(dirname(fileURLToPath(import.meta.url)), 'rlpx-node.ts')
+
+export interface NodeProc {
+  impl: string
+  child: ChildProcess
+  call<T = Record<string, unknown>>(cmd: Record<string, unknown>, timeoutMs?: number): Promise<T>
+  exit(): Promise<void>
+}
+
+type Reply = { ok: boolean; result?: unknown; error?: string }
+
+export async function spawnNode(impl: 'ours' | 'ethjs'): Promise<NodeProc> {
+  const child = fork(script, [impl], {
+    execArgv: ['--expose-gc', '--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  let pending: ((r: Reply) => void) | undefined
+  child.on('message', (r: Reply) => {
+    const p = pending
+    pending = undefined
+    p?.(r)
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const next = (timeoutMs: number, what: string) =>
+    new Promise<Reply>((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`${impl} node: no reply to ${what} in ${timeoutMs} ms`)),
+        timeoutMs,
+      )
+      pending = (r) => {
+        clearTimeout(t)
+        resolve(r)
+      }
+      exited.then(() => {
+        clearTimeout(t)
+        reject(new Error(`${impl} node exited during ${what}`))
+      })
+    })
+  const ready = await next(30_000, 'start')
+  if (!ready.ok) throw new Error(ready.error)
+  return {
+    impl,
+    child,
+    async call<T>(cmd: Record<string, unknown>, timeoutMs = 120_000): Promise<T> {
+      const r = next(timeoutMs, String(cmd.cmd))
+      child.send(cmd)
+      const reply = await r
+      if (!reply.ok) throw new Error(`${impl} ${String(cmd.cmd)}: ${reply.error}`)
+      return reply.result as T
+    },
+    async exit() {
+      if (child.exitCode !== null) return
+      child.send({ cmd: 'exit' })
+      const t = setTimeout(() => child.kill(), 5000)
+      await exited
+      clearTimeout(t)
+    },
+  }
+}
+
+export function median(xs: number[]): number {
+  return quantile(xs, 0.5)
+}
+
+export function quantile(xs: number[], q: number): number {
+  if (xs.length === 0) return Number.NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]
+}
