@@ -164,44 +164,57 @@ function ourFramePair() {
 
 async function frameRows(): Promise<Row[]> {
   const rows: Row[] = []
+  const mbps = async (op: () => unknown, size: number) => ((await measure(op, MS)).opsPerSec * size) / 1e6
   for (const size of [1024, 1 << 20]) {
     const data = payload(size)
+    const label = size === 1024 ? '1 KiB' : '1 MiB'
     for (const snappy of [false, true]) {
       // ethjs Peer._sendMessage / _handleBody: rlp(code) || (snappy? compress(data)), header then body
-      const { a, b } = ethjsFramePair()
-      const code = Uint8Array.of(0x10)
-      const ethjsOp = () => {
+      const ethjsSeal = (a: EthjsEcies) => {
         const d = snappy ? compress(data) : data
         const msg = new Uint8Array(1 + d.length)
-        msg.set(code)
+        msg[0] = 0x10
         msg.set(d, 1)
-        const header = a.createBlockHeader(msg.length)!
-        const body = a.createBody(msg)!
+        return [a.createBlockHeader(msg.length)!, a.createBody(msg)!] as const
+      }
+      const { a, b } = ethjsFramePair()
+      const ethjsBoth = await mbps(() => {
+        const [header, body] = ethjsSeal(a)
         b.parseHeader(header)
         const got = b.parseBody(body)!.subarray(1)
         if (snappy) uncompress(got)
-      }
-      const ethjsRate = ((await measure(ethjsOp, MS)).opsPerSec * size) / 1e6
+      }, size)
+      const detail = size > 1024 && !snappy
+      const sealer = ethjsFramePair().a
+      const ethjsSealOnly = detail ? await mbps(() => ethjsSeal(sealer), size) : 0
       for (const backend of ['fast', 'noble'] as CryptoBackend[]) {
         if (backend === 'noble' && size < 1 << 20) continue
         setCryptoBackend(backend)
         const { w, r } = ourFramePair()
         w.setSnappy(snappy)
         r.setSnappy(snappy)
-        const op = () => {
+        const both = await mbps(() => {
           r.push(w.encode(0x10, data))
           r.read()
-        }
-        rows.push({
-          name: `frame seal+open ${size === 1024 ? '1 KiB' : '1 MiB'}, snappy ${snappy ? 'on' : 'off'} [${backend}]`,
-          unit: 'MB/s',
-          ours: ((await measure(op, MS)).opsPerSec * size) / 1e6,
-          ethjs: ethjsRate,
-          target: size > 1024 && !snappy && backend === 'fast' ? '≥ 250 MB/s' : '',
-        })
-        if (size > 1024 && !snappy && backend === 'fast') {
-          const seal = ((await measure(() => w.encode(0x10, data), MS)).opsPerSec * size) / 1e6
-          console.log(`frame seal alone, 1 MiB, snappy off [fast]: ${seal.toFixed(0)} MB/s`)
+        }, size)
+        const name = `frame seal+open ${label}, snappy ${snappy ? 'on' : 'off'} [${backend}]`
+        const target = detail && backend === 'fast' ? '≥ 250 MB/s' : ''
+        rows.push({ name, unit: 'MB/s', ours: both, ethjs: ethjsBoth, target })
+        if (detail) {
+          // one direction each: seal measured alone, open = (seal+open time) − (seal time)
+          const w2 = ourFramePair().w
+          const seal = await mbps(() => w2.encode(0x10, data), size)
+          const open = 1 / (1 / both - 1 / seal)
+          const ethjsOpen = 1 / (1 / ethjsBoth - 1 / ethjsSealOnly)
+          rows.push(
+            { name: `  seal only ${label} [${backend}]`, unit: 'MB/s', ours: seal, ethjs: ethjsSealOnly },
+            {
+              name: `  open only ${label} (derived) [${backend}]`,
+              unit: 'MB/s',
+              ours: open,
+              ethjs: ethjsOpen,
+            },
+          )
         }
       }
       setCryptoBackend('fast')
