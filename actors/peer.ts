@@ -1,0 +1,227 @@
+// Start one peer over a real socket (DESIGN.md §1, §3 "peer", §8): an RlpxConnection as the peer machine's
+// PeerTransport, the machine as a root actor with an error observer, and a handle with snapshot$, the dropped
+// output and disconnect(). geth p2p/server.go SetupConn → setupConn → launchPeer, minus the server's state.
+//
+// API
+//   startPeer({ socket, privateKey, dialDest?, protocols?, name?, localHello?, supervisor?, inspect?,
+//               timeouts?, connection?, onError? }) → PeerSession
+//     dialDest given → we dialled (initiator; the Hello id must match it), else inbound (recipient)
+//     supervisor     receives checkpoint.postHandshake / checkpoint.addPeer; default createCheckpointSupervisor()
+//                    (accepts every checkpoint), stopped with the peer
+//   PeerSession { actor, connection, inbound, snapshot$, ready, dropped, closed, disconnect(reason) }
+//     ready   → PeerHandle once the peer is `running` (rejects with the PeerOutput-carrying PeerDroppedError
+//               if it drops first; a rejection nobody awaits is not reported as unhandled)
+//     dropped → PeerOutput { reason, requestedByRemote, error? } once the machine is final
+//     closed  → after `dropped`, once the socket is closed and every timer of the connection cleared
+//   createCheckpointSupervisor(verdict?) → a started root actor answering checkpoints (verdict returns a DiscReason
+//     to reject, null to accept); `stop()` it when done.
+import type { Socket } from 'node:net'
+import { Observable } from 'rxjs'
+import {
+  type Actor,
+  type AnyActorRef,
+  createActor,
+  fromCallback,
+  type InspectionEvent,
+  type Observer,
+} from 'xstate'
+import type { Node } from '../codecs/node.ts'
+import { BASE_PROTOCOL_VERSION, DiscReason, type Hello } from '../codecs/p2p.ts'
+import { publicKeyOf } from '../crypto/secp256k1.ts'
+import {
+  type AddPeerCheckpoint,
+  type PeerMachine,
+  type PeerOutput,
+  type PostHandshakeCheckpoint,
+  peerMachine,
+} from '../machines/peer.machine.ts'
+import { createPeerHandle } from '../machines/peer-actors.ts'
+import type { PeerHandle, Protocol } from '../machines/protocol.ts'
+import { RlpxConnection, type RlpxConnectionOptions } from './rlpx-connection.ts'
+
+/** Our client name in Hello unless told otherwise. */
+export const DEFAULT_CLIENT_NAME = 'devp2p-actors/v0.1.0'
+
+export type Checkpoint = PostHandshakeCheckpoint | AddPeerCheckpoint
+export type PeerActor = Actor<PeerMachine>
+export type PeerSnapshot = ReturnType<PeerActor['getSnapshot']>
+
+/** Timeouts in ms; each overrides the geth default of the machine (delays) or the connection. */
+export interface PeerTimeouts {
+  /** ECIES handshake (machine delay and connection deadline), geth 5 s */
+  handshake?: number
+  /** Hello exchange (machine delay), geth 30 s */
+  hello?: number
+  /** Ping interval (machine delay), geth 15 s */
+  ping?: number
+  /** connection read deadline per message, geth 30 s */
+  read?: number
+  /** connection write deadline, geth 20 s */
+  write?: number
+  /** Disconnect write deadline, geth 1 s */
+  disconnect?: number
+}
+
+export interface StartPeerOptions {
+  socket: Socket
+  privateKey: Uint8Array
+  /** the node we dialled; absent for inbound connections */
+  dialDest?: Pick<Node, 'id' | 'pubkey'>
+  protocols?: readonly Protocol[]
+  /** our client name in Hello */
+  name?: string
+  /** overrides of our Hello (e.g. version 4 to refuse snappy); caps default to the protocols' */
+  localHello?: Partial<Hello>
+  supervisor?: AnyActorRef
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  timeouts?: PeerTimeouts
+  /** further connection options (limits, clock, handshake randomness) */
+  connection?: Partial<Omit<RlpxConnectionOptions, 'privateKey' | 'remotePubkey'>>
+  /** called when the actor itself fails (a bug, never the remote's doing) */
+  onError?(error: unknown): void
+}
+
+export interface PeerSession {
+  actor: PeerActor
+  connection: RlpxConnection
+  inbound: boolean
+  snapshot$: Observable<PeerSnapshot>
+  ready: Promise<PeerHandle<PeerSnapshot>>
+  dropped: Promise<PeerOutput>
+  closed: Promise<void>
+  disconnect(reason: DiscReason): void
+}
+
+/** `ready` rejects with this when the peer dropped before running. */
+export class PeerDroppedError extends Error {
+  readonly output: PeerOutput
+  constructor(output: PeerOutput) {
+    super(`peer dropped before running: reason ${output.reason}`)
+    this.name = 'PeerDroppedError'
+    this.output = output
+  }
+}
+
+/** A root actor that answers the peer machine's checkpoints: `verdict` → DiscReason rejects, null accepts. */
+export function createCheckpointSupervisor(
+  verdict: (cp: Checkpoint) => DiscReason | null = () => null,
+): Actor<ReturnType<typeof fromCallback<Checkpoint>>> {
+  const actor = createActor(
+    fromCallback<Checkpoint>(({ receive }) => {
+      receive((cp) => {
+        const reason = verdict(cp)
+        cp.peer.send(
+          reason === null ? { type: 'checkpoint.accepted' } : { type: 'checkpoint.rejected', reason },
+        )
+      })
+    }),
+  )
+  actor.subscribe({ error: () => {} })
+  actor.start()
+  return actor
+}
+
+export function startPeer(opts: StartPeerOptions): PeerSession {
+  const t = opts.timeouts ?? {}
+  const connection = new RlpxConnection(opts.socket, {
+    ...opts.connection,
+    privateKey: opts.privateKey,
+    remotePubkey: opts.dialDest?.pubkey,
+    ...(t.handshake !== undefined && { handshakeTimeout: t.handshake }),
+    ...(t.read !== undefined && { readTimeout: t.read }),
+    ...(t.write !== undefined && { writeTimeout: t.write }),
+    ...(t.disconnect !== undefined && { disconnectTimeout: t.disconnect }),
+  })
+  const protocols = opts.protocols ?? []
+  const localHello: Hello = {
+    version: BASE_PROTOCOL_VERSION,
+    name: opts.name ?? DEFAULT_CLIENT_NAME,
+    caps: protocols.map((p) => ({ name: p.name, version: p.version })),
+    listenPort: 0,
+    id: publicKeyOf(opts.privateKey),
+    ...opts.localHello,
+  }
+  const delays: Record<string, number> = {}
+  if (t.handshake !== undefined) delays.handshakeTimeout = t.handshake
+  if (t.hello !== undefined) delays.helloTimeout = t.hello
+  if (t.ping !== undefined) delays.pingInterval = t.ping
+  const machine = Object.keys(delays).length > 0 ? peerMachine.provide({ delays }) : peerMachine
+  const ownSupervisor = opts.supervisor ? undefined : createCheckpointSupervisor()
+  const inbound = opts.dialDest === undefined
+  const actor = createActor(machine, {
+    input: {
+      transport: connection,
+      inbound,
+      dialDest: opts.dialDest ? { id: opts.dialDest.id, pubkey: opts.dialDest.pubkey } : undefined,
+      localHello,
+      protocols,
+      supervisor: opts.supervisor ?? (ownSupervisor as AnyActorRef),
+    },
+    ...(opts.inspect && { inspect: opts.inspect }),
+  }) as PeerActor
+
+  let resolveDropped!: (o: PeerOutput) => void
+  const dropped = new Promise<PeerOutput>((r) => {
+    resolveDropped = r
+  })
+  let settleReady: { resolve(h: PeerHandle<PeerSnapshot>): void; reject(e: unknown): void } | undefined
+  const ready = new Promise<PeerHandle<PeerSnapshot>>((resolve, reject) => {
+    settleReady = { resolve, reject }
+  })
+  ready.catch(() => {})
+
+  let finished = false
+  const finish = (out: PeerOutput) => {
+    if (finished) return
+    finished = true
+    connection.close()
+    ownSupervisor?.stop()
+    settleReady?.reject(new PeerDroppedError(out))
+    settleReady = undefined
+    resolveDropped(out)
+  }
+  actor.subscribe({
+    next: (s) => {
+      if (settleReady && s.matches('running')) {
+        const c = s.context
+        const handle = createPeerHandle<PeerSnapshot>(actor, {
+          id: c.remoteId!,
+          pubkey: c.remotePubkey!,
+          hello: c.hello!,
+          inbound,
+        })
+        settleReady.resolve(handle)
+        settleReady = undefined
+      }
+    },
+    complete: () => finish(actor.getSnapshot().output!),
+    error: (error) => {
+      opts.onError?.(error)
+      finish({ reason: DiscReason.NetworkError, requestedByRemote: false, error })
+    },
+  })
+  actor.start()
+
+  const closed = dropped.then(() => connection.closed).then(() => undefined)
+  const snapshot$ = new Observable<PeerSnapshot>((sub) => {
+    sub.next(actor.getSnapshot())
+    const s = actor.subscribe({
+      next: (v) => sub.next(v),
+      error: (e) => sub.error(e),
+      complete: () => sub.complete(),
+    })
+    return () => s.unsubscribe()
+  })
+  return {
+    actor,
+    connection,
+    inbound,
+    snapshot$,
+    ready,
+    dropped,
+    closed,
+    disconnect: (reason) => {
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'peer.disconnect', reason })
+    },
+  }
+}
