@@ -26,6 +26,15 @@ import type { Node, NodeId } from '../codecs/node.ts'
 
 /** geth lookupIterator.lookupFailed waits at most 1 minute for the table to refill. */
 export const TABLE_REFILL_TIMEOUT_MS = 60_000
+/** geth lookupIterator.slowdown: consecutive lookups of an iterator start at least 1 s apart. */
+export const LOOKUP_MIN_INTERVAL_MS = 1_000
+
+/** How long an iterator waits before starting its next lookup (geth slowdown; 0 when enough time passed). */
+export function nextLookupDelay(lastLookupAt: number | undefined, now: number): number {
+  if (lastLookupAt === undefined) return 0
+  const since = now - lastLookupAt
+  return since >= LOOKUP_MIN_INTERVAL_MS ? 0 : LOOKUP_MIN_INTERVAL_MS - since
+}
 
 export interface LookupInput {
   target: NodeId

@@ -9,7 +9,8 @@
 //   findnodeByID(target, n, preferLive?) → Node[] closest first
 //   trackRequest(node, fails, found)    after a FINDNODE: `fails` is the node's consecutive failure count
 //                                       (0 on success) as the service keeps it in the node DB; removes the node
-//                                       when fails ≥ 5 and its bucket holds ≥ 4 entries, then adds `found`
+//                                       when fails ≥ 5 and its bucket holds ≥ 4 entries, then adds `found`;
+//                                       trackFindnode(table, db, node, found) does the DB part too (geth)
 //   loadSeedNodes(dbSeeds)              adds DB seeds + bootnodes (geth loadSeedNodes, run at each refresh)
 //   markInitDone() / isInitDone()       the service calls markInitDone() when the first refresh ends
 //   runRevalidation(now?) → { started, nextTime }   nodes to PING now (also passed to effects.revalidate)
@@ -554,4 +555,27 @@ function sameIp(a: string | undefined, b: string | undefined): boolean {
 /** Sort helper: nodes ordered by distance to target (closest first). */
 export function sortByDistance(target: NodeId, nodes: Node[]): Node[] {
   return [...nodes].sort((a, b) => distCmp(target, a.id, b.id))
+}
+
+/** The node-DB part trackFindnode needs (NodeDb implements it). */
+export interface FindFailStore {
+  findFails(id: NodeId, ip: string | undefined): Promise<number>
+  updateFindFails(id: NodeId, ip: string | undefined, fails: number): Promise<unknown>
+}
+
+/**
+ * geth handleTrackRequest in full: a FINDNODE to `node` returned `found` (success = at least one node);
+ * update the consecutive-failure counter in the DB, then let the table drop the node (≥ 5 failures) and add
+ * the found nodes. Returns the new failure count.
+ */
+export async function trackFindnode(
+  table: Table,
+  db: FindFailStore,
+  node: Node,
+  found: Node[],
+): Promise<number> {
+  const fails = found.length > 0 ? 0 : (await db.findFails(node.id, node.ip)) + 1
+  await db.updateFindFails(node.id, node.ip, fails)
+  table.trackRequest(node, fails, found)
+  return fails
 }

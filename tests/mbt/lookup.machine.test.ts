@@ -14,6 +14,7 @@ import {
   type FindnodeInput,
   type LookupEvent,
   lookupMachine,
+  nextLookupDelay,
   type SeedInput,
   TABLE_REFILL_TIMEOUT_MS,
 } from '../../machines/lookup.machine.ts'
@@ -514,4 +515,11 @@ test('replies with duplicates, self, holes and stale children are ignored safely
   assert.deepEqual(out.map(k), [n[0]!, n[1]!, n[4]!].map(k))
   assert.deepEqual(found, [n[4]!, n[0]!, n[1]!].map(k))
   assert.equal(actor.getSnapshot().context.queries, 3)
+})
+
+test('nextLookupDelay spaces an iterator’s lookups at least 1 s apart (geth slowdown)', () => {
+  assert.equal(nextLookupDelay(undefined, 5_000), 0)
+  assert.equal(nextLookupDelay(4_000, 5_000), 0)
+  assert.equal(nextLookupDelay(4_700, 5_000), 700)
+  assert.equal(nextLookupDelay(5_000, 5_000), 1_000)
 })

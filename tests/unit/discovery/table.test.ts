@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { NodeDb } from '../../../actors/discovery/nodedb.ts'
 import {
   MAX_REPLACEMENTS,
   N_BUCKETS,
@@ -9,6 +10,7 @@ import {
   seededRng,
   Table,
   type TableEvent,
+  trackFindnode,
 } from '../../../actors/discovery/table.ts'
 import { BUCKET_SIZE, idKey } from '../../../codecs/kad.ts'
 import type { Node } from '../../../codecs/node.ts'
@@ -200,8 +202,8 @@ test('findnodeByID returns the n closest, closest first; preferLive restricts to
   assert.deepEqual(keys(table.findnodeByID(target, 16)), keys(want))
   // no live nodes yet: preferLive falls back to all
   assert.deepEqual(keys(table.findnodeByID(target, 16, true)), keys(want))
-  const live = fakeNode(randomId(), uniqueIp())
-  table.addFoundNode(live, true)
+  const live = fakeNode(idAtDistance(table.selfId, 243), uniqueIp()) // a bucket with room
+  assert.equal(table.addFoundNode(live, true), true)
   assert.deepEqual(keys(table.findnodeByID(target, 16, true)), keys([live]))
 })
 
@@ -395,4 +397,20 @@ test('nextRefreshDelay is uniform in [15 min, 30 min)', () => {
   assert.ok(lo >= 15 * 60_000 && lo < 16 * 60_000, String(lo))
   assert.ok(hi < 30 * 60_000 && hi > 29 * 60_000, String(hi))
   assert.equal(nextRefreshDelay({ intn: () => 0 }, 1000), 500)
+})
+
+test('trackFindnode keeps the consecutive failure count in the DB and resets it on success', async () => {
+  const { table, self } = setup()
+  const db = await NodeDb.open()
+  const a = fakeNode(idAtDistance(self, 256), uniqueIp())
+  table.addFoundNode(a)
+  for (let i = 0; i < 3; i++) table.addFoundNode(fakeNode(idAtDistance(self, 256), uniqueIp()))
+  for (let i = 1; i <= 4; i++) assert.equal(await trackFindnode(table, db, a, []), i)
+  assert.equal(await trackFindnode(table, db, a, [fakeNode(randomId(), uniqueIp())]), 0)
+  assert.equal(await db.findFails(a.id, a.ip), 0)
+  for (let i = 1; i <= 4; i++) await trackFindnode(table, db, a, [])
+  assert.ok(table.getNode(a.id))
+  assert.equal(await trackFindnode(table, db, a, []), 5)
+  assert.equal(table.getNode(a.id), undefined)
+  await db.close()
 })
