@@ -32,6 +32,7 @@ import {
   type AddPeerCheckpoint,
   type PeerMachine,
   type PeerOutput,
+  type PeerSnapshot,
   type PostHandshakeCheckpoint,
   peerMachine,
 } from '../machines/peer.machine.ts'
@@ -44,7 +45,6 @@ export const DEFAULT_CLIENT_NAME = 'devp2p-actors/v0.1.0'
 
 export type Checkpoint = PostHandshakeCheckpoint | AddPeerCheckpoint
 export type PeerActor = Actor<PeerMachine>
-export type PeerSnapshot = ReturnType<PeerActor['getSnapshot']>
 
 /** Timeouts in ms; each overrides the geth default of the machine (delays) or the connection. */
 export interface PeerTimeouts {
