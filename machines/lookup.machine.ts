@@ -90,7 +90,7 @@ function mergeNodes(
   const result = [...ctx.result]
   const fresh: Node[] = []
   for (const n of nodes) {
-    if (!n?.id) continue
+    if (!(n?.id instanceof Uint8Array)) continue
     const key = idKey(n.id)
     if (seen[key]) continue
     if (seen === ctx.seen) seen = { ...ctx.seen }
@@ -124,15 +124,16 @@ export const lookupMachine = setup({
     tableRefillTimeout: TABLE_REFILL_TIMEOUT_MS,
   },
   guards: {
-    hasNodes: (_, params: { nodes: readonly Node[] }) => params.nodes.some((n) => n?.id),
+    hasNodes: (_, params: { nodes: unknown }) =>
+      Array.isArray(params.nodes) && params.nodes.some((n: Node | undefined) => n?.id instanceof Uint8Array),
     isRefilled: ({ context }) => context.refilled,
     isFinished: ({ context }) => context.inFlight.length === 0,
     isQuery: ({ context }, params: { actorId: string }) =>
       params.actorId.startsWith(FINDNODE_PREFIX) && context.inFlight.includes(queryKey(params.actorId)),
   },
   actions: {
-    addNodes: enqueueActions(({ context, enqueue }, params: { nodes: readonly Node[] }) => {
-      const { ctx, fresh } = mergeNodes(context, params.nodes)
+    addNodes: enqueueActions(({ context, enqueue }, params: { nodes: unknown }) => {
+      const { ctx, fresh } = mergeNodes(context, Array.isArray(params.nodes) ? params.nodes : [])
       enqueue.assign(ctx)
       if (fresh.length > 0) enqueue(emit({ type: 'lookup.found' as const, nodes: fresh }))
     }),

@@ -523,3 +523,28 @@ test('nextLookupDelay spaces an iterator’s lookups at least 1 s apart (geth sl
   assert.equal(nextLookupDelay(4_700, 5_000), 700)
   assert.equal(nextLookupDelay(5_000, 5_000), 1_000)
 })
+
+test('malformed actor outputs (non-arrays, nodes without ids) never throw inside the machine', async () => {
+  const machine = lookupMachine.provide({
+    actors: {
+      seed: fromPromise<Node[], SeedInput>(async () => [
+        { pubkey: new Uint8Array(64) } as unknown as Node,
+        n[4]!,
+      ]),
+      findnode: fromPromise<Node[], FindnodeInput>(async () => null as unknown as Node[]),
+    },
+  })
+  const errors: unknown[] = []
+  const actor = createActor(machine, { input: { target } })
+  actor.subscribe({ error: (e) => errors.push(e) })
+  actor.start()
+  assert.deepEqual((await toPromise(actor)).map(k), [k(n[4]!)])
+  const bad = lookupMachine.provide({
+    actors: { seed: fromPromise<Node[], SeedInput>(async () => 7 as never) },
+  })
+  const b = createActor(bad, { input: { target } })
+  b.subscribe({ error: (e) => errors.push(e) })
+  b.start()
+  assert.deepEqual(await toPromise(b), [])
+  assert.deepEqual(errors, [])
+})
