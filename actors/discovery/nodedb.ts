@@ -11,6 +11,13 @@
 // Values use Go's varint / uvarint encodings like geth. The node value is our own RLP list (geth stores the
 // ENR only), so DB_VERSION differs from geth's 9 and a geth node database is wiped, never misread.
 // Times in this API are milliseconds (stored as whole seconds, as geth). `now` is injectable.
+//
+// API (all async): NodeDb.open({ path?, now?, decodeRecord? }); node(id) / updateNode(node) / nodeSeq(id) /
+//   resolve(node) / deleteNode(id); lastPingReceived / updateLastPingReceived, lastPongReceived /
+//   updateLastPongReceived, findFails / updateFindFails — all per (id, ip); localSeq(id) / storeLocalSeq(id,
+//   seq); querySeeds(n = 30, maxAge = 5 days) — geth's random seeks, not a scan; expireNodes(now?);
+//   ensureExpirer() (hourly, unref'd; the service calls it once bonding works, as geth's first
+//   LastPongReceived does) / stopExpirer(); close(). Invalid IPs: updates return false, reads return 0.
 
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
@@ -214,6 +221,12 @@ export class NodeDb {
   /** The stored record seq of a node (0 when unknown). */
   async nodeSeq(id: NodeId): Promise<bigint> {
     return this.fetchUint(nodeItemKey(id, ZERO_IP16, 'seq'))
+  }
+
+  /** The stored node when it has a record seq at least n's, else n itself (geth Resolve). */
+  async resolve(n: Node): Promise<Node> {
+    if ((n.record?.seq ?? 0n) > (await this.nodeSeq(n.id))) return n
+    return (await this.node(n.id)) ?? n
   }
 
   /** Delete everything stored about a node. */

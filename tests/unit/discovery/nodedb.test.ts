@@ -84,6 +84,11 @@ withDbs('node records round-trip; lower seqs never overwrite', async (open) => {
   assert.equal(await db.nodeSeq(n.id), 7n)
   await db.updateNode(fakeNode(n.id, '9.9.9.9', 2, 3n))
   assert.equal((await db.node(n.id))!.ip, '1.2.3.5')
+  // resolve: the stored node unless the given one has a higher seq
+  assert.equal((await db.resolve(fakeNode(n.id, '4.4.4.4', 1, 6n))).ip, '1.2.3.5')
+  assert.equal((await db.resolve(fakeNode(n.id, '4.4.4.4', 1, 8n))).ip, '4.4.4.4')
+  const unknown = fakeNode(randomId(), '4.4.4.4')
+  assert.equal(await db.resolve(unknown), unknown)
   await db.deleteNode(n.id)
   assert.equal(await db.node(n.id), undefined)
   assert.equal(await db.nodeSeq(n.id), 0n)
