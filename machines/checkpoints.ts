@@ -61,10 +61,7 @@ export function postHandshakeChecks(limits: PeerLimits, view: PeerView, c: Check
 }
 
 /** geth countMatchingProtocols: caps that match one of our protocols by name and exact version. */
-export function countMatchingProtocols(
-  protocols: readonly Capability[],
-  caps: readonly Capability[],
-): number {
+function countMatchingProtocols(protocols: readonly Capability[], caps: readonly Capability[]): number {
   let n = 0
   for (const cap of caps) {
     for (const p of protocols) if (p.name === cap.name && p.version === cap.version) n++

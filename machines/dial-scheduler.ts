@@ -89,7 +89,7 @@ export interface DialSchedulerConfig {
   /** geth maxActiveDials (= maxPendingPeers), default 50 */
   maxActiveDials?: number
   /** geth netRestrict; null/undefined disables it */
-  netRestrict?: Netlist | null
+  netRestrict?: NetRestrict | null
   /** whether a resolver (discovery) exists; without one static nodes are never resolved */
   canResolve?: boolean
   /** seed for the static pick (non-zero 32-bit) */
@@ -100,7 +100,7 @@ export interface DialSchedulerState {
   readonly self: string
   readonly maxDialPeers: number
   readonly maxActiveDials: number
-  readonly netRestrict: Netlist | null
+  readonly netRestrict: NetRestrict | null
   readonly canResolve: boolean
   readonly dialing: ReadonlyMap<string, DialTask>
   readonly peers: ReadonlySet<string>
@@ -149,7 +149,7 @@ export function checkDial(s: DialSchedulerState, node: Node): DialRejectReason |
   if (s.dialing.has(id)) return 'already-dialing'
   if (s.peers.has(id)) return 'already-connected'
   if (s.pendingInbound.has(id)) return 'pending-inbound'
-  if (s.netRestrict && !netlistContains(s.netRestrict, node.ip)) return 'netrestrict'
+  if (s.netRestrict && !s.netRestrict.contains(node.ip)) return 'netrestrict'
   if (s.history.has(id)) return 'recently-dialed'
   return null
 }
@@ -231,6 +231,9 @@ export function inboundCompleted(s: DialSchedulerState, id: string): DialSchedul
 // --- starting dials ----------------------------------------------------------------------------------
 
 function startDial(s: DialSchedulerState, task: DialTask, now: number): DialSchedulerState {
+  // A static entry must not be started while a dynamic task for the same id runs (geth would run two tasks
+  // for one node; here one id is one dial actor): it returns to the pool when this task is done.
+  s = poolRemove(s, task.id)
   const history = new Map(s.history)
   history.set(task.id, now + DIAL_HISTORY_EXPIRATION_MS)
   const dialing = new Map(s.dialing)
@@ -339,12 +342,19 @@ export function nextHistoryExpiry(s: DialSchedulerState): number | undefined {
 
 // --- netrestrict: a tiny CIDR matcher (geth p2p/netutil Netlist) --------------------------------------
 
-export interface NetPrefix {
+/**
+ * What checkDial needs of geth's netutil.Netlist: `contains` is false for a missing or unparsable address.
+ * actors/discovery/netutil.ts `Netlist` fits; `parseNetRestrict` below is the pure layer's own small one.
+ */
+export interface NetRestrict {
+  contains(ip: string | undefined): boolean
+}
+
+interface NetPrefix {
   /** 4 bytes (IPv4) or 16 bytes (IPv6) */
   bytes: Uint8Array
   bits: number
 }
-export type Netlist = readonly NetPrefix[]
 
 function parseIPv4(s: string): Uint8Array | null {
   const parts = s.split('.')
@@ -391,7 +401,7 @@ function parseIPv6(s: string): Uint8Array | null {
 }
 
 /** Parse an IPv4 or IPv6 address; IPv4-mapped IPv6 is unmapped (geth netutil.IPToAddr). */
-export function parseIp(s: string): Uint8Array | null {
+function parseIpText(s: string): Uint8Array | null {
   if (s.includes(':')) {
     const v6 = parseIPv6(s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s)
     const mapped = v6?.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff
@@ -401,22 +411,26 @@ export function parseIp(s: string): Uint8Array | null {
 }
 
 /** Parse one CIDR mask ("10.0.0.0/8", "fd00::/8"); throws TypeError when malformed. */
-export function parseCidr(cidr: string): NetPrefix {
+function parseCidr(cidr: string): NetPrefix {
   const slash = cidr.indexOf('/')
-  const ip = slash < 0 ? null : parseIp(cidr.slice(0, slash))
+  const ip = slash < 0 ? null : parseIpText(cidr.slice(0, slash))
   const bitsText = slash < 0 ? '' : cidr.slice(slash + 1)
   const bits = /^(0|[1-9][0-9]{0,2})$/.test(bitsText) ? Number(bitsText) : -1
   if (!ip || bits < 0 || bits > ip.length * 8) throw new TypeError(`invalid CIDR mask: ${cidr}`)
   return { bytes: ip, bits }
 }
 
-/** geth netutil.ParseNetlist: comma-separated masks; whitespace and empty entries are ignored. */
-export function parseNetlist(s: string): Netlist {
-  return s
+/**
+ * geth netutil.ParseNetlist: comma-separated CIDR masks ("10.0.0.0/8, fd00::/8"); whitespace and empty
+ * entries are ignored; throws TypeError on a malformed mask. IPv4-mapped IPv6 addresses count as IPv4.
+ */
+export function parseNetRestrict(s: string): NetRestrict {
+  const list = s
     .replace(/\s+/g, '')
     .split(',')
     .filter((m) => m !== '')
     .map(parseCidr)
+  return { contains: (ip) => netlistContains(list, ip) }
 }
 
 function prefixContains(p: NetPrefix, ip: Uint8Array): boolean {
@@ -430,8 +444,8 @@ function prefixContains(p: NetPrefix, ip: Uint8Array): boolean {
 }
 
 /** geth Netlist.ContainsAddr: false for a missing or unparsable address. */
-export function netlistContains(list: Netlist, ip: string | undefined): boolean {
-  const addr = ip ? parseIp(ip) : null
+function netlistContains(list: readonly NetPrefix[], ip: string | undefined): boolean {
+  const addr = ip ? parseIpText(ip) : null
   if (!addr) return false
   return list.some((p) => prefixContains(p, addr))
 }

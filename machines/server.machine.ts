@@ -71,7 +71,7 @@ import {
   expireHistory,
   inboundCompleted,
   inboundPending,
-  type Netlist,
+  type NetRestrict,
   nextHistoryExpiry,
   offerCandidate,
   peerAdded,
@@ -102,7 +102,7 @@ export interface ServerInput {
   staticNodes?: readonly Node[]
   /** trusted node ids (hex) */
   trustedNodes?: readonly string[]
-  netRestrict?: Netlist | null
+  netRestrict?: NetRestrict | null
   /** a resolver (discovery) is available for static nodes without an endpoint */
   canResolve?: boolean
   /** seed for the static dial pick */
@@ -384,6 +384,12 @@ export const serverMachine = setup({
     'trusted.add': { actions: 'setTrusted' },
     'trusted.remove': { actions: 'setTrusted' },
     'conn.inbound': {
+      actions: enqueueActions(({ event, enqueue }) =>
+        enqueue.emit({ type: 'conn.refused', conn: event.conn }),
+      ),
+    },
+    // a dial that connected just before `stop` was processed: its socket is nobody's, the caller closes it
+    'dial.connected': {
       actions: enqueueActions(({ event, enqueue }) =>
         enqueue.emit({ type: 'conn.refused', conn: event.conn }),
       ),

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   addPeerChecks,
-  countMatchingProtocols,
   maxDialedConns,
   maxInboundConns,
   type PeerLimits,
@@ -108,18 +107,19 @@ describe('limits', () => {
       assert.equal(maxInboundConns({ maxPeers, dialRatio, noDial }), inbound)
     })
   }
-  it('countMatchingProtocols counts exact name and version pairs', () => {
+  it('protocols match on exact name and version (geth countMatchingProtocols)', () => {
     const ours = [
       { name: 'eth', version: 68 },
       { name: 'eth', version: 69 },
     ]
-    assert.equal(
-      countMatchingProtocols(ours, [
-        { name: 'eth', version: 68 },
-        { name: 'eth', version: 69 },
-        { name: 'eth', version: 70 },
-      ]),
-      2,
-    )
+    const conn = (caps: { name: string; version: number }[]) => ({
+      id: 'c1',
+      inbound: false,
+      trusted: false,
+      caps,
+    })
+    assert.equal(addPeerChecks(limits, ours, view([], 0), conn([{ name: 'eth', version: 70 }])), UselessPeer)
+    assert.equal(addPeerChecks(limits, ours, view([], 0), conn([{ name: 'ETH', version: 68 }])), UselessPeer)
+    assert.equal(addPeerChecks(limits, ours, view([], 0), conn([{ name: 'eth', version: 69 }])), null)
   })
 })

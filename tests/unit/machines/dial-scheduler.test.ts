@@ -14,12 +14,9 @@ import {
   INITIAL_RESOLVE_DELAY_MS,
   inboundPending,
   MAX_RESOLVE_DELAY_MS,
-  netlistContains,
   nextHistoryExpiry,
   offerCandidate,
-  parseCidr,
-  parseIp,
-  parseNetlist,
+  parseNetRestrict,
   peerAdded,
   peerRemoved,
   removeStatic,
@@ -44,7 +41,7 @@ describe('checkDial', () => {
     let s = createDialScheduler({
       self: uintId(0xeeee),
       maxDialPeers: 10,
-      netRestrict: parseNetlist('127.0.0.0/8'),
+      netRestrict: parseNetRestrict('127.0.0.0/8'),
     })
     s = peerAdded(s, uintId(2), true)
     s = inboundPending(s, uintId(3))
@@ -132,17 +129,15 @@ describe('netrestrict matcher', () => {
     ['10.0.0.0/8', 'not-an-ip', false],
   ]
   for (const [list, addr, want] of table) {
-    it(`${list} ∋ ${addr}: ${want}`, () => assert.equal(netlistContains(parseNetlist(list), addr), want))
+    it(`${list} ∋ ${addr}: ${want}`, () => assert.equal(parseNetRestrict(list).contains(addr), want))
   }
   it('parses IPv6 forms', () => {
-    assert.deepEqual(parseIp('::'), new Uint8Array(16))
-    assert.deepEqual(parseIp('::1')![15], 1)
-    assert.deepEqual(
-      [...parseIp('1:2:3:4:5:6:7:8')!].filter((_, i) => i % 2 === 1),
-      [1, 2, 3, 4, 5, 6, 7, 8],
-    )
-    assert.deepEqual([...parseIp('::ffff:1.2.3.4')!], [1, 2, 3, 4])
-    assert.equal(parseIp('[::1]')![15], 1)
+    const v6 = parseNetRestrict('::/0')
+    for (const a of ['::', '::1', '1:2:3:4:5:6:7:8', '1::8', 'fe80::1:2', '::ffff:0:1.2.3.4', '[::1]'])
+      assert.equal(v6.contains(a), true, a)
+    assert.equal(parseNetRestrict('1:2:3:4:5:6:7:8/128').contains('1:2:3:4:5:6:7:8'), true)
+    assert.equal(parseNetRestrict('1:2:3:4:5:6:7:8/128').contains('1:2:3:4:5:6:7:9'), false)
+    assert.equal(parseNetRestrict('1.2.3.4/32').contains('::ffff:1.2.3.4'), true, 'IPv4-mapped is IPv4')
   })
   for (const bad of [
     '1.2.3.4',
@@ -154,9 +149,10 @@ describe('netrestrict matcher', () => {
     '1::2::3/64',
     'x/1',
   ]) {
-    it(`rejects ${bad}`, () => assert.throws(() => parseCidr(bad), TypeError))
+    it(`rejects ${bad}`, () => assert.throws(() => parseNetRestrict(bad), TypeError))
   }
-  it('rejects malformed addresses', () => {
+  it('does not match malformed addresses', () => {
+    const all = parseNetRestrict('0.0.0.0/0, ::/0')
     for (const a of [
       '1.2.3',
       '1.2.3.4.5',
@@ -167,7 +163,7 @@ describe('netrestrict matcher', () => {
       '1::2::3',
       '',
     ])
-      assert.equal(parseIp(a), null, a)
+      assert.equal(all.contains(a), false, a)
   })
 })
 
@@ -298,7 +294,7 @@ describe('scenario rounds (geth dial_test.go)', () => {
       newNode(7, '127.0.2.7:30303'),
       newNode(8, '127.0.2.8:30303'),
     ]
-    run({ netRestrict: parseNetlist('127.0.2.0/24'), maxActiveDials: 10, maxDialPeers: 10 }, [
+    run({ netRestrict: parseNetRestrict('127.0.2.0/24'), maxActiveDials: 10, maxDialPeers: 10 }, [
       {
         discovered: nodes,
         wantNewDials: ['5@127.0.2.5:30303', '6@127.0.2.6:30303', '7@127.0.2.7:30303', '8@127.0.2.8:30303'],
@@ -432,6 +428,20 @@ describe('scenario rounds (geth dial_test.go)', () => {
         wantNewDials: [`3@${ip(3)}`],
       },
     ])
+  })
+
+  it('a dynamic dial of a static node takes it out of the pool until the task ends (one task per id)', () => {
+    let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, maxActiveDials: 1 })
+    s = peerAdded(s, uintId(9), true) // no free slot: the static entry waits in the pool
+    s = addStatic(s, newNode(1, ip(1)))
+    assert.deepEqual(s.staticPool, [uintId(1)])
+    s = peerRemoved(s, uintId(9), true)
+    const o = offerCandidate(s, newNode(1, ip(1)), 0)
+    assert.equal(o.started?.flag, 'dynamic')
+    assert.deepEqual(o.state.staticPool, [])
+    assert.equal(schedule(o.state, 0).started.length, 0)
+    const after = expireHistory(dialDone(o.state, uintId(1), 0), DIAL_HISTORY_EXPIRATION_MS)
+    assert.deepEqual(after.staticPool, [uintId(1)])
   })
 
   it('removeStatic of an unknown node and addStatic twice are no-ops', () => {
