@@ -3,6 +3,7 @@
 // output (reason, requestedByRemote) and wire Disconnect are checked against an expected-reason table.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
 import { Subject } from 'rxjs'
 import { type AnyActorRef, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate'
 import { TestModel, type TestPath } from 'xstate/graph'
@@ -393,3 +394,64 @@ for (const [name, input] of INPUTS) {
     })
   })
 }
+
+// Beyond the graph: random pokes in any order, including ones that make no sense in the current state (late
+// promise results, stale verdicts, events from stopped children). The peer must never error, must close the
+// connection exactly once, and must leave no timer behind.
+describe('peer machine under random event sequences', () => {
+  const accepted = { type: 'checkpoint.accepted' } as PeerEvent
+  const poke = fc.oneof(
+    { arbitrary: fc.constant({ k: 'encOk' } as const), weight: 4 },
+    { arbitrary: fc.constant({ k: 'event', ev: accepted } as const), weight: 8 },
+    { arbitrary: fc.constant({ k: 'hello', h: hello(5, PUB) } as const), weight: 6 },
+    fc.constant({ k: 'encFail' } as const),
+    fc
+      .constantFrom(...[hello(5, PUB), hello(4, PUB), hello(5, OTHER), hello(5, new Uint8Array(64))])
+      .map((h) => ({ k: 'hello', h }) as const),
+    fc.constant({ k: 'helloFail' } as const),
+    fc.integer({ min: 1, max: 16_000 }).map((ms) => ({ k: 'time', ms }) as const),
+    fc
+      .constantFrom(...E.map((e) => e.event).filter((e) => !e.type.startsWith('xstate.')))
+      .map((ev) => ({ k: 'event', ev }) as const),
+  )
+  it('never errors, closes once, leaves no timer (300 runs)', async () => {
+    let reachedRunning = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(poke, { maxLength: 25 }), async (pokes) => {
+        drv = newDriver()
+        const clock = new SimulatedClock()
+        const [, input] = INPUTS[0]!
+        const actor = createActor(fakeMachine, { input, clock })
+        const errors: unknown[] = []
+        actor.subscribe({ error: (e) => errors.push(e) })
+        actor.start()
+        for (const p of pokes) {
+          if (p.k === 'encOk') drv.enc?.res({ remotePubkey: PUB })
+          else if (p.k === 'encFail') drv.enc?.rej(new Error('x'))
+          else if (p.k === 'hello') drv.hello?.res(p.h)
+          else if (p.k === 'helloFail') drv.hello?.rej(new Error('x'))
+          else if (p.k === 'time') clock.increment(p.ms)
+          else {
+            const ev = p.ev as PeerEvent
+            if (ev.type === 'disconnect.received' || ev.type === 'message.invalid') drv.messagesBack?.(ev)
+            else if (ev.type === 'protocol.returned' || ev.type === 'protocol.failed')
+              drv.runners.get(ev.name)?.(ev)
+            else actor.send(ev)
+          }
+          await tick()
+          if (actor.getSnapshot().matches('running')) reachedRunning++
+        }
+        actor.send({ type: 'peer.disconnect', reason: DiscReason.Requested })
+        await tick()
+        assert.deepEqual(errors, [])
+        assert.equal(actor.getSnapshot().status, 'done')
+        assert.equal(drv.closes.length, 1)
+        assert.equal(typeof actor.getSnapshot().output!.reason, 'number')
+        assert.equal((clock as unknown as { timeouts: Map<unknown, unknown> }).timeouts.size, 0)
+        assert.equal(drv.runnersStopped, drv.runners.size)
+      }),
+      { numRuns: 300 },
+    )
+    assert.ok(reachedRunning >= 10, `running reached in ${reachedRunning} steps`)
+  })
+})
