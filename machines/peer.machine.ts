@@ -63,8 +63,9 @@ export const peerDefaults = {
   handshakeTimeout: 5_000,
   /**
    * geth p2p/server.go frameReadTimeout: geth's doProtoHandshake sets no deadline of its own; the Hello read
-   * runs under rlpxTransport.ReadMsg's 30 s read deadline (the 5 s handshakeTimeout deadline is replaced there,
-   * and the Hello write is under frameWriteTimeout, 20 s).
+   * runs under rlpxTransport.ReadMsg's 30 s read deadline, which replaces the 5 s deadline doEncHandshake set
+   * (so despite its comment, geth's handshakeTimeout bounds only the ECIES step); the Hello write is under
+   * frameWriteTimeout, 20 s.
    */
   helloTimeout: 30_000,
   /** geth p2p/peer.go pingInterval. */
