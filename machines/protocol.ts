@@ -68,7 +68,7 @@ export type ProtocolErrorCode =
   | 'SHUTTING_DOWN'
   /** read or write on a closed msgPipe (geth ErrPipeClosed) */
   | 'PIPE_CLOSED'
-  /** more messages queued for a protocol that is not reading than MAX_QUEUED_MESSAGES */
+  /** more unread messages held for a protocol than MAX_QUEUED_MESSAGES / MAX_QUEUED_BYTES */
   | 'QUEUE_OVERFLOW'
   /** a Hello where none belongs (another code first, or a second Hello) */
   | 'BAD_HELLO'
@@ -137,10 +137,17 @@ export function classify(error: unknown): DiscReason {
 
 /** Upper bound of messages held for a reader that is not subscribed (per protocol / pipe end). */
 export const MAX_QUEUED_MESSAGES = 4096
+/**
+ * Upper bound of payload bytes held for a reader that is not subscribed; one message is always accepted, so a
+ * maximum-size message (2^24 − 1, DESIGN.md §4) fits. geth blocks its read loop instead (TCP back-pressure);
+ * with one multicast stream per connection we bound the hold and drop the peer beyond it.
+ */
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024
 
 /**
  * A message channel with geth-channel semantics in push form: delivered to every current subscriber, held in
- * order while there is none, bounded by `maxQueued` (`push` returns false and queues nothing when full).
+ * order while there is none, bounded by `maxQueued` messages and `maxQueuedBytes` payload bytes (`push` returns
+ * false and queues nothing when full; an empty queue always takes one message).
  * Never emits inside `subscribe`: held messages are flushed in a microtask to every subscriber present then,
  * so several consumers that subscribe in the same tick all see them; a flush stops when the last subscriber
  * leaves (the rest stays held). Usable as a connection's `messages$` source; `queued` lets it pause the socket.
@@ -153,7 +160,12 @@ export class MsgChannel {
   private flushScheduled = false
   private ended: { error?: unknown; failed: boolean } | undefined
 
-  constructor(readonly maxQueued = MAX_QUEUED_MESSAGES) {
+  private bytes = 0
+
+  constructor(
+    readonly maxQueued = MAX_QUEUED_MESSAGES,
+    readonly maxQueuedBytes = MAX_QUEUED_BYTES,
+  ) {
     this.messages$ = new Observable<Msg>((sub) => {
       this.subscribers.add(sub)
       if (this.queued > 0 || this.ended) this.scheduleFlush()
@@ -165,6 +177,11 @@ export class MsgChannel {
 
   get queued(): number {
     return this.queue.length - this.head
+  }
+
+  /** payload bytes held */
+  get queuedBytes(): number {
+    return this.bytes
   }
 
   /** true once complete() or error() was called */
@@ -179,6 +196,8 @@ export class MsgChannel {
       return true
     }
     if (this.queued >= this.maxQueued) return false
+    if (this.queued > 0 && this.bytes + msg.payload.length > this.maxQueuedBytes) return false
+    this.bytes += msg.payload.length
     this.queue.push(msg)
     if (this.subscribers.size > 0) this.scheduleFlush()
     return true
@@ -212,6 +231,7 @@ export class MsgChannel {
     while (this.queued > 0 && this.subscribers.size > 0) {
       const m = this.queue[this.head]!
       this.queue[this.head++] = undefined as unknown as Msg
+      this.bytes -= m.payload.length
       for (const s of [...this.subscribers]) s.next(m)
     }
     if (this.queued === 0) {
@@ -246,6 +266,7 @@ export interface ProtocolRWOptions {
   /** the connection's send (absolute codes) */
   send(code: number, payload: Uint8Array): Promise<void>
   maxQueued?: number
+  maxQueuedBytes?: number
   /** called once when the protocol is not reading and its queue overflows */
   onOverflow?(error: ProtocolError): void
 }
@@ -258,7 +279,7 @@ export interface ProtocolRWOptions {
  */
 export function protocolRW(upstream$: Observable<Msg>, opts: ProtocolRWOptions): ProtocolRW {
   const { offset, length } = opts
-  const channel = new MsgChannel(opts.maxQueued)
+  const channel = new MsgChannel(opts.maxQueued, opts.maxQueuedBytes)
   let overflowed = false
   const sub = upstream$.subscribe({
     next: (m) => {
@@ -266,7 +287,9 @@ export function protocolRW(upstream$: Observable<Msg>, opts: ProtocolRWOptions):
       if (channel.push(offset === 0 ? m : { ...m, code: m.code - offset })) return
       if (channel.closed || overflowed) return
       overflowed = true
-      const err = new ProtocolError('QUEUE_OVERFLOW', `more than ${channel.maxQueued} unread messages`)
+      const err = new ProtocolError('QUEUE_OVERFLOW', 'too many unread messages', {
+        details: { queued: channel.queued, queuedBytes: channel.queuedBytes },
+      })
       channel.error(err)
       opts.onOverflow?.(err)
     },
@@ -327,9 +350,7 @@ export function msgPipe(opts: { maxQueued?: number; now?: () => number } = {}): 
         return Promise.reject(new ProtocolError('PIPE_CLOSED', 'read or write on closed message pipe'))
       const msg: Msg = { code, size: payload.length, payload, receivedAt: now() }
       if (!outbox.push(msg)) {
-        return Promise.reject(
-          new ProtocolError('QUEUE_OVERFLOW', `more than ${outbox.maxQueued} unread messages`),
-        )
+        return Promise.reject(new ProtocolError('QUEUE_OVERFLOW', 'too many unread messages'))
       }
       return Promise.resolve()
     },

@@ -63,6 +63,18 @@ describe('MsgChannel', () => {
     assert.equal(ch.queued, 3)
   })
 
+  it('is bounded in bytes too, but always takes one message into an empty queue', async () => {
+    const ch = new MsgChannel(100, 1000)
+    assert.equal(ch.push(msg(1, new Uint8Array(5000))), true, 'one oversized message fits an empty queue')
+    assert.equal(ch.push(msg(2, new Uint8Array(1))), false)
+    await firstValueFrom(ch.messages$)
+    assert.equal(ch.queuedBytes, 0)
+    assert.equal(ch.push(msg(3, new Uint8Array(600))), true)
+    assert.equal(ch.push(msg(4, new Uint8Array(400))), true)
+    assert.equal(ch.push(msg(5, new Uint8Array(1))), false)
+    assert.equal(ch.queuedBytes, 1000)
+  })
+
   it('delivers held messages before completing or erroring', async () => {
     const ch = new MsgChannel()
     ch.push(msg(1))
