@@ -160,6 +160,8 @@ export class RlpxConnection implements PeerTransport {
   private subs: Subscriber<Msg>[] = []
   private pumpScheduled = false
   private pumping = false
+  /** the coder holds only part of a frame: pumping again is useless until more bytes arrive */
+  private starved = false
   private terminal: Terminal | undefined
   private ended = false
   private readTimer: NodeJS.Timeout | undefined
@@ -341,6 +343,7 @@ export class RlpxConnection implements PeerTransport {
         return
       case 'open':
         this.coder!.push(chunk)
+        this.starved = false
         this.pump()
         return
       default:
@@ -367,6 +370,7 @@ export class RlpxConnection implements PeerTransport {
           break
         }
         if (msg === null) {
+          this.starved = true
           if (this.terminal) this.endStream()
           break
         }
@@ -413,7 +417,12 @@ export class RlpxConnection implements PeerTransport {
       clearTimeout(this.readTimer)
       this.readTimer = undefined
     }
-    if (this.phase === 'open' && this.subs.length > 0 && (this.coder!.bufferedBytes > 0 || this.terminal))
+    // a partial frame alone is no reason to pump again (that would loop in microtasks and starve the socket)
+    if (
+      this.phase === 'open' &&
+      this.subs.length > 0 &&
+      (this.terminal || (!this.starved && this.coder!.bufferedBytes > 0))
+    )
       this.schedulePump()
   }
 
