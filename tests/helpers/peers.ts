@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { type PeerSession, type StartPeerOptions, startPeer } from '../../actors/peer.ts'
+import { RlpxConnection, type RlpxConnectionOptions } from '../../actors/rlpx-connection.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { generatePrivateKey, publicKeyOf } from '../../crypto/secp256k1.ts'
 import type { Msg, MsgReadWriter, PeerHandle, Protocol } from '../../machines/protocol.ts'
@@ -92,6 +93,45 @@ export async function connectPair(opts: { a?: PeerOptions; b?: PeerOptions } = {
     close: async () => {
       a.disconnect(0x08)
       b.disconnect(0x08)
+      await Promise.all([a.closed, b.closed])
+      await l.close()
+    },
+  }
+}
+
+export type ConnOptions = Partial<Omit<RlpxConnectionOptions, 'privateKey' | 'remotePubkey'>>
+
+export interface ConnectionPair {
+  /** initiator */
+  a: RlpxConnection
+  /** recipient */
+  b: RlpxConnection
+  ka: Keys
+  kb: Keys
+  /** close both without Disconnect, wait for both sockets, close the listener */
+  close(): Promise<void>
+}
+
+/** Two bare RlpxConnections on 127.0.0.1 with the ECIES handshake done (`a` dialled `b`). */
+export async function connectionPair(
+  opts: { a?: ConnOptions; b?: ConnOptions } = {},
+): Promise<ConnectionPair> {
+  const ka = newKeys()
+  const kb = newKeys()
+  const l = await listen()
+  const sa = dial(l.port)
+  const sb = await l.accept()
+  const a = new RlpxConnection(sa, { ...opts.a, privateKey: ka.priv, remotePubkey: kb.pub })
+  const b = new RlpxConnection(sb, { ...opts.b, privateKey: kb.priv })
+  await Promise.all([a.encHandshake(), b.encHandshake()])
+  return {
+    a,
+    b,
+    ka,
+    kb,
+    close: async () => {
+      a.close()
+      b.close()
       await Promise.all([a.closed, b.closed])
       await l.close()
     },
