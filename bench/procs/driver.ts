@@ -17,7 +17,13 @@ type Reply = { ok: boolean; result?: unknown; error?: string }
 
 export async function spawnNode(impl: 'ours' | 'ethjs'): Promise<NodeProc> {
   const child = fork(script, [impl], {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    execArgv: [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      // BENCH_PROF=<dir>: write a V8 CPU profile of each child process there (node --cpu-prof)
+      ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   let pending: ((r: Reply) => void) | undefined

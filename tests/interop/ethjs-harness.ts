@@ -60,7 +60,7 @@ export class Inbox<T> {
       w.resolve = resolve
       this.waiters.push(w)
     })
-    return withTimeout(p, timeoutMs, `ethjs: no ${what} within ${timeoutMs} ms`).finally(() => {
+    return withTimeout(p, timeoutMs, `no ${what} within ${timeoutMs} ms`).finally(() => {
       const i = this.waiters.indexOf(w)
       if (i >= 0) this.waiters.splice(i, 1)
     })
