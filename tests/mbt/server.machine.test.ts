@@ -5,10 +5,16 @@
 // limits, trusted peers, Self, AlreadyConnected, static redial, removePeer, stop draining every peer.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { assign, createMachine } from 'xstate'
+import { type AnyActorRef, assign, createActor, createMachine } from 'xstate'
 import { createTestModel } from 'xstate/graph'
-import { DiscReason } from '../../codecs/p2p.ts'
+import { bytesToHex } from '../../codecs/bytes.ts'
+import { DiscReason, encodeHello, type Hello, P2P_MSG } from '../../codecs/p2p.ts'
+import { keccak256 } from '../../crypto/keccak.ts'
 import { DIAL_HISTORY_EXPIRATION_MS } from '../../machines/dial-scheduler.ts'
+import { peerMachine } from '../../machines/peer.machine.ts'
+import type { PeerTransport } from '../../machines/peer-actors.ts'
+import { MsgChannel } from '../../machines/protocol.ts'
+import { type PeerSpawnInput, serverMachine } from '../../machines/server.machine.ts'
 import { createHarness, ETH68, fakeConn, idOf, nodeOf } from './server-harness.ts'
 
 const MAX_PEERS = 3 // geth: maxDialed = 3/3 = 1, maxInbound = 2
@@ -466,6 +472,17 @@ describe('server scenarios', () => {
     assert.deepEqual(Object.keys(h.children()), [])
   })
 
+  it('a dialled socket arriving after stop is refused too (no orphan connection)', async () => {
+    const h = await running({ maxPeers: 3 }, { slowClose: true })
+    await h.inbound(fakeConn(1))
+    h.actor.send({ type: 'stop' })
+    const sock = { late: true }
+    h.actor.send({ type: 'dial.connected', id: idOf(2), node: nodeOf(2), flag: 'dynamic', conn: sock })
+    await h.flush()
+    assert.ok(h.actor.getSnapshot().matches('stopping'))
+    assert.deepEqual(h.emitted.at(-1), { type: 'conn.refused', conn: sock })
+  })
+
   it('startup failure ends in stopped with the error as output', async () => {
     const h = createHarness({ maxPeers: 3 }, { manualStartup: true })
     h.actor.start()
@@ -490,5 +507,100 @@ describe('server scenarios', () => {
     await h.toPeer(idOf(1), { type: 'fake.remoteDisconnect', reason: DiscReason.Requested })
     assert.equal(h.demands.at(-1), 2)
     assert.equal(ETH68.version, 68)
+  })
+})
+
+// --- with the real peer machine -----------------------------------------------------------------------
+
+/** A PeerTransport whose ECIES handshake yields `remotePub` and whose first message is their Hello. */
+class LoopTransport implements PeerTransport {
+  readonly inbox = new MsgChannel()
+  readonly messages$ = this.inbox.messages$
+  readonly closes: (number | undefined)[] = []
+  constructor(readonly remotePub: Uint8Array) {}
+  async encHandshake() {
+    const hello: Hello = { version: 5, name: 'remote/v1', caps: [ETH68], listenPort: 0, id: this.remotePub }
+    const payload = encodeHello(hello)
+    queueMicrotask(() =>
+      this.inbox.push({ code: P2P_MSG.hello, size: payload.length, payload, receivedAt: 0 }),
+    )
+    return this.remotePub
+  }
+  async send() {}
+  setSnappy() {}
+  close(reason?: number) {
+    this.closes.push(reason)
+    this.inbox.complete()
+  }
+}
+
+describe('server with the real peer machine', () => {
+  const OUR_PUB = new Uint8Array(64).fill(0xee)
+  const self = bytesToHex(keccak256(OUR_PUB))
+  const localHello: Hello = { version: 5, name: 'us/v1', caps: [ETH68], listenPort: 0, id: OUR_PUB }
+  const start = async (maxPeers: number) => {
+    const actor = createActor(serverMachine.provide({ actors: { peer: peerMachine } }), {
+      input: {
+        self,
+        maxPeers,
+        protocols: [],
+        makePeerInput: (s: PeerSpawnInput) => ({
+          transport: s.conn as PeerTransport,
+          inbound: s.inbound,
+          dialDest: s.dialDest,
+          localHello,
+          protocols: [],
+        }),
+      },
+    })
+    const errors: unknown[] = []
+    actor.subscribe({ error: (e) => errors.push(e) })
+    actor.start()
+    actor.send({ type: 'start' })
+    await settle()
+    return { actor, errors }
+  }
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r))
+  }
+
+  it('admits, refuses AlreadyConnected / Self / TooManyPeers with the reason on the wire, and drains on stop', async () => {
+    const { actor, errors } = await start(3)
+    try {
+      const pub = (n: number) => new Uint8Array(64).fill(n)
+      const a = new LoopTransport(pub(1))
+      actor.send({ type: 'conn.inbound', conn: a })
+      await settle()
+      assert.deepEqual([...actor.getSnapshot().context.peers.keys()], [bytesToHex(keccak256(pub(1)))])
+      const twin = new LoopTransport(pub(1))
+      actor.send({ type: 'conn.inbound', conn: twin })
+      const me = new LoopTransport(OUR_PUB)
+      actor.send({ type: 'conn.inbound', conn: me })
+      await settle()
+      assert.deepEqual(twin.closes, [DiscReason.AlreadyConnected])
+      assert.deepEqual(me.closes, [DiscReason.Self])
+      const b = new LoopTransport(pub(2))
+      actor.send({ type: 'conn.inbound', conn: b })
+      const c = new LoopTransport(pub(3))
+      actor.send({ type: 'conn.inbound', conn: c })
+      await settle()
+      assert.equal(actor.getSnapshot().context.peers.size, 2, 'maxPeers 3: maxInbound 2')
+      assert.deepEqual(b.closes, [])
+      assert.deepEqual(c.closes, [DiscReason.TooManyPeers])
+      const children = actor.getSnapshot().children as Record<string, AnyActorRef>
+      assert.deepEqual(
+        Object.keys(children).filter((k) => k.startsWith('peer:')),
+        ['peer:in:0', 'peer:in:3'],
+        'rejected peers were stopped',
+      )
+      actor.send({ type: 'stop' })
+      await settle()
+      assert.equal(actor.getSnapshot().status, 'done')
+      assert.deepEqual(a.closes, [DiscReason.Quitting])
+      assert.deepEqual(b.closes, [DiscReason.Quitting])
+      assert.deepEqual(errors, [])
+    } finally {
+      actor.stop()
+    }
   })
 })
