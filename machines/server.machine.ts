@@ -7,7 +7,9 @@
 //
 // Children: peer machines `peer:<idHex>` (dialled; also the systemId) and `peer:in:<n>` (inbound, id
 // unknown until the ECIES handshake: no systemId), dial machines `dial:<idHex>` (id and systemId),
-// the invoked `candidates` source (running only) and `startup` (starting only).
+// the invoked `candidates` source (running only, input {demand}) and `startup` (starting only).
+// Input (ServerInput): self, maxPeers, maxPendingPeers, dialRatio, noDial, protocols (our caps), staticNodes,
+// trustedNodes, netRestrict, canResolve, seed, now, makePeerInput (PeerSpawnInput → the peer's input).
 //
 // | event (in)                     | from              | payload                                  | effect                                    |
 // |--------------------------------|-------------------|------------------------------------------|-------------------------------------------|
@@ -19,8 +21,8 @@
 // | `conn.inbound`                 | listener          | {conn}                                   | spawn peer `peer:in:<n>` (inbound)        |
 // | `dial.candidate`               | `candidates`      | {node: Node}                             | dynamic dial if a slot is free + checkDial|
 // | `dial.connected`               | dial child        | {id, node, flag, conn}                   | spawn peer `peer:<id>` (dialled)          |
-// | `checkpoint.postHandshake`     | peer child        | {peer: ref, id: hex, inbound}            | reply accepted / rejected {reason}        |
-// | `checkpoint.addPeer`           | peer child        | {peer: ref, id: hex, inbound, caps, name}| reply; accepted → peer map, dial told done|
+// | `checkpoint.postHandshake`     | peer child        | {peer: ref, id: NodeId|hex, inbound}     | reply accepted / rejected {reason}        |
+// | `checkpoint.addPeer`           | peer child        | {peer, id, inbound, caps, name}          | reply; accepted → peer map, dial told done|
 // | `xstate.done.actor.<child>`    | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild                   |
 // | `xstate.error.actor.<child>`   | peer / dial child | error                                    | as done, with NetworkError                |
 // | `dial.historyExpired`          | self (delayed)    | —                                        | expire history, redial statics            |
@@ -38,7 +40,7 @@
 // | `peer.added`                   | {id, childId, inbound, dialed, trusted, name, caps}                 |
 // | `peer.dropped`                 | {id, childId, inbound, reason, requestedByRemote, error?}            |
 // | `conn.rejected`                | {childId, id, inbound, stage: 'postHandshake'|'addPeer', reason}     |
-// | `conn.refused`                 | {conn}: an inbound conn arriving while not running (close it)       |
+// | `conn.refused`                 | {conn}: a socket arriving while not running (inbound or a late dial): close it |
 // | `dial.started`                 | {task: DialTask}                                                     |
 import {
   type AnyActorLogic,
