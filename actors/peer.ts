@@ -26,7 +26,7 @@ import {
   type Observer,
 } from 'xstate'
 import type { Node } from '../codecs/node.ts'
-import { BASE_PROTOCOL_VERSION, DiscReason, type Hello } from '../codecs/p2p.ts'
+import { BASE_PROTOCOL_VERSION, DiscReason, type Hello, SNAPPY_PROTOCOL_VERSION } from '../codecs/p2p.ts'
 import { publicKeyOf } from '../crypto/secp256k1.ts'
 import {
   type AddPeerCheckpoint,
@@ -36,7 +36,7 @@ import {
   type PostHandshakeCheckpoint,
   peerMachine,
 } from '../machines/peer.machine.ts'
-import { createPeerHandle } from '../machines/peer-actors.ts'
+import { createPeerHandle, type PeerTransport } from '../machines/peer-actors.ts'
 import type { PeerHandle, Protocol } from '../machines/protocol.ts'
 import { RlpxConnection, type RlpxConnectionOptions } from './rlpx-connection.ts'
 
@@ -121,6 +121,17 @@ export function createCheckpointSupervisor(
   return actor
 }
 
+/** The connection as a transport that never switches snappy on (our Hello advertises a version below 5). */
+function withoutSnappy(c: RlpxConnection): PeerTransport {
+  return {
+    messages$: c.messages$,
+    encHandshake: (signal) => c.encHandshake(signal),
+    send: (code, payload) => c.send(code, payload),
+    setSnappy: () => c.setSnappy(false),
+    close: (reason) => c.close(reason),
+  }
+}
+
 export function startPeer(opts: StartPeerOptions): PeerSession {
   const t = opts.timeouts ?? {}
   const connection = new RlpxConnection(opts.socket, {
@@ -141,6 +152,10 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     id: publicKeyOf(opts.privateKey),
     ...opts.localHello,
   }
+  // geth always advertises v5 and compresses when the remote's version is ≥ 5; a side told to advertise an
+  // older version must not compress either (it claims not to know snappy)
+  const transport: PeerTransport =
+    localHello.version >= SNAPPY_PROTOCOL_VERSION ? connection : withoutSnappy(connection)
   const delays: Record<string, number> = {}
   if (t.handshake !== undefined) delays.handshakeTimeout = t.handshake
   if (t.hello !== undefined) delays.helloTimeout = t.hello
@@ -150,7 +165,7 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
   const inbound = opts.dialDest === undefined
   const actor = createActor(machine, {
     input: {
-      transport: connection,
+      transport,
       inbound,
       dialDest: opts.dialDest ? { id: opts.dialDest.id, pubkey: opts.dialDest.pubkey } : undefined,
       localHello,

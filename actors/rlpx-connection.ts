@@ -576,6 +576,7 @@ export class RlpxConnection implements PeerTransport {
     }
     try {
       this.rawWrite(this.coder!.encode(P2P_MSG.disconnect, encodeDisconnect(reason)))
+      this.egressMessages++
     } catch {
       // a bad reason number: close without telling
     }
