@@ -2,6 +2,7 @@
 // expiry, resolve backoff, and geth p2p/dial_test.go's scenarios as rounds (events in, dials out).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
 import {
   addStatic,
   checkDial,
@@ -12,6 +13,7 @@ import {
   expireHistory,
   freeDialSlots,
   INITIAL_RESOLVE_DELAY_MS,
+  inboundCompleted,
   inboundPending,
   MAX_RESOLVE_DELAY_MS,
   nextHistoryExpiry,
@@ -453,3 +455,85 @@ describe('scenario rounds (geth dial_test.go)', () => {
 
 const STATIC_DIAL_SEED = 440
 const REMOVE_STATIC_SEED = 1
+
+// --- invariants under random event sequences ----------------------------------------------------------
+
+describe('scheduler invariants (fast-check)', () => {
+  type Op =
+    | { op: 'addStatic' | 'removeStatic' | 'candidate' | 'inbound' | 'pending' | 'completed'; n: number }
+    | { op: 'succeed' | 'fail' | 'drop'; pick: number }
+    | { op: 'advance'; ms: number }
+  const n = fc.integer({ min: 1, max: 12 })
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      op: fc.constantFrom(
+        'addStatic',
+        'removeStatic',
+        'candidate',
+        'inbound',
+        'pending',
+        'completed' as const,
+      ),
+      n,
+    }),
+    fc.record({ op: fc.constantFrom('succeed', 'fail', 'drop' as const), pick: fc.nat() }),
+    fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 40_000 }) }),
+  )
+
+  it('slots, pool and history stay consistent', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(opArb, { maxLength: 60 }),
+        (maxDialPeers, maxActiveDials, ops) => {
+          let s = createDialScheduler({
+            self: uintId(0xeeee),
+            maxDialPeers,
+            maxActiveDials,
+            canResolve: true,
+          })
+          let now = 0
+          const dialedPeers = new Set<string>()
+          for (const o of ops) {
+            if (o.op === 'addStatic') s = addStatic(s, newNode(o.n, ip(o.n)))
+            else if (o.op === 'removeStatic') s = removeStatic(s, uintId(o.n))
+            else if (o.op === 'candidate') s = offerCandidate(s, newNode(o.n, ip(o.n)), now).state
+            else if (o.op === 'inbound' && !s.peers.has(uintId(o.n))) s = peerAdded(s, uintId(o.n), false)
+            else if (o.op === 'pending') s = inboundPending(s, uintId(o.n))
+            else if (o.op === 'completed') s = inboundCompleted(s, uintId(o.n))
+            else if (o.op === 'advance') s = expireHistory(s, (now += o.ms))
+            else if (o.op === 'succeed' || o.op === 'fail') {
+              const ids = [...s.dialing.keys()]
+              if (ids.length === 0) continue
+              const id = ids[o.pick % ids.length]!
+              if (o.op === 'succeed' && !s.peers.has(id)) {
+                s = peerAdded(s, id, true)
+                dialedPeers.add(id)
+              }
+              s = dialDone(s, id, now, {})
+            } else if (o.op === 'drop') {
+              const ids = [...s.peers]
+              if (ids.length === 0) continue
+              const id = ids[o.pick % ids.length]!
+              s = peerRemoved(s, id, dialedPeers.delete(id))
+            }
+            s = schedule(s, now).state
+            // invariants
+            assert.ok(s.dialing.size <= s.maxActiveDials, 'never more active dials than maxActiveDials')
+            assert.equal(s.dialPeers, dialedPeers.size)
+            assert.equal(new Set(s.staticPool).size, s.staticPool.length, 'pool without duplicates')
+            for (const id of s.staticPool) {
+              assert.equal(s.statics.get(id)?.inPool, true)
+              assert.ok(!s.dialing.has(id), 'a pool entry is never being dialled')
+              assert.ok(!s.peers.has(id), 'a pool entry is never connected')
+            }
+            for (const [id, e] of s.statics) assert.equal(e.inPool, s.staticPool.includes(id))
+            if (s.staticPool.length > 0) assert.ok(freeDialSlots(s) <= 0, 'statics wait only for a slot')
+          }
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
