@@ -502,8 +502,10 @@ describe('scheduler invariants (fast-check)', () => {
             else if (o.op === 'inbound' && !s.peers.has(uintId(o.n))) s = peerAdded(s, uintId(o.n), false)
             else if (o.op === 'pending') s = inboundPending(s, uintId(o.n))
             else if (o.op === 'completed') s = inboundCompleted(s, uintId(o.n))
-            else if (o.op === 'advance') s = expireHistory(s, (now += o.ms))
-            else if (o.op === 'succeed' || o.op === 'fail') {
+            else if (o.op === 'advance') {
+              now += o.ms
+              s = expireHistory(s, now)
+            } else if (o.op === 'succeed' || o.op === 'fail') {
               const ids = [...s.dialing.keys()]
               if (ids.length === 0) continue
               const id = ids[o.pick % ids.length]!
