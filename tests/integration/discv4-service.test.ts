@@ -3,12 +3,14 @@
 // inbound admission, timeouts and the clock-check hook, the local record (seq persisted and bumped), revalidation
 // with ENR refresh, and a clean stop.
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { NodeDb } from '../../actors/discovery/nodedb.ts'
 import { createDiscv4, type Discv4, type Discv4Config, Discv4Error } from '../../actors/discovery/service.ts'
 import { openUdpSocket } from '../../actors/udp.ts'
 import { equalBytes } from '../../codecs/bytes.ts'
+import { encodePacket } from '../../codecs/discv4.ts'
 import { formatEnode } from '../../codecs/enode.ts'
 import { enrGet } from '../../codecs/enr.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
@@ -234,6 +236,63 @@ describe('discv4 service', () => {
           5000,
           'a liveness-checked node',
         )
+      },
+    ))
+
+  test('inbound nodes wait for the first refresh (geth: addInboundNode refused before initDone)', async () => {
+    const dead = await openUdpSocket({ address: '127.0.0.1' }) // an unreachable bootnode keeps refresh busy
+    const ghost = publicKeyOf(generatePrivateKey())
+    const deadBoot = formatEnode({ pubkey: ghost, ip: '127.0.0.1', udp: dead.address().port, tcp: 0 })
+    try {
+      await withNodes(
+        2,
+        (i) => (i === 0 ? { bootnodes: [deadBoot], replyTimeout: 800, bondWait: 200 } : {}),
+        async ([a, b]) => {
+          assert.ok(!a!.table.isInitDone())
+          await b!.ping(a!.self())
+          // a pinged b back and got its pong (the proof), but the table is not open for inbound nodes yet
+          await until(() => b!.stats().packetsIn >= 2, 2000, 'a’s ping back')
+          await new Promise((r) => setTimeout(r, 50))
+          assert.equal(a!.table.getNode(b!.self().id), undefined)
+          await a!.initDone
+          await b!.ping(a!.self())
+          await until(() => a!.table.getNode(b!.self().id) !== undefined, 2000, 'b admitted after init')
+        },
+      )
+    } finally {
+      await dead.close()
+    }
+  })
+
+  test('hostile datagrams are dropped without harm; the service keeps answering', () =>
+    withNodes(
+      2,
+      () => ({}),
+      async ([a, b]) => {
+        const raw = await openUdpSocket({ address: '127.0.0.1' })
+        try {
+          const port = a!.address().port
+          const rnd = (n: number) => new Uint8Array(randomBytes(n))
+          const flood: Uint8Array[] = []
+          for (let i = 0; i < 200; i++) flood.push(rnd(1 + ((i * 7) % 1500)))
+          // truncations of a valid packet
+          const valid = encodePacket(generatePrivateKey(), {
+            type: 'enrRequest',
+            expiration: BigInt(Math.floor(Date.now() / 1000) + 20),
+          }).bytes
+          for (let cut = 1; cut < valid.length; cut++) flood.push(valid.subarray(0, cut))
+          // in batches, so that the kernel's receive buffer never overflows
+          for (let i = 0; i < flood.length; i++) {
+            await raw.send(flood[i]!, port, '127.0.0.1')
+            if (i % 25 === 24) await until(() => a!.stats().packetsIn >= i + 1, 3000, 'the flood to arrive')
+          }
+          await until(() => a!.stats().packetsIn >= flood.length, 3000, 'the flood to arrive')
+          const pong = await b!.ping(a!.self())
+          assert.equal(pong.enrSeq, a!.localRecord().seq)
+          assert.equal(a!.stats().dropped.decode, flood.length)
+        } finally {
+          await raw.close()
+        }
       },
     ))
 })
