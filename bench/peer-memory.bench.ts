@@ -1,30 +1,44 @@
 // Benchmark: memory per idle connected peer with 500 peers open, ours beside @ethereumjs/devp2p 10 in the same
 // run. The listener process (bench/procs/rlpx-node.ts) is measured after a full GC before any peer and again
 // once a dialer process holds 500 connections past Hello (each from its own node id, 8 dial lanes) and they sat
-// idle for a moment; the difference in RSS and heap divided by the peer count is the per-peer cost (geth
+// idle for a moment (after a warm-up of 24 peers opened and dropped, so the JIT's code for these paths is in
+// the baseline); the difference in RSS and heap divided by the peer count is the per-peer cost (geth
 // p2p.Server: ≈ 35–37 kB RSS, 10 kB heap per inbound peer, ANCHORS.md).
 
 import { type Row, report } from './lib.ts'
 import { spawnNode } from './procs/driver.ts'
 
 const PEERS = Number(process.env.BENCH_PEERS ?? 500)
+const WARMUP = 24
 const impls = (process.env.BENCH_IMPLS ?? 'ours,ethjs').split(',') as ('ours' | 'ethjs')[]
 
-type Mem = { rss: number; heapUsed: number; external: number; arrayBuffers: number; peers: number }
+type Mem = {
+  rss: number
+  heapUsed: number
+  external: number
+  arrayBuffers: number
+  peers: number
+  accepted: number
+}
 
 async function perPeer(impl: 'ours' | 'ethjs') {
   const listener = await spawnNode(impl)
   const dialer = await spawnNode(impl)
   try {
     const target = await listener.call<{ port: number; pubkey: string }>({ cmd: 'listen' })
+    // warm-up: compile the connection paths on both sides (else their code lands in the per-peer figure)
+    await dialer.call({ cmd: 'hold', ...target, n: WARMUP, lanes: 8 }, 60_000)
+    await dialer.call({ cmd: 'release' })
+    await new Promise((r) => setTimeout(r, 300))
     const before = await listener.call<Mem>({ cmd: 'memory' })
     const t0 = performance.now()
     await dialer.call({ cmd: 'hold', ...target, n: PEERS, lanes: 8 }, 180_000)
     const openMs = performance.now() - t0
     await new Promise((r) => setTimeout(r, 1000))
     const after = await listener.call<Mem>({ cmd: 'memory' })
-    if (after.peers < PEERS) throw new Error(`${impl}: listener has ${after.peers} of ${PEERS} peers`)
-    const n = after.peers
+    if (after.peers - before.peers < PEERS)
+      throw new Error(`${impl}: listener has ${after.peers} of ${PEERS} peers`)
+    const n = after.peers - before.peers
     return {
       rss: (after.rss - before.rss) / n / 1000,
       heap: (after.heapUsed - before.heapUsed) / n / 1000,

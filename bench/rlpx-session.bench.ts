@@ -17,12 +17,14 @@ interface Figures {
   hs8: number
   hs8Med: number
   hs8P95: number
+  cpuDialer: number
+  cpuListener: number
   tp: Record<number, { mbps: number; msgs: number }>
   rttMed: number
   rttP95: number
 }
 
-type Hs = { count: number; elapsedMs: number; latencies: number[] }
+type Hs = { count: number; elapsedMs: number; latencies: number[]; cpuMs: number }
 type Tp = { count: number; bytes: number; elapsedMs: number }
 
 async function measureImpl(impl: 'ours' | 'ethjs'): Promise<Figures> {
@@ -31,12 +33,18 @@ async function measureImpl(impl: 'ours' | 'ethjs'): Promise<Figures> {
   const procs: NodeProc[] = [listener, dialer]
   try {
     const target = await listener.call<{ port: number; pubkey: string }>({ cmd: 'listen' })
+    const cpu = async () => (await listener.call<{ cpuMs: number }>({ cmd: 'cpu' })).cpuMs
     const hs = async (lanes: number) => {
+      const c0 = await cpu()
       const r = await dialer.call<Hs>({ cmd: 'handshakes', ...target, lanes, ms: MS })
+      const listenerCpu = (await cpu()) - c0
       return {
         rate: (r.count * 1000) / r.elapsedMs,
         med: median(r.latencies),
         p95: quantile(r.latencies, 0.95),
+        cpuDialer: r.cpuMs / r.count,
+        // the listener's figure includes the 5 warm-up dials
+        cpuListener: listenerCpu / (r.count + 5),
       }
     }
     const h1 = await hs(1)
@@ -54,6 +62,8 @@ async function measureImpl(impl: 'ours' | 'ethjs'): Promise<Figures> {
       hs8: h8.rate,
       hs8Med: h8.med,
       hs8P95: h8.p95,
+      cpuDialer: h1.cpuDialer,
+      cpuListener: h1.cpuListener,
       tp,
       rttMed: median(rt.latencies),
       rttP95: quantile(rt.latencies, 0.95),
@@ -75,6 +85,8 @@ const rows: Row[] = [
   { name: 'RLPx + Hello handshakes, 1 lane', unit: 'hs/s', ...pick((x) => x.hs1), target: '≥ 300' },
   { name: '… latency median, 1 lane', unit: 'ms', ...pick((x) => x.hs1Med) },
   { name: '… latency p95, 1 lane', unit: 'ms', ...pick((x) => x.hs1P95) },
+  { name: '… CPU per handshake, dialer process', unit: 'ms', ...pick((x) => x.cpuDialer) },
+  { name: '… CPU per handshake, listener process', unit: 'ms', ...pick((x) => x.cpuListener) },
   { name: 'RLPx + Hello handshakes, 8 lanes', unit: 'hs/s', ...pick((x) => x.hs8), target: '≥ 600' },
   { name: '… latency median, 8 lanes', unit: 'ms', ...pick((x) => x.hs8Med) },
   { name: '… latency p95, 8 lanes', unit: 'ms', ...pick((x) => x.hs8P95) },

@@ -7,7 +7,12 @@ import { BENCH_CAP, type BenchConn, type BenchImpl } from './impl.ts'
 function conn(peer: Peer): BenchConn {
   const proto = rawProtocol(peer, BENCH_CAP.name)
   const socket = peerSocket(peer)
+  const closed = new Promise<void>((resolve) => {
+    if (socket.closed) resolve()
+    else socket.once('close', () => resolve())
+  })
   return {
+    closed,
     send(code, payload) {
       proto.send(code, payload)
       if (!socket.writableNeedDrain) return undefined

@@ -15,6 +15,8 @@ export interface BenchConn {
   onMessage(cb: (code: number, payload: Uint8Array) => void): void
   /** Drop the TCP connection (no Disconnect) and resolve once the socket is closed on our side. */
   close(): Promise<void>
+  /** Resolves once the connection is gone (either side closed it). */
+  closed: Promise<void>
 }
 
 export interface BenchNode {

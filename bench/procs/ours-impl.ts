@@ -2,7 +2,7 @@
 // RlpxConnection under a peer machine started by actors/peer.ts startPeer (ECIES handshake, Hello, checkpoints
 // answered by its default supervisor, ping loop) — with the bench protocol run through the Protocol API.
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
-import { type PeerSession, startPeer } from '../../actors/peer.ts'
+import { createCheckpointSupervisor, type PeerSession, startPeer } from '../../actors/peer.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { generatePrivateKey, publicKeyOf } from '../../crypto/secp256k1.ts'
 import type { MsgReadWriter, Protocol } from '../../machines/protocol.ts'
@@ -33,6 +33,7 @@ function benchProtocol(onRun: (rw: MsgReadWriter, sink: Sink) => void): Protocol
 
 function conn(session: PeerSession, rw: MsgReadWriter, sink: Sink): BenchConn {
   return {
+    closed: session.closed,
     send: (code, payload) => rw.send(code, payload),
     onMessage(cb) {
       sink.cb = cb
@@ -48,6 +49,8 @@ export const oursImpl: BenchImpl = {
   name: 'ours',
   async start({ listen }) {
     const privateKey = generatePrivateKey()
+    // one supervisor per node answers every peer's checkpoints, as the server supervisor would
+    const supervisor = createCheckpointSupervisor()
     const sessions = new Set<PeerSession>()
     const track = (s: PeerSession) => {
       sessions.add(s)
@@ -63,7 +66,9 @@ export const oursImpl: BenchImpl = {
         const protocol = benchProtocol((rw, sink) => {
           if (session) onPeer?.(conn(session, rw, sink))
         })
-        session = track(startPeer({ socket, privateKey, protocols: [protocol], name: 'devp2p-actors-bench' }))
+        session = track(
+          startPeer({ socket, privateKey, protocols: [protocol], name: 'devp2p-actors-bench', supervisor }),
+        )
         session.dropped.catch(() => {})
       })
       await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
@@ -90,6 +95,7 @@ export const oursImpl: BenchImpl = {
             dialDest: { id: keccak256(pubkey), pubkey },
             protocols: [benchProtocol((rw, sink) => gotRw([rw, sink]))],
             name: 'devp2p-actors-bench',
+            supervisor,
           }),
         )
         await session.ready
@@ -103,6 +109,7 @@ export const oursImpl: BenchImpl = {
         for (const s of sessions) s.connection.socket.destroy()
         await Promise.all([...sessions].map((s) => s.closed))
         await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
+        supervisor.stop()
       },
     }
   },

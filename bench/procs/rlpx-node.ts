@@ -5,7 +5,9 @@
 //   throughput { port, pubkey, size, ms }  → { count, bytes, elapsedMs }   data messages then fin → fin-ack
 //   rtt { port, pubkey, ms }               → { latencies }                 echo request/response, one at a time
 //   hold { port, pubkey, n, lanes }        → { peers }                     open n connections and keep them
-//   memory                                 → { rss, heapUsed, external, arrayBuffers, peers } after a full GC
+//   release                                → { released }                  drop the held connections
+//   memory                                 → { rss, heapUsed, external, arrayBuffers, peers (open), accepted } after GC
+//   cpu                                    → { cpuMs } user + system CPU time of this process so far
 //   exit                                   → closes everything and exits
 import { performance } from 'node:perf_hooks'
 import { BENCH_MSG, type BenchConn, type BenchImpl, type BenchNode } from './impl.ts'
@@ -29,12 +31,15 @@ type Cmd = {
 const nodes: BenchNode[] = []
 const held: BenchConn[] = []
 let inbound = 0
+let live = 0
 
 const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255)
 const readU32 = (b: Uint8Array) => ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0
 
 function serve(c: BenchConn): void {
   inbound++
+  live++
+  c.closed.then(() => live--)
   let received = 0
   c.onMessage((code, payload) => {
     if (code === BENCH_MSG.data) received++
@@ -67,6 +72,7 @@ async function handshakes(c: Cmd) {
   // warm-up: JIT, first-use crypto tables
   for (let i = 0; i < 5; i++) await one(pool[i % pool.length])
   latencies.length = 0
+  const cpu0 = process.cpuUsage()
   const start = performance.now()
   const end = start + (c.ms ?? 2000)
   await Promise.all(
@@ -76,7 +82,8 @@ async function handshakes(c: Cmd) {
     }),
   )
   const elapsedMs = performance.now() - start
-  return { count: latencies.length, elapsedMs, latencies }
+  const cpu = process.cpuUsage(cpu0)
+  return { count: latencies.length, elapsedMs, latencies, cpuMs: (cpu.user + cpu.system) / 1000 }
 }
 
 /** Bench payload: 64-byte random blocks each repeated once (about 2:1 for snappy), like rlpx-codec.bench.ts. */
@@ -174,9 +181,11 @@ async function memory() {
   return {
     rss: m.rss,
     heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
     external: m.external,
     arrayBuffers: m.arrayBuffers,
-    peers: inbound,
+    peers: live,
+    accepted: inbound,
   }
 }
 
@@ -196,8 +205,22 @@ async function handle(c: Cmd): Promise<unknown> {
       return rtt(c)
     case 'hold':
       return hold(c)
+    case 'release': {
+      const n = held.length
+      await Promise.all(held.splice(0).map((h) => h.close()))
+      return { released: n }
+    }
     case 'memory':
       return memory()
+    case 'heapsnapshot': {
+      // profiling aid: `{ cmd: 'heapsnapshot', path }` writes a V8 heap snapshot of this process
+      const { writeHeapSnapshot } = await import('node:v8')
+      return { file: writeHeapSnapshot((c as { path?: string }).path) }
+    }
+    case 'cpu': {
+      const u = process.cpuUsage()
+      return { cpuMs: (u.user + u.system) / 1000 }
+    }
     case 'exit': {
       await Promise.all(held.map((h) => h.close()))
       await Promise.all(nodes.map((n) => n.close()))
