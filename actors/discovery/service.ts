@@ -382,15 +382,16 @@ class Discv4Service implements Discv4 {
     targetKey: Uint8Array,
     refill: boolean,
     onFound?: (nodes: Node[]) => void,
+    signal?: AbortSignal,
   ): Promise<Node[]> {
-    if (this.closed) return Promise.resolve([])
+    if (this.closed || signal?.aborted) return Promise.resolve([])
     const table = this.table
     const machine = lookupMachine.provide({
       actors: {
         seed: fromPromise(async ({ input }) => table.findnodeByID(input.target, BUCKET_SIZE, false)),
-        waitForNodes: fromPromise(async () => {
+        waitForNodes: fromPromise(async ({ signal }) => {
           if (!refill) throw new Error('no refill during refresh')
-          await this.waitForTable()
+          await this.waitForTable(signal)
         }),
         findnode: fromPromise(async ({ input }) => this.query(input.node, targetKey)),
       },
@@ -399,8 +400,10 @@ class Discv4Service implements Discv4 {
     return new Promise<Node[]>((resolve) => {
       const handle: Cancellable = { cancel: () => actor.send({ type: 'lookup.cancel' }) }
       this.lookups.add(handle)
+      signal?.addEventListener('abort', handle.cancel)
       const finish = (nodes: Node[]) => {
         this.lookups.delete(handle)
+        signal?.removeEventListener('abort', handle.cancel)
         resolve(nodes)
       }
       if (onFound) actor.on('lookup.found', (e) => onFound(e.nodes))
@@ -416,73 +419,91 @@ class Discv4Service implements Discv4 {
   }
 
   /** geth lookupFailed: wait for init, a refresh, then for the table to hold a node (bounded by the machine). */
-  private async waitForTable(): Promise<void> {
-    await this.cancellable(this.initDone)
+  private async waitForTable(signal: AbortSignal): Promise<void> {
+    await this.cancellable(this.initDone, signal)
     if (this.table.len() > 0) return
-    await this.cancellable(this.refresh())
+    await this.cancellable(this.refresh(), signal)
     if (this.table.len() > 0) return
-    await this.cancellable(
-      new Promise<void>((resolve) => {
-        const unsub = this.table.subscribe((e) => {
-          if (e.type === 'table.added') {
-            unsub()
-            resolve()
-          }
-        })
-      }),
-    )
+    let unsub = () => {}
+    try {
+      await this.cancellable(
+        new Promise<void>((resolve) => {
+          unsub = this.table.subscribe((e) => {
+            if (e.type === 'table.added') resolve()
+          })
+        }),
+        signal,
+      )
+    } finally {
+      unsub()
+    }
   }
 
   /** A promise that rejects with CLOSED when the service stops first. */
-  private cancellable<T>(p: Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Discv4Error('CLOSED'))
+  private cancellable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.closed || signal?.aborted) return Promise.reject(new Discv4Error('CLOSED'))
     return new Promise<T>((resolve, reject) => {
-      const w: Cancellable = { cancel: () => reject(new Discv4Error('CLOSED', 'discovery stopped')) }
+      const done = () => {
+        this.waiters.delete(w)
+        signal?.removeEventListener('abort', w.cancel)
+      }
+      const w: Cancellable = {
+        cancel: () => {
+          done()
+          reject(new Discv4Error('CLOSED', 'discovery stopped'))
+        },
+      }
       this.waiters.add(w)
+      signal?.addEventListener('abort', w.cancel)
       p.then(
         (v) => {
-          this.waiters.delete(w)
+          done()
           resolve(v)
         },
         (e) => {
-          this.waiters.delete(w)
+          done()
           reject(e)
         },
       )
     })
   }
 
-  private sleep(ms: number): Promise<void> {
+  private sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return this.cancellable(
       new Promise<void>((resolve) => {
         const t = setTimeout(resolve, ms)
         t.unref?.()
       }),
+      signal,
     )
   }
 
   randomNodes(): Observable<Node> {
     return new Observable<Node>((subscriber) => {
-      let active = true
+      const abort = new AbortController()
+      const { signal } = abort
       let last: number | undefined
       const loop = async () => {
-        while (active && !this.closed) {
+        while (!signal.aborted && !this.closed) {
           const wait = nextLookupDelay(last, this.now())
-          if (wait > 0) await this.sleep(wait)
-          if (!active || this.closed) break
+          if (wait > 0) await this.sleep(wait, signal)
+          if (signal.aborted || this.closed) break
           last = this.now()
-          await this.runLookup(new Uint8Array(randomBytes(64)), true, (nodes) => {
-            for (const n of nodes) if (active) subscriber.next(n)
-          })
+          await this.runLookup(
+            new Uint8Array(randomBytes(64)),
+            true,
+            (nodes) => {
+              for (const n of nodes) if (!signal.aborted) subscriber.next(n)
+            },
+            signal,
+          )
         }
       }
       loop().then(
         () => subscriber.complete(),
         () => subscriber.complete(),
       )
-      return () => {
-        active = false
-      }
+      return () => abort.abort()
     })
   }
 
