@@ -1,12 +1,31 @@
 // devp2p-actors public API: re-exports of the pure layers (crypto, codecs) and, as they land, the actors.
 
+export {
+  BUILTIN_PROTOCOL_NAME,
+  BUILTIN_PROTOCOL_VERSION,
+  type BuiltinProtocol,
+  createBuiltinProtocol,
+} from './actors/builtin-protocol.ts'
 export * from './actors/discovery/local-node.ts'
 export * from './actors/discovery/netutil.ts'
 export * from './actors/discovery/nodedb.ts'
 export * from './actors/discovery/service.ts'
 export * from './actors/discovery/table.ts'
+export { INBOUND_THROTTLE_MS, type Listener, type ListenerOptions, listen } from './actors/listener.ts'
+export { createServerMetrics, type HandshakeErrorCause, type ServerMetrics } from './actors/metrics.ts'
 export * from './actors/peer.ts'
 export * from './actors/rlpx-connection.ts'
+export {
+  createServer,
+  type Server,
+  type ServerConfig,
+  type ServerLogger,
+  type ServerPeer,
+  type ServerSnapshot,
+  serverDefaults,
+} from './actors/server.ts'
+// geth's PeerEvent JSON (add / drop / msgsend / msgrecv) shadows the peer machine's event union here
+export type { NodeInfo, PeerEvent, PeerInfo } from './actors/server-info.ts'
 export * from './actors/udp.ts'
 export * from './codecs/bytes.ts'
 export * from './codecs/discv4.ts'

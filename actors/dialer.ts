@@ -1,0 +1,158 @@
+// Glue between the dial machines / supervisor and the world (geth p2p/dial.go tcpDialer, dialTask.dial /
+// resolve, and the discovery mix feeding dialScheduler.readNodes): the TCP connect actor (one RLPx connection
+// per successful connect, initiator side), the resolve actor (discovery lookup of a static node's endpoint),
+// and the candidate source — dynamic dial candidates pulled from Observables only while the supervisor says it
+// has free slots (geth reads its node iterator only when `freeDialSlots() > 0`).
+//
+// API
+//   tcpConnect(ip, port, signal?) → Promise<Socket>            connected; destroyed and rejected on abort
+//   createConnectLogic({ open(socket, node), onAttempt?, onFailure? })  dial machine `connect` actor: TCP
+//       connect, then `open` wraps the socket (RlpxConnection); aborted connects destroy their socket
+//   createResolveLogic(resolve?)                              dial machine `resolve` actor: Node with an
+//       endpoint, or null (geth: resolving found nothing usable)
+//   createCandidateLogic(sources$)                            server machine `candidates` actor
+import { connect, type Socket } from 'node:net'
+import { merge, type Observable, type Subscription } from 'rxjs'
+import { fromCallback, fromPromise } from 'xstate'
+import type { Node } from '../codecs/node.ts'
+
+/** The events the server machine's `candidates` actor receives and sends. */
+export type CandidateDemand = { type: 'candidates.demand'; count: number }
+export type CandidateEvent = { type: 'dial.candidate'; node: Node }
+
+/** Open a TCP connection; the signal aborting before or during the connect destroys the socket. */
+export function tcpConnect(ip: string, port: number, signal?: AbortSignal): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new Error('dial aborted'))
+      return
+    }
+    const socket = connect({ host: ip, port })
+    const cleanup = () => {
+      socket.removeListener('connect', onConnect)
+      socket.removeListener('error', onError)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const onConnect = () => {
+      cleanup()
+      resolve(socket)
+    }
+    const onError = (e: Error) => {
+      cleanup()
+      socket.destroy()
+      reject(e)
+    }
+    const onAbort = () => {
+      cleanup()
+      socket.destroy()
+      reject(new Error('dial aborted'))
+    }
+    socket.once('connect', onConnect)
+    socket.once('error', onError)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+export interface ConnectLogicOptions<C> {
+  /** wrap the connected socket (e.g. into an RlpxConnection as initiator towards `node`) */
+  open(socket: Socket, node: Node): C
+  /**
+   * Whether a connection was taken over by the supervisor; a dial actor stopped between the connect and the
+   * hand-over closes the connection itself (`close`) unless it was taken.
+   */
+  adopted?(conn: C): boolean
+  close?(conn: C): void
+  /** geth dialMeter: every connect attempt */
+  onAttempt?(node: Node): void
+  /** geth dialConnectionError */
+  onFailure?(node: Node, error: unknown): void
+}
+
+/** The dial machine's `connect` actor over TCP. */
+export function createConnectLogic<C>(opts: ConnectLogicOptions<C>) {
+  return fromPromise<C, { node: Node }>(async ({ input, signal }) => {
+    const { node } = input
+    if (!node.ip || !node.tcp) throw new Error('no endpoint to dial')
+    opts.onAttempt?.(node)
+    let socket: Socket
+    try {
+      socket = await tcpConnect(node.ip, node.tcp, signal)
+    } catch (e) {
+      opts.onFailure?.(node, e)
+      throw e
+    }
+    const conn = opts.open(socket, node)
+    if (signal.aborted) {
+      opts.close?.(conn)
+      throw new Error('dial aborted')
+    }
+    // The actor may be stopped after this promise settles but before the supervisor takes the connection.
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (opts.adopted && !opts.adopted(conn)) opts.close?.(conn)
+      },
+      { once: true },
+    )
+    return conn
+  })
+}
+
+/**
+ * The dial machine's `resolve` actor: asks `resolve` (discovery) for the node's current endpoint; a result
+ * without IP and TCP port counts as not found (null), as does a failure.
+ */
+export function createResolveLogic(resolve?: (node: Node) => Promise<Node>) {
+  return fromPromise<Node | null, { node: Node }>(async ({ input }) => {
+    if (!resolve) return null
+    try {
+      const n = await resolve(input.node)
+      return n.ip && n.tcp ? n : null
+    } catch {
+      return null
+    }
+  })
+}
+
+/**
+ * The server machine's `candidates` actor: subscribed to the merged sources while the supervisor's demand
+ * (free dynamic dial slots) is above zero, unsubscribed at zero. Every node is offered as `dial.candidate`;
+ * the supervisor's checkDial decides. Nodes arriving while unsubscribed are never read (the sources' own
+ * iterators stop: discovery's randomNodes() runs lookups only while subscribed).
+ */
+export function createCandidateLogic(sources: readonly Observable<Node>[]) {
+  return fromCallback<CandidateDemand, { demand: number }>(({ input, receive, sendBack }) => {
+    const source$ = sources.length === 1 ? sources[0]! : merge(...sources)
+    let sub: Subscription | undefined
+    let stopped = false
+    const set = (demand: number) => {
+      if (stopped || sources.length === 0) return
+      if (demand > 0 && !sub) {
+        sub = source$.subscribe({
+          next: (node) => {
+            if (!stopped && sub) sendBack({ type: 'dial.candidate', node } satisfies CandidateEvent)
+          },
+          error: () => {
+            sub = undefined
+          },
+          complete: () => {
+            sub = undefined
+          },
+        })
+      } else if (demand <= 0 && sub) {
+        const s = sub
+        sub = undefined
+        s.unsubscribe()
+      }
+    }
+    receive((e) => {
+      if (e.type === 'candidates.demand') set(e.count)
+    })
+    set(input.demand)
+    return () => {
+      stopped = true
+      sub?.unsubscribe()
+      sub = undefined
+    }
+  })
+}

@@ -1,0 +1,143 @@
+// The p2p server's metrics with prom-client, named after geth's p2p/metrics.go meters (geth's Prometheus
+// exporter turns `p2p/dials/error/saturated` into `p2p_dials_error_saturated`): peer gauges, dial / serve
+// counters, handshake error counters by cause, and ingress / egress bytes counted on the raw sockets (geth
+// meteredConn). Injected, never global: pass a prom-client Registry in the server config (DESIGN.md §9).
+//
+// API
+//   createServerMetrics(registry) → ServerMetrics   registers every metric on `registry` (one server per registry)
+//   ServerMetrics.peerAdded(inbound) / peerDropped(inbound)   gauges + success counters (geth Server.run)
+//   ServerMetrics.dialed() / dialConnectionError() / served()  geth dialMeter / dialConnectionError / serveMeter
+//   ServerMetrics.handshakeError(inbound, cause)               geth markDialError / markServeError
+//   ServerMetrics.trackSocket(socket)                          its bytesRead / bytesWritten feed p2p_ingress/egress
+import type { Socket } from 'node:net'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { DiscReason } from '../codecs/p2p.ts'
+
+/** geth's handshake error causes (the meter name suffixes after `p2p/dials/error/`). */
+export type HandshakeErrorCause =
+  | 'saturated'
+  | 'known'
+  | 'self'
+  | 'useless'
+  | 'id_unexpected'
+  | 'rlpx_enc'
+  | 'rlpx_proto'
+  | 'other'
+
+export const HANDSHAKE_ERROR_CAUSES: readonly HandshakeErrorCause[] = [
+  'saturated',
+  'known',
+  'self',
+  'useless',
+  'id_unexpected',
+  'rlpx_enc',
+  'rlpx_proto',
+  'other',
+]
+
+/** geth markDialError's reason switch: DiscReason → cause; null when the reason has no meter of its own. */
+export function causeOfReason(reason: number): HandshakeErrorCause | null {
+  switch (reason) {
+    case DiscReason.TooManyPeers:
+      return 'saturated'
+    case DiscReason.AlreadyConnected:
+      return 'known'
+    case DiscReason.Self:
+      return 'self'
+    case DiscReason.UselessPeer:
+      return 'useless'
+    case DiscReason.UnexpectedIdentity:
+      return 'id_unexpected'
+    default:
+      return null
+  }
+}
+
+export interface ServerMetrics {
+  readonly registry: Registry
+  peerAdded(inbound: boolean): void
+  peerDropped(inbound: boolean): void
+  dialed(): void
+  dialConnectionError(): void
+  served(): void
+  handshakeError(inbound: boolean, cause: HandshakeErrorCause): void
+  trackSocket(socket: Socket): void
+}
+
+/** Register the server metrics on `registry`. */
+export function createServerMetrics(registry: Registry): ServerMetrics {
+  const registers = [registry]
+  const gauge = (name: string, help: string) => new Gauge({ name, help, registers })
+  const counter = (name: string, help: string) => new Counter({ name, help, registers })
+  const peers = gauge('p2p_peers', 'connected peers (geth p2p/peers)')
+  const peersInbound = gauge('p2p_peers_inbound', 'connected inbound peers (geth p2p/peers/inbound)')
+  const peersOutbound = gauge('p2p_peers_outbound', 'connected dialled peers (geth p2p/peers/outbound)')
+  const dials = counter('p2p_dials', 'TCP dial attempts (geth p2p/dials)')
+  const dialsSuccess = counter('p2p_dials_success', 'dialled connections that became peers')
+  const dialsConnErr = counter('p2p_dials_error_connection', 'dials whose TCP connect failed')
+  const serves = counter('p2p_serves', 'inbound connections accepted (geth p2p/serves)')
+  const servesSuccess = counter('p2p_serves_success', 'inbound connections that became peers')
+  const dialErrors = new Map<HandshakeErrorCause, Counter>()
+  const serveErrors = new Map<HandshakeErrorCause, Counter>()
+  for (const cause of HANDSHAKE_ERROR_CAUSES) {
+    dialErrors.set(cause, counter(`p2p_dials_error_${cause}`, `dial handshake errors: ${cause}`))
+    serveErrors.set(cause, counter(`p2p_serves_error_${cause}`, `inbound handshake errors: ${cause}`))
+  }
+
+  // Bytes: closed sockets are folded into a running total, live ones are read at scrape time.
+  const live = new Set<Socket>()
+  let closedIn = 0
+  let closedOut = 0
+  let reportedIn = 0
+  let reportedOut = 0
+  new Counter({
+    name: 'p2p_ingress',
+    help: 'bytes read from peer sockets (geth p2p/ingress)',
+    registers,
+    collect() {
+      let total = closedIn
+      for (const s of live) total += s.bytesRead
+      if (total > reportedIn) this.inc(total - reportedIn)
+      reportedIn = total
+    },
+  })
+  new Counter({
+    name: 'p2p_egress',
+    help: 'bytes written to peer sockets (geth p2p/egress)',
+    registers,
+    collect() {
+      let total = closedOut
+      for (const s of live) total += s.bytesWritten
+      if (total > reportedOut) this.inc(total - reportedOut)
+      reportedOut = total
+    },
+  })
+
+  return {
+    registry,
+    peerAdded(inbound) {
+      peers.inc()
+      ;(inbound ? peersInbound : peersOutbound).inc()
+      ;(inbound ? servesSuccess : dialsSuccess).inc()
+    },
+    peerDropped(inbound) {
+      peers.dec()
+      ;(inbound ? peersInbound : peersOutbound).dec()
+    },
+    dialed: () => dials.inc(),
+    dialConnectionError: () => dialsConnErr.inc(),
+    served: () => serves.inc(),
+    handshakeError(inbound, cause) {
+      ;(inbound ? serveErrors : dialErrors).get(cause)?.inc()
+    },
+    trackSocket(socket) {
+      if (live.has(socket)) return
+      live.add(socket)
+      socket.once('close', () => {
+        live.delete(socket)
+        closedIn += socket.bytesRead
+        closedOut += socket.bytesWritten
+      })
+    },
+  }
+}

@@ -1,0 +1,740 @@
+// The public p2p server (geth p2p/server.go Server with its Config): a handle over the supervisor actor
+// (machines/server.machine.ts) wired to real sockets — the TCP listener (actors/listener.ts), dial machines
+// connecting over TCP (actors/dialer.ts), peer machines over RLPx connections (actors/rlpx-connection.ts),
+// discovery v4 (actors/discovery/service.ts) feeding dynamic dial candidates, the local node record, NAT, and
+// prom-client metrics (actors/metrics.ts). DESIGN.md §1, §3a: the handle sends events and exposes observables;
+// machine context is never handed out.
+//
+// API
+//   const srv = createServer({ privateKey, listenAddr: '127.0.0.1:0', protocols: [...], ... }); await srv.start()
+//   srv.self() / nodeInfo() / peersInfo() / peers() / peerCount()
+//   srv.addPeer(enode | Node) / removePeer(…) → Promise (resolves once that peer dropped) / addTrustedPeer /
+//   removeTrustedPeer; srv.events$ (geth PeerEvent JSON), srv.snapshot$ (supervisor snapshots, current first),
+//   srv.metrics (the Registry given), srv.discovery (the discv4 service while running, else undefined)
+//   await srv.stop()   DiscQuitting to every peer; resolves when every peer dropped and every socket, timer
+//                      and DB is closed. A server is not restartable (as geth's).
+// Defaults are geth's (maxPeers 50, maxPendingPeers 50, dialRatio 3); discovery runs unless noDiscovery, on UDP at
+// the TCP listen address and port unless discAddr is given; no protocols unless given (geth).
+
+import { lookup } from 'node:dns/promises'
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import { type Observable, ReplaySubject, Subject, tap } from 'rxjs'
+import {
+  type Actor,
+  type AnyActorRef,
+  createActor,
+  type InspectionEvent,
+  type Observer,
+  type SnapshotFrom,
+  waitFor,
+} from 'xstate'
+import { bytesToHex } from '../codecs/bytes.ts'
+import { formatEnode, parseNode } from '../codecs/enode.ts'
+import { enrToText } from '../codecs/enr.ts'
+import type { Node } from '../codecs/node.ts'
+import { BASE_PROTOCOL_VERSION, type Capability, capString, type Hello } from '../codecs/p2p.ts'
+import { keccak256 } from '../crypto/keccak.ts'
+import { publicKeyOf } from '../crypto/secp256k1.ts'
+import { dialMachine } from '../machines/dial.machine.ts'
+import type { NetRestrict } from '../machines/dial-scheduler.ts'
+import { type PeerContext, type PeerSnapshot, peerMachine } from '../machines/peer.machine.ts'
+import { createPeerHandle } from '../machines/peer-actors.ts'
+import type { MsgReadWriter, PeerHandle, Protocol } from '../machines/protocol.ts'
+import { type PeerSpawnInput, serverMachine } from '../machines/server.machine.ts'
+import { createCandidateLogic, createConnectLogic, createResolveLogic } from './dialer.ts'
+import { LocalNode } from './discovery/local-node.ts'
+import { isLoopback, Netlist, isLan as netIsLan } from './discovery/netutil.ts'
+import { NodeDb } from './discovery/nodedb.ts'
+import type { Discv4, Discv4Config } from './discovery/service.ts'
+import { createDiscv4 } from './discovery/service.ts'
+import { type Listener, listen } from './listener.ts'
+import { causeOfReason, createServerMetrics, type ServerMetrics } from './metrics.ts'
+import { createNat, type Nat, type PortMappingHandle, startPortMapping } from './nat.ts'
+import { DEFAULT_CLIENT_NAME, type PeerTimeouts } from './peer.ts'
+import { RlpxConnection } from './rlpx-connection.ts'
+import {
+  dropErrorText,
+  formatHostPort,
+  type NodeInfo,
+  type PeerEvent,
+  type PeerInfo,
+  parseListenAddr,
+} from './server-info.ts'
+import { unmapAddress } from './udp.ts'
+
+export type { NodeInfo, PeerEvent, PeerInfo } from './server-info.ts'
+
+/** geth p2p.Config defaults. */
+export const serverDefaults = {
+  maxPeers: 50,
+  maxPendingPeers: 50,
+  dialRatio: 3,
+  listenAddr: '127.0.0.1:0',
+} as const
+
+export type ServerLogger = Pick<Logger, 'info' | 'debug' | 'warn' | 'error' | 'trace'>
+
+/** geth p2p.Config, camel-cased. Nodes are `Node`s or enode / enr text. */
+export interface ServerConfig {
+  privateKey: Uint8Array
+  maxPeers?: number
+  maxPendingPeers?: number
+  dialRatio?: number
+  noDiscovery?: boolean
+  /** our client name in Hello and nodeInfo */
+  name?: string
+  bootstrapNodes?: Array<Node | string>
+  staticNodes?: Array<Node | string>
+  trustedNodes?: Array<Node | string>
+  /** CIDR list ('10.0.0.0/8,127.0.0.0/8'), an array of CIDRs, or a Netlist-like matcher */
+  netRestrict?: string | readonly string[] | NetRestrict | null
+  /** node DB directory; in memory when absent or '' */
+  nodeDatabase?: string
+  protocols?: readonly Protocol[]
+  /** 'host:port' (port 0: any); '' = do not listen (geth). Default '127.0.0.1:0' */
+  listenAddr?: string
+  /** UDP 'host:port' for discovery (default: the TCP listen host and bound port) */
+  discAddr?: string
+  /** geth --nat spec ('extip:1.2.3.4', 'upnp', 'pmp', 'any', 'none') or a Nat */
+  nat?: string | Nat
+  noDial?: boolean
+  enableMsgEvents?: boolean
+  logger?: ServerLogger
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  /** prom-client registry to register the p2p metrics on (one server per registry) */
+  metrics?: Registry
+  /** peer / connection timeouts (geth defaults otherwise) */
+  peerTimeouts?: PeerTimeouts
+  /** geth netutil.AddrIsLAN for the inbound throttle; tests inject `() => false` */
+  isLan?: (ip: string) => boolean
+  /** inbound throttle per IP (geth inboundThrottleTime, 30 s) */
+  inboundThrottleMs?: number
+  /** further discovery options (intervals, timeouts) */
+  discovery?: Partial<Omit<Discv4Config, 'privateKey' | 'db' | 'bootnodes' | 'netRestrict' | 'tcpPort'>>
+}
+
+export type ServerSnapshot = SnapshotFrom<typeof serverMachine>
+export type ServerPeer = PeerHandle<PeerSnapshot>
+
+export interface Server {
+  start(): Promise<void>
+  stop(): Promise<void>
+  addPeer(node: Node | string): void
+  /** geth RemovePeer: drop from the static set and disconnect (DiscRequested); resolves once it dropped */
+  removePeer(node: Node | string): Promise<void>
+  addTrustedPeer(node: Node | string): void
+  removeTrustedPeer(node: Node | string): void
+  peers(): ServerPeer[]
+  peerCount(): number
+  self(): Node
+  nodeInfo(): NodeInfo
+  peersInfo(): PeerInfo[]
+  readonly events$: Observable<PeerEvent>
+  readonly snapshot$: Observable<ServerSnapshot>
+  readonly metrics?: Registry
+  /** the discovery service while running (undefined with noDiscovery) */
+  readonly discovery: Discv4 | undefined
+}
+
+/** What the server remembers of each connection it created. */
+interface ConnMeta {
+  inbound: boolean
+  local: string
+  remote: string
+  remoteIp?: string
+  remotePort?: number
+  /** the dialled node (outbound) */
+  dest?: Node
+  added: boolean
+  release?: () => void
+}
+
+interface PeerRecord {
+  childId: string
+  conn: RlpxConnection
+  meta: ConnMeta
+  handle?: ServerPeer
+}
+
+const noopLogger: ServerLogger = {
+  info() {},
+  debug() {},
+  warn() {},
+  error() {},
+  trace() {},
+} as unknown as ServerLogger
+
+const toNode = (n: Node | string): Node => (typeof n === 'string' ? parseNode(n) : n)
+const idHex = (n: Node | string): string => bytesToHex(toNode(n).id)
+
+function makeNetRestrict(nr: ServerConfig['netRestrict']): NetRestrict | null {
+  if (nr === undefined || nr === null) return null
+  if (typeof nr === 'string' || Array.isArray(nr)) {
+    const list = (typeof nr === 'string' ? nr.split(',') : (nr as readonly string[]))
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+    return new Netlist(list)
+  }
+  return nr as NetRestrict
+}
+
+/** geth Cap.Cmp order: by name, then version. */
+function sortCaps(caps: Capability[]): Capability[] {
+  return caps.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version))
+}
+
+function endpoint(socket: Socket, side: 'local' | 'remote') {
+  const raw = side === 'local' ? socket.localAddress : socket.remoteAddress
+  const ip = raw === undefined ? undefined : unmapAddress(raw)
+  const port = side === 'local' ? socket.localPort : socket.remotePort
+  return { ip, port, text: formatHostPort(ip, port) }
+}
+
+export function createServer(config: ServerConfig): Server {
+  const log = config.logger ?? noopLogger
+  const privateKey = config.privateKey
+  const pubkey = publicKeyOf(privateKey)
+  const selfId = keccak256(pubkey)
+  const selfHex = bytesToHex(selfId)
+  const maxPeers = config.maxPeers ?? serverDefaults.maxPeers
+  const maxPendingPeers = config.maxPendingPeers ?? serverDefaults.maxPendingPeers
+  const dialRatio = config.dialRatio ?? serverDefaults.dialRatio
+  const name = config.name ?? DEFAULT_CLIENT_NAME
+  const netRestrict = makeNetRestrict(config.netRestrict)
+  const listenAddr = config.listenAddr ?? serverDefaults.listenAddr
+  const metrics: ServerMetrics | undefined = config.metrics ? createServerMetrics(config.metrics) : undefined
+  const timeouts = config.peerTimeouts ?? {}
+
+  const events = new Subject<PeerEvent>()
+  const snapshots = new ReplaySubject<ServerSnapshot>(1)
+  const connMeta = new WeakMap<RlpxConnection, ConnMeta>()
+  const live = new Set<RlpxConnection>()
+  const records = new Map<string, PeerRecord>()
+  const dialFlags = new Map<string, 'static' | 'dynamic'>()
+  const dropWaiters = new Map<string, Set<() => void>>()
+
+  let phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+  let stopping: Promise<void> | undefined
+  let supervisor: Actor<typeof serverMachine> | undefined
+  let listener: Listener | undefined
+  let discovery: Discv4 | undefined
+  let localNode: LocalNode | undefined
+  let db: NodeDb | undefined
+  let portMapping: PortMappingHandle | undefined
+  let boundListenAddr = ''
+
+  // ---- protocols (msg events wrap each protocol's rw, geth msgEventer) ----
+
+  const emitMsg = (
+    type: 'msgsend' | 'msgrecv',
+    protocol: string,
+    peer: PeerHandle,
+    code: number,
+    size: number,
+  ) => {
+    const id = bytesToHex(peer.id)
+    const meta = records.get(id)?.meta
+    events.next({
+      type,
+      peer: id,
+      protocol,
+      msg_code: code,
+      msg_size: size,
+      ...(meta ? { local: meta.local, remote: meta.remote } : {}),
+    })
+  }
+  const userProtocols = config.protocols ?? []
+  const runProtocols: Protocol[] = config.enableMsgEvents
+    ? userProtocols.map((p) => {
+        const w = Object.create(p) as Protocol
+        w.run = (peer: PeerHandle, rw: MsgReadWriter) =>
+          p.run(peer, {
+            messages$: rw.messages$.pipe(tap((m) => emitMsg('msgrecv', p.name, peer, m.code, m.size))),
+            send: (code, payload) =>
+              rw.send(code, payload).then(() => emitMsg('msgsend', p.name, peer, code, payload.length)),
+          })
+        return w
+      })
+    : [...userProtocols]
+  const localHello: Hello = {
+    version: BASE_PROTOCOL_VERSION,
+    name,
+    caps: sortCaps(userProtocols.map((p) => ({ name: p.name, version: p.version }))),
+    listenPort: 0,
+    id: pubkey,
+  }
+
+  // ---- connections ----
+
+  const connOptions = {
+    privateKey,
+    ...(timeouts.handshake !== undefined && { handshakeTimeout: timeouts.handshake }),
+    ...(timeouts.read !== undefined && { readTimeout: timeouts.read }),
+    ...(timeouts.write !== undefined && { writeTimeout: timeouts.write }),
+    ...(timeouts.disconnect !== undefined && { disconnectTimeout: timeouts.disconnect }),
+  }
+
+  const openConn = (socket: Socket, dest: Node | undefined, release?: () => void): RlpxConnection => {
+    const conn = new RlpxConnection(socket, { ...connOptions, remotePubkey: dest?.pubkey })
+    const l = endpoint(socket, 'local')
+    const r = endpoint(socket, 'remote')
+    const meta: ConnMeta = {
+      inbound: dest === undefined,
+      local: l.text,
+      remote: r.text,
+      remoteIp: r.ip,
+      remotePort: r.port,
+      dest,
+      added: false,
+      release,
+    }
+    connMeta.set(conn, meta)
+    live.add(conn)
+    metrics?.trackSocket(socket)
+    void conn.closed.then(() => {
+      live.delete(conn)
+      meta.release?.()
+    })
+    return conn
+  }
+
+  /** Every peer ending (the peer machine's closeConnection): geth markDialError / markServeError. */
+  const onPeerClosing = (ctx: PeerContext) => {
+    const meta = connMeta.get(ctx.transport as RlpxConnection)
+    if (!meta || meta.added) return
+    meta.release?.()
+    const cause =
+      causeOfReason(ctx.reason ?? -1) ??
+      (ctx.remoteId === undefined ? 'rlpx_enc' : ctx.hello === undefined ? 'rlpx_proto' : 'other')
+    metrics?.handshakeError(meta.inbound, cause)
+  }
+
+  const origClose = peerMachine.implementations.actions.closeConnection as unknown as (
+    ...args: unknown[]
+  ) => void
+  const peerDelays: Record<string, number> = {}
+  if (timeouts.handshake !== undefined) peerDelays.handshakeTimeout = timeouts.handshake
+  if (timeouts.hello !== undefined) peerDelays.helloTimeout = timeouts.hello
+  if (timeouts.ping !== undefined) peerDelays.pingInterval = timeouts.ping
+  const peerLogic = peerMachine.provide({
+    actions: {
+      closeConnection: (...args: unknown[]) => {
+        origClose(...args)
+        onPeerClosing((args[0] as { context: PeerContext }).context)
+      },
+    },
+    delays: peerDelays,
+  })
+
+  const makePeerInput = (s: PeerSpawnInput) => {
+    const conn = s.conn as RlpxConnection
+    return {
+      transport: conn,
+      inbound: s.inbound,
+      dialDest: s.dialDest ? { id: s.dialDest.id, pubkey: s.dialDest.pubkey } : undefined,
+      localHello,
+      protocols: runProtocols,
+    }
+  }
+
+  // ---- supervisor events ----
+
+  const childRef = (childId: string): AnyActorRef | undefined =>
+    (supervisor?.getSnapshot().children as Record<string, AnyActorRef | undefined> | undefined)?.[childId]
+
+  const onPeerAdded = (e: { id: string; childId: string; inbound: boolean; name: string }) => {
+    const ref = childRef(e.childId)
+    const conn = (ref?.getSnapshot().context as PeerContext | undefined)?.transport as
+      | RlpxConnection
+      | undefined
+    const meta = conn ? connMeta.get(conn) : undefined
+    if (!conn || !meta) return
+    meta.added = true
+    meta.release?.()
+    records.set(e.id, { childId: e.childId, conn, meta })
+    metrics?.peerAdded(e.inbound)
+    log.debug({ id: e.id, inbound: e.inbound, name: e.name, addr: meta.remote }, 'Adding p2p peer')
+    events.next({ type: 'add', peer: e.id, local: meta.local, remote: meta.remote })
+  }
+
+  const onPeerDropped = (e: { id: string; inbound: boolean } & Parameters<typeof dropErrorText>[0]) => {
+    const rec = records.get(e.id)
+    records.delete(e.id)
+    metrics?.peerDropped(e.inbound)
+    const error = dropErrorText(e)
+    log.debug({ id: e.id, req: e.requestedByRemote, err: error }, 'Removing p2p peer')
+    events.next({
+      type: 'drop',
+      peer: e.id,
+      error,
+      ...(rec ? { local: rec.meta.local, remote: rec.meta.remote } : {}),
+    })
+    const waiters = dropWaiters.get(e.id)
+    dropWaiters.delete(e.id)
+    for (const w of waiters ?? []) w()
+  }
+
+  // ---- the supervisor ----
+
+  const buildSupervisor = (staticNodes: Node[]) => {
+    const disc = discovery
+    const sources: Observable<Node>[] = []
+    for (const p of userProtocols) {
+      const dc = (p as Protocol & { dialCandidates?: Observable<Node> }).dialCandidates
+      if (dc) sources.push(dc)
+    }
+    if (sources.length === 0 && disc) sources.push(disc.randomNodes())
+    const adoptedConns = new WeakSet<RlpxConnection>()
+    const dialLogic = dialMachine.provide({
+      actors: {
+        connect: createConnectLogic<unknown>({
+          open: (socket, node) => openConn(socket, node),
+          adopted: (conn) => adoptedConns.has(conn as RlpxConnection),
+          close: (conn) => (conn as RlpxConnection).close(),
+          onAttempt: () => metrics?.dialed(),
+          onFailure: (node, e) => {
+            metrics?.dialConnectionError()
+            log.trace({ id: bytesToHex(node.id), err: String(e) }, 'Dial error')
+          },
+        }),
+        resolve: createResolveLogic(disc ? (n) => disc.resolve(n) : undefined),
+      },
+    })
+    const machine = serverMachine.provide({
+      actors: {
+        peer: peerLogic,
+        dial: dialLogic,
+        candidates: createCandidateLogic(sources),
+      },
+    })
+    const actor = createActor(machine, {
+      input: {
+        self: selfHex,
+        maxPeers,
+        maxPendingPeers,
+        dialRatio,
+        noDial: config.noDial,
+        protocols: localHello.caps,
+        staticNodes,
+        trustedNodes: (config.trustedNodes ?? []).map(idHex),
+        netRestrict,
+        canResolve: disc !== undefined,
+        makePeerInput: (s: PeerSpawnInput) => {
+          adoptedConns.add(s.conn as RlpxConnection)
+          return makePeerInput(s)
+        },
+      },
+      ...(config.inspect ? { inspect: config.inspect } : {}),
+    })
+    actor.on('peer.added', onPeerAdded)
+    actor.on('peer.dropped', onPeerDropped)
+    actor.on('dial.started', (e) => {
+      dialFlags.set(e.task.id, e.task.flag)
+      log.trace({ id: e.task.id, flag: e.task.flag }, 'Starting p2p dial')
+    })
+    actor.on('conn.rejected', (e) =>
+      log.trace({ id: e.id, stage: e.stage, reason: e.reason, inbound: e.inbound }, 'Rejected peer'),
+    )
+    actor.on('conn.refused', (e) => (e.conn as RlpxConnection).close())
+    actor.subscribe({
+      next: (s) => snapshots.next(s),
+      error: (err) => log.error({ err: String(err) }, 'P2P supervisor failed'),
+    })
+    return actor
+  }
+
+  // ---- lifecycle ----
+
+  const resolveHost = async (n: Node): Promise<Node> => {
+    if (n.ip || !n.hostname) return n
+    const { address } = await lookup(n.hostname)
+    return { ...n, ip: address }
+  }
+
+  const setupNat = (tcpPort: number, udpPort: number | undefined, host: string) => {
+    const nat = typeof config.nat === 'string' ? createNat(config.nat) : config.nat
+    if (!nat || !localNode) return
+    const ln = localNode
+    const mappings: { protocol: 'TCP' | 'UDP'; port: number; name: string }[] = []
+    // geth: only addresses that are neither loopback nor private are mapped
+    if (!isLoopback(host) && !netIsLan(host)) {
+      if (tcpPort) mappings.push({ protocol: 'TCP', port: tcpPort, name: 'ethereum p2p' })
+      if (udpPort) mappings.push({ protocol: 'UDP', port: udpPort, name: 'ethereum peer discovery' })
+    }
+    portMapping = startPortMapping({
+      nat,
+      mappings,
+      onExternalIp: (ip) => {
+        try {
+          ln.setStaticIp(ip)
+        } catch {}
+      },
+      logger: { debug: (m) => log.debug(m), info: (m) => log.info(m) },
+    })
+  }
+
+  const closeAll = async () => {
+    await discovery?.stop().catch(() => {})
+    for (const c of live) c.close()
+    await Promise.all([...live].map((c) => c.closed))
+    await listener?.close()
+    await portMapping?.stop().catch(() => {})
+    await localNode?.flush()
+    await db?.close().catch(() => {})
+  }
+
+  const start = async () => {
+    if (phase !== 'new') throw new Error(`server already ${phase}`)
+    phase = 'starting'
+    try {
+      db = await NodeDb.open({ path: config.nodeDatabase || undefined })
+      let host = '127.0.0.1'
+      let tcpPort = 0
+      if (listenAddr !== '') {
+        const la = parseListenAddr(listenAddr)
+        host = la.host
+        listener = await listen({
+          host: la.host,
+          port: la.port,
+          maxPendingPeers,
+          netRestrict,
+          isLan: config.isLan,
+          throttleMs: config.inboundThrottleMs,
+          onConnection: (socket, release) => {
+            if (phase !== 'running' || !supervisor) {
+              socket.destroy()
+              release()
+              return
+            }
+            metrics?.served()
+            const conn = openConn(socket, undefined, release)
+            supervisor.send({ type: 'conn.inbound', conn })
+          },
+          onRejected: (remote, reason) =>
+            log.debug({ addr: remote.address, reason }, 'Rejected inbound connection'),
+        })
+        const a = listener.address()
+        tcpPort = a.port
+        boundListenAddr = formatHostPort(a.address, a.port)
+      }
+      let udpPort: number | undefined
+      if (!config.noDiscovery) {
+        const da = config.discAddr ? parseListenAddr(config.discAddr) : { host, port: tcpPort }
+        const natSpec = typeof config.nat === 'string' ? config.nat : undefined
+        const ext = natSpec?.toLowerCase().startsWith('extip:') ? natSpec.slice(6) : undefined
+        discovery = createDiscv4({
+          ...config.discovery,
+          privateKey,
+          bindAddr: da.host,
+          port: da.port,
+          tcpPort,
+          db,
+          bootnodes: config.bootstrapNodes ?? [],
+          netRestrict,
+          ...(ext ? { externalIp: ext } : {}),
+          enrAttributes: Object.assign({}, ...userProtocols.map((p) => p.attributes ?? {})),
+          logger: { debug: (m) => log.debug(m), warn: (m) => log.warn(m) },
+        })
+        await discovery.start()
+        localNode = discovery.localNode
+        udpPort = discovery.address().port
+      } else {
+        localNode = await LocalNode.create({
+          privateKey,
+          db,
+          udp: 0,
+          tcp: tcpPort,
+          bindAddr: host,
+          attributes: Object.assign({}, ...userProtocols.map((p) => p.attributes ?? {})),
+        })
+      }
+      setupNat(tcpPort, udpPort, host)
+      const statics = await Promise.all((config.staticNodes ?? []).map((n) => resolveHost(toNode(n))))
+      supervisor = buildSupervisor(statics)
+      supervisor.start()
+      phase = 'running'
+      supervisor.send({ type: 'start' })
+      const s = await waitFor(supervisor, (x) => x.matches('running') || x.status !== 'active')
+      if (!s.matches('running'))
+        throw new Error(`p2p supervisor did not start: ${s.context.error ?? s.status}`)
+      log.info({ self: formatEnode(localNode.node()) }, 'Started P2P networking')
+    } catch (e) {
+      phase = 'stopped'
+      supervisor?.stop()
+      await closeAll()
+      events.complete()
+      snapshots.complete()
+      throw e
+    }
+  }
+
+  const stop = (): Promise<void> => {
+    if (stopping) return stopping
+    stopping = (async () => {
+      if (phase === 'new') {
+        phase = 'stopped'
+        events.complete()
+        snapshots.complete()
+        return
+      }
+      phase = 'stopping'
+      const sup = supervisor
+      if (sup && sup.getSnapshot().status === 'active') {
+        // geth: discovery is terminated first, then every peer is told DiscQuitting and awaited
+        const discStopped = discovery?.stop().catch(() => {})
+        sup.send({ type: 'stop' })
+        await waitFor(sup, (x) => x.status !== 'active', { timeout: Number.POSITIVE_INFINITY }).catch(
+          () => {},
+        )
+        await discStopped
+      }
+      sup?.stop()
+      await closeAll()
+      for (const ws of dropWaiters.values()) for (const w of ws) w()
+      dropWaiters.clear()
+      phase = 'stopped'
+      log.info('Stopped P2P networking')
+      events.complete()
+      snapshots.complete()
+    })()
+    return stopping
+  }
+
+  // ---- queries ----
+
+  const peerContext = (rec: PeerRecord): PeerContext | undefined =>
+    childRef(rec.childId)?.getSnapshot().context as PeerContext | undefined
+
+  const handleOf = (rec: PeerRecord): ServerPeer | undefined => {
+    if (rec.handle) return rec.handle
+    const ref = childRef(rec.childId)
+    const ctx = peerContext(rec)
+    if (!ref || !ctx?.remoteId || !ctx.remotePubkey || !ctx.hello) return undefined
+    rec.handle = createPeerHandle<PeerSnapshot>(ref, {
+      id: ctx.remoteId,
+      pubkey: ctx.remotePubkey,
+      hello: ctx.hello,
+      inbound: rec.meta.inbound,
+    })
+    return rec.handle
+  }
+
+  const peerIds = (): string[] => {
+    const s = supervisor?.getSnapshot()
+    return s ? [...s.context.peers.keys()] : []
+  }
+
+  const self = (): Node => localNode?.node() ?? { id: selfId, pubkey, ip: '0.0.0.0', tcp: 0, udp: 0 }
+
+  const nodeInfo = (): NodeInfo => {
+    const node = self()
+    const protocols: Record<string, unknown> = {}
+    for (const p of userProtocols)
+      if (!(p.name in protocols)) protocols[p.name] = p.nodeInfo ? p.nodeInfo() : 'unknown'
+    return {
+      id: bytesToHex(node.id),
+      name,
+      enode: formatEnode(node),
+      enr: localNode ? enrToText(localNode.record()) : '',
+      ip: node.ip ?? '',
+      ports: { discovery: node.udp ?? 0, listener: node.tcp ?? 0 },
+      listenAddr: boundListenAddr || listenAddr,
+      protocols,
+    }
+  }
+
+  const peersInfo = (): PeerInfo[] => {
+    const sup = supervisor?.getSnapshot()
+    if (!sup) return []
+    const out: PeerInfo[] = []
+    for (const [id, entry] of sup.context.peers) {
+      const rec = records.get(id)
+      const ctx = rec ? peerContext(rec) : undefined
+      if (!rec || !ctx?.hello || !ctx.remotePubkey) continue
+      const meta = rec.meta
+      const node: Node = meta.dest ?? {
+        id: ctx.remoteId!,
+        pubkey: ctx.remotePubkey,
+        ip: meta.remoteIp,
+        tcp: meta.remotePort,
+        udp: meta.remotePort,
+      }
+      const protocols: Record<string, unknown> = {}
+      for (const m of ctx.matched) {
+        const p = m.protocol
+        let info: unknown = 'unknown'
+        if (p.peerInfo) info = p.peerInfo(ctx.remoteId!) ?? 'handshake'
+        protocols[p.name] = info
+      }
+      out.push({
+        ...(node.record && node.record.seq > 0n ? { enr: enrToText(node.record) } : {}),
+        enode: formatEnode({ ...node, ip: node.ip ?? meta.remoteIp }),
+        id,
+        name: ctx.hello.name,
+        caps: ctx.hello.caps.map(capString),
+        network: {
+          localAddress: meta.local,
+          remoteAddress: meta.remote,
+          inbound: entry.inbound,
+          trusted: entry.trusted,
+          static: entry.dialed && dialFlags.get(id) === 'static',
+        },
+        protocols,
+      })
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
+  // ---- handle ----
+
+  const send = (event: Parameters<Actor<typeof serverMachine>['send']>[0]) => {
+    if (supervisor && supervisor.getSnapshot().status === 'active') supervisor.send(event)
+  }
+
+  return {
+    start,
+    stop,
+    addPeer(n) {
+      resolveHost(toNode(n)).then(
+        (node) => send({ type: 'peer.add', node }),
+        (e) => log.warn({ err: String(e) }, 'Cannot resolve static node'),
+      )
+    },
+    removePeer(n) {
+      const id = idHex(n)
+      const connected = supervisor?.getSnapshot().context.peers.has(id) === true
+      const dropped = connected
+        ? new Promise<void>((resolve) => {
+            const set = dropWaiters.get(id) ?? new Set()
+            dropWaiters.set(id, set)
+            set.add(resolve)
+          })
+        : Promise.resolve()
+      send({ type: 'peer.remove', id })
+      return dropped
+    },
+    addTrustedPeer: (n) => send({ type: 'trusted.add', id: idHex(n) }),
+    removeTrustedPeer: (n) => send({ type: 'trusted.remove', id: idHex(n) }),
+    peers() {
+      const out: ServerPeer[] = []
+      for (const id of peerIds()) {
+        const rec = records.get(id)
+        const h = rec ? handleOf(rec) : undefined
+        if (h) out.push(h)
+      }
+      return out
+    },
+    peerCount: () => supervisor?.getSnapshot().context.peers.size ?? 0,
+    self,
+    nodeInfo,
+    peersInfo,
+    events$: events.asObservable(),
+    snapshot$: snapshots.asObservable(),
+    metrics: config.metrics,
+    get discovery() {
+      return phase === 'running' ? discovery : undefined
+    },
+  }
+}
