@@ -470,11 +470,11 @@ export class RlpxConnection implements PeerTransport {
   // ── write side ───────────────────────────────────────────────────────────────────────────────────────
 
   send(code: number, payload: Uint8Array): Promise<void> {
-    if (this.phase !== 'open') {
+    if (this.phase !== 'open' || this.terminal) {
       return Promise.reject(
         this.phase === 'idle' || this.phase === 'handshake'
           ? new ConnectionError('NOT_READY', 'send before the handshake')
-          : new ConnectionError('CLOSED', 'connection closed'),
+          : new ConnectionError('CLOSED', 'connection closed', { cause: this.closeError }),
       )
     }
     if (this.drainWaiter || this.queue.length > 0) {
@@ -504,8 +504,12 @@ export class RlpxConnection implements PeerTransport {
   private writeFrame(frame: Uint8Array): Promise<void> {
     this.rawWrite(frame)
     this.egressMessages++
-    if (this.socket.writableLength <= (this.opts.maxWriteBuffer ?? connectionDefaults.maxWriteBuffer))
-      return RESOLVED
+    // at least the stream's high-water mark: below it write() returns true and no 'drain' would come
+    const limit = Math.max(
+      this.opts.maxWriteBuffer ?? connectionDefaults.maxWriteBuffer,
+      this.socket.writableHighWaterMark,
+    )
+    if (this.socket.writableLength <= limit) return RESOLVED
     return new Promise<void>((resolve, reject) => {
       this.drainWaiter = { resolve, reject }
       const ms = this.opts.writeTimeout ?? connectionDefaults.writeTimeout
