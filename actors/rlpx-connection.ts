@@ -366,7 +366,12 @@ export class RlpxConnection implements PeerTransport {
         try {
           msg = this.nextMessage()
         } catch (e) {
-          this.fail(e)
+          if (this.phase === 'open') this.fail(e)
+          else {
+            // already closed (a subscriber came late): end the stream with the decode error
+            this.terminal = { kind: 'error', error: e }
+            this.endStream()
+          }
           break
         }
         if (msg === null) {

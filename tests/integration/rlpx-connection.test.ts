@@ -345,6 +345,56 @@ describe('RlpxConnection closing', () => {
     await assertNoLeaks(base)
   })
 
+  it('messages sent before the remote’s FIN reach a subscriber that comes later, then the stream completes', async () => {
+    const base = resourceCounts()
+    const l = await listen()
+    const kb = newKeys()
+    const rawP = RawPeer.dial(l.port, newKeys(), kb.pub)
+    const conn = new RlpxConnection(await l.accept(), { privateKey: kb.priv })
+    await conn.encHandshake()
+    const raw = await rawP
+    for (let i = 0; i < 3; i++) raw.send(0x10 + i, Uint8Array.of(i))
+    raw.socket.end()
+    await sleep(50)
+    const got: number[] = []
+    const end = await new Promise<{ error?: unknown }>((resolve) =>
+      conn.messages$.subscribe({
+        next: (m) => got.push(m.code),
+        error: (error) => resolve({ error }),
+        complete: () => resolve({}),
+      }),
+    )
+    assert.deepEqual(got, [0x10, 0x11, 0x12])
+    assert.deepEqual(end, {})
+    // a subscriber after the end gets the end at once
+    assert.deepEqual(await endOf(conn), {})
+    await conn.closed
+    await raw.destroy()
+    await l.close()
+    await assertNoLeaks(base)
+  })
+
+  it('a reset by the remote errors messages$ with SOCKET_ERROR (network error)', async () => {
+    const base = resourceCounts()
+    const l = await listen()
+    const kb = newKeys()
+    const rawP = RawPeer.dial(l.port, newKeys(), kb.pub)
+    const conn = new RlpxConnection(await l.accept(), { privateKey: kb.priv })
+    await conn.encHandshake()
+    const raw = await rawP
+    const end = endOf(conn)
+    raw.socket.resetAndDestroy()
+    const { error } = await end
+    assert.ok(error instanceof ConnectionError, String(error))
+    assert.ok(['SOCKET_ERROR', 'EOF'].includes(error.code))
+    assert.equal(classify(error), 0x01)
+    assert.equal((await conn.send(0x10, new Uint8Array(1)).catch((e) => e)).code, 'CLOSED')
+    await conn.closed
+    await raw.closed
+    await l.close()
+    await assertNoLeaks(base)
+  })
+
   it('a bad frame MAC errors messages$ and closes the socket', async () => {
     const base = resourceCounts()
     const l = await listen()
