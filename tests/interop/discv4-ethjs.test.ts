@@ -11,6 +11,7 @@ import { formatEnode } from '../../codecs/enode.ts'
 import type { Node } from '../../codecs/node.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { generatePrivateKey, publicKeyOf } from '../../crypto/secp256k1.ts'
+import { DISCV4_TESTS, TestEnv } from '../conformance/tester.ts'
 
 const FAST: Partial<Discv4Config> = { bindAddr: '127.0.0.1', replyTimeout: 400, bondWait: 100 }
 
@@ -159,4 +160,34 @@ describe('discv4 interop with @ethereumjs/devp2p DPT', () => {
       await assert.rejects(d!.requestENR(ethjs.node), (e) => e instanceof Discv4Error && e.code === 'TIMEOUT')
       assert.ok(hex(d!.self().id).length === 64)
     }, 1))
+
+  test('the conformance tester is discriminating: run against ethjs, it fails exactly the known ethjs gaps', async () => {
+    // ethjs pings back the claimed `from` endpoint instead of the UDP source (WrongFrom ×2), does not answer
+    // ENRRequest, and answers FINDNODE without an endpoint proof (×3). Our service passes all 15.
+    const expectedFailures = [
+      'Ping/WrongFrom',
+      'Ping/ExtraDataWrongFrom',
+      'ENRRequest',
+      'Findnode/WithoutEndpointProof',
+      'Amplification/InvalidPongHash',
+      'Amplification/WrongIP',
+    ]
+    const ethjs = await startEthjs()
+    const failed: string[] = []
+    try {
+      for (const c of DISCV4_TESTS) {
+        const te = await TestEnv.create({ ip: '127.0.0.1', port: ethjs.port })
+        try {
+          await c.run(te, ethjs.node.id)
+        } catch {
+          failed.push(c.name)
+        } finally {
+          await te.close()
+        }
+      }
+    } finally {
+      ethjs.close()
+    }
+    assert.deepEqual(failed, expectedFailures)
+  })
 })
