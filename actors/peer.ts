@@ -6,8 +6,8 @@
 //   startPeer({ socket, privateKey, dialDest?, protocols?, name?, localHello?, supervisor?, inspect?,
 //               timeouts?, connection?, onError? }) → PeerSession
 //     dialDest given → we dialled (initiator; the Hello id must match it), else inbound (recipient)
-//     supervisor     receives checkpoint.postHandshake / checkpoint.addPeer; default createCheckpointSupervisor()
-//                    (accepts every checkpoint), stopped with the peer
+//     supervisor     receives checkpoint.postHandshake / checkpoint.addPeer; default: one shared
+//                    createCheckpointSupervisor() that accepts every checkpoint
 //   PeerSession { actor, connection, inbound, snapshot$, ready, dropped, closed, disconnect(reason) }
 //     ready   → PeerHandle once the peer is `running` (rejects with the PeerOutput-carrying PeerDroppedError
 //               if it drops first; a rejection nobody awaits is not reported as unhandled)
@@ -132,6 +132,13 @@ function withoutSnappy(c: RlpxConnection): PeerTransport {
   }
 }
 
+let sharedSupervisor: ReturnType<typeof createCheckpointSupervisor> | undefined
+/** One accept-all supervisor shared by every peer started without one (stateless; holds no timer or socket). */
+function defaultSupervisor(): ReturnType<typeof createCheckpointSupervisor> {
+  sharedSupervisor ??= createCheckpointSupervisor()
+  return sharedSupervisor
+}
+
 export function startPeer(opts: StartPeerOptions): PeerSession {
   const t = opts.timeouts ?? {}
   const connection = new RlpxConnection(opts.socket, {
@@ -161,7 +168,6 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
   if (t.hello !== undefined) delays.helloTimeout = t.hello
   if (t.ping !== undefined) delays.pingInterval = t.ping
   const machine = Object.keys(delays).length > 0 ? peerMachine.provide({ delays }) : peerMachine
-  const ownSupervisor = opts.supervisor ? undefined : createCheckpointSupervisor()
   const inbound = opts.dialDest === undefined
   const actor = createActor(machine, {
     input: {
@@ -170,7 +176,7 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
       dialDest: opts.dialDest ? { id: opts.dialDest.id, pubkey: opts.dialDest.pubkey } : undefined,
       localHello,
       protocols,
-      supervisor: opts.supervisor ?? (ownSupervisor as AnyActorRef),
+      supervisor: opts.supervisor ?? (defaultSupervisor() as AnyActorRef),
     },
     ...(opts.inspect && { inspect: opts.inspect }),
   }) as PeerActor
@@ -190,7 +196,6 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     if (finished) return
     finished = true
     connection.close()
-    ownSupervisor?.stop()
     settleReady?.reject(new PeerDroppedError(out))
     settleReady = undefined
     resolveDropped(out)

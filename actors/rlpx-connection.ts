@@ -221,13 +221,17 @@ export class RlpxConnection implements PeerTransport {
       this.hsFail(new ConnectionError('ABORTED', 'handshake aborted'))
       return this.hsPromise
     }
-    signal?.addEventListener(
-      'abort',
-      () => this.hsFail(new ConnectionError('ABORTED', 'handshake aborted')),
-      {
-        once: true,
-      },
-    )
+    if (signal) {
+      const onAbort = () => {
+        if (this.hsSettle) this.hsFail(new ConnectionError('ABORTED', 'handshake aborted'))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      // drop the listener once the handshake settles either way
+      this.hsPromise.then(
+        () => signal.removeEventListener('abort', onAbort),
+        () => signal.removeEventListener('abort', onAbort),
+      )
+    }
     this.phase = 'handshake'
     const timeout = this.opts.handshakeTimeout ?? connectionDefaults.handshakeTimeout
     this.hsTimer = setTimeout(
