@@ -285,6 +285,43 @@ describe('peer over loopback', () => {
     await l.close()
   })
 
+  it('a dial to a closed port drops with NetworkError and leaks nothing', async () => {
+    const base = resourceCounts()
+    const l = await listen()
+    const port = l.port
+    await l.close()
+    const kb = newKeys()
+    const a = startPeer({
+      socket: dial(port),
+      privateKey: newKeys().priv,
+      dialDest: { id: kb.id, pubkey: kb.pub },
+    })
+    const out = await a.dropped
+    assert.equal(out.reason, DiscReason.NetworkError)
+    assert.equal((out.error as { details?: { errno?: string } }).details?.errno, 'ECONNREFUSED')
+    await a.closed
+    await assertNoLeaks(base)
+  })
+
+  it('disconnect() before the handshake finishes drops at once; the remote sees the connection close', async () => {
+    const base = resourceCounts()
+    const l = await listen()
+    const kb = newKeys()
+    const a = startPeer({
+      socket: dial(l.port),
+      privateKey: newKeys().priv,
+      dialDest: { id: kb.id, pubkey: kb.pub },
+    })
+    const remote = await l.accept()
+    a.disconnect(DiscReason.Quitting)
+    assert.deepEqual(await a.dropped, { reason: DiscReason.Quitting, requestedByRemote: false })
+    remote.resume()
+    await new Promise((r) => remote.once('close', r))
+    await a.closed
+    await l.close()
+    await assertNoLeaks(base)
+  })
+
   it('many pairs at once all reach running and close cleanly', async () => {
     const base = resourceCounts()
     const pairs = await Promise.all(Array.from({ length: 8 }, () => connectPair()))
