@@ -62,6 +62,7 @@ import {
   type PeerInfo,
   parseListenAddr,
 } from './server-info.ts'
+import { type CheckpointEvent, type CheckpointRelay, createCheckpointRelay } from './server-relay.ts'
 import { unmapAddress } from './udp.ts'
 
 export type { NodeInfo, PeerEvent, PeerInfo } from './server-info.ts'
@@ -218,6 +219,7 @@ export function createServer(config: ServerConfig): Server {
   let phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   let stopping: Promise<void> | undefined
   let supervisor: Actor<typeof serverMachine> | undefined
+  let relay: CheckpointRelay | undefined
   let listener: Listener | undefined
   let discovery: Discv4 | undefined
   let localNode: LocalNode | undefined
@@ -301,7 +303,8 @@ export function createServer(config: ServerConfig): Server {
   }
 
   /** Every peer ending (the peer machine's closeConnection): geth markDialError / markServeError. */
-  const onPeerClosing = (ctx: PeerContext) => {
+  const onPeerClosing = (ctx: PeerContext, peer: AnyActorRef) => {
+    relay?.released(peer)
     const meta = connMeta.get(ctx.transport as RlpxConnection)
     if (!meta || meta.added) return
     meta.release?.()
@@ -322,7 +325,8 @@ export function createServer(config: ServerConfig): Server {
     actions: {
       closeConnection: (...args: unknown[]) => {
         origClose(...args)
-        onPeerClosing((args[0] as { context: PeerContext }).context)
+        const { context, self } = args[0] as { context: PeerContext; self: AnyActorRef }
+        onPeerClosing(context, self)
       },
     },
     delays: peerDelays,
@@ -336,6 +340,7 @@ export function createServer(config: ServerConfig): Server {
       dialDest: s.dialDest ? { id: s.dialDest.id, pubkey: s.dialDest.pubkey } : undefined,
       localHello,
       protocols: runProtocols,
+      supervisor: relay?.ref,
     }
   }
 
@@ -350,6 +355,7 @@ export function createServer(config: ServerConfig): Server {
       | RlpxConnection
       | undefined
     const meta = conn ? connMeta.get(conn) : undefined
+    if (ref) relay?.released(ref)
     if (!conn || !meta) return
     meta.added = true
     meta.release?.()
@@ -427,6 +433,10 @@ export function createServer(config: ServerConfig): Server {
         },
       },
       ...(config.inspect ? { inspect: config.inspect } : {}),
+    })
+    relay = createCheckpointRelay({
+      self: selfHex,
+      forward: (e: CheckpointEvent) => actor.send(e as Parameters<typeof actor.send>[0]),
     })
     actor.on('peer.added', onPeerAdded)
     actor.on('peer.dropped', onPeerDropped)
@@ -563,6 +573,7 @@ export function createServer(config: ServerConfig): Server {
     } catch (e) {
       phase = 'stopped'
       supervisor?.stop()
+      relay?.stop()
       await closeAll()
       events.complete()
       snapshots.complete()
@@ -591,6 +602,7 @@ export function createServer(config: ServerConfig): Server {
         await discStopped
       }
       sup?.stop()
+      relay?.stop()
       await closeAll()
       for (const ws of dropWaiters.values()) for (const w of ws) w()
       dropWaiters.clear()
