@@ -8,6 +8,7 @@
 import { realpathSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { Command, CommanderError } from 'commander'
+import * as discv4 from './commands/discv4.ts'
 import * as enode from './commands/enode.ts'
 import * as enr from './commands/enr.ts'
 import * as key from './commands/key.ts'
@@ -15,7 +16,7 @@ import * as key from './commands/key.ts'
 export const PROGRAM_NAME = 'devp2p-actors'
 
 /** Each command module registers its subcommands on the program. */
-const COMMANDS: { register(program: Command): void }[] = [key, enr, enode]
+const COMMANDS: { register(program: Command): void }[] = [key, enr, enode, discv4]
 
 export function buildProgram(): Command {
   const program = new Command(PROGRAM_NAME)
