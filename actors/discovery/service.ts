@@ -163,6 +163,8 @@ class Discv4Service implements Discv4 {
   private ownSocket = false
   private ownDb = false
   private started = false
+  private starting: Promise<void> | undefined
+  private readonly bootnodes: Node[]
   private closed = false
   private sub: Subscription | undefined
   private unsubTable: (() => void) | undefined
@@ -181,6 +183,7 @@ class Discv4Service implements Discv4 {
     this.now = cfg.now ?? Date.now
     this.rng = cfg.rng ?? mathRng
     this.selfPubkey = publicKeyOf(cfg.privateKey)
+    this.bootnodes = (cfg.bootnodes ?? []).map(toNode)
     this.initDone = new Promise((r) => {
       this.resolveInit = r
     })
@@ -206,8 +209,13 @@ class Discv4Service implements Discv4 {
 
   // ---- lifecycle ----
 
-  async start(): Promise<void> {
-    if (this.started || this.closed) return
+  start(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    this.starting ??= this.doStart()
+    return this.starting
+  }
+
+  private async doStart(): Promise<void> {
     const cfg = this.cfg
     this.nodeDb = cfg.db ?? (await NodeDb.open({ now: this.now }))
     this.ownDb = cfg.db === undefined
@@ -219,10 +227,23 @@ class Discv4Service implements Discv4 {
       throw e
     }
     this.ownSocket = cfg.socket === undefined
-    const bound = this.sock.address()
+    try {
+      await this.setup(this.sock, this.nodeDb)
+    } catch (e) {
+      if (this.ownSocket) await this.sock.close()
+      if (this.ownDb) await this.nodeDb.close()
+      throw e
+    }
+    this.started = true
+    void this.refresh()
+  }
+
+  private async setup(sock: UdpSocket, db: NodeDb): Promise<void> {
+    const cfg = this.cfg
+    const bound = sock.address()
     this.ln = await LocalNode.create({
       privateKey: cfg.privateKey,
-      db: this.nodeDb,
+      db,
       udp: bound.port,
       tcp: cfg.tcpPort,
       bindAddr: cfg.bindAddr ?? bound.address,
@@ -230,13 +251,12 @@ class Discv4Service implements Discv4 {
       attributes: cfg.enrAttributes,
       ipTracker: cfg.predictEndpoint === false ? undefined : new IpTracker({ now: this.now }),
     })
-    const db = this.nodeDb
     this.tab = new Table({
       selfId: this.ln.id,
       now: this.now,
       rng: this.rng,
       pingInterval: cfg.pingInterval,
-      bootnodes: (cfg.bootnodes ?? []).map(toNode),
+      bootnodes: this.bootnodes,
       effects: {
         storeNode: (n) => void db.updateNode(n).catch(() => {}),
         revalidate: (n) => this.doRevalidate(n),
@@ -245,7 +265,7 @@ class Discv4Service implements Discv4 {
     const replyTimeout = cfg.replyTimeout ?? RESP_TIMEOUT_MS
     this.transport = new V4Transport({
       privateKey: cfg.privateKey,
-      socket: this.sock,
+      socket: sock,
       table: this.tab,
       db,
       localNode: this.ln,
@@ -259,15 +279,14 @@ class Discv4Service implements Discv4 {
       logger: cfg.logger,
     })
     const transport = this.transport
-    this.sub = this.sock.datagrams$.subscribe((d) => transport.receive(d))
+    this.sub = sock.datagrams$.subscribe((d) => transport.receive(d))
     this.unsubTable = this.tab.subscribe(() => this.kickRevalidation())
-    this.started = true
-    void this.refresh()
   }
 
   async stop(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    await this.starting?.catch(() => {})
     if (!this.started) return
     clearTimeout(this.refreshTimer)
     clearTimeout(this.revalTimer)

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { NodeDb } from '../../actors/discovery/nodedb.ts'
 import { createDiscv4, type Discv4, type Discv4Config, Discv4Error } from '../../actors/discovery/service.ts'
-import { openUdpSocket } from '../../actors/udp.ts'
+import { openUdpSocket, UdpError } from '../../actors/udp.ts'
 import { equalBytes } from '../../codecs/bytes.ts'
 import { encodePacket } from '../../codecs/discv4.ts'
 import { formatEnode } from '../../codecs/enode.ts'
@@ -296,6 +296,24 @@ describe('discv4 service', () => {
         }
       },
     ))
+
+  test('start failure (port taken) rejects and leaves nothing open; stop during start is clean', async () => {
+    const taken = await openUdpSocket({ address: '127.0.0.1' })
+    try {
+      const d = createDiscv4({ privateKey: generatePrivateKey(), ...FAST, port: taken.address().port })
+      await assert.rejects(d.start(), (e) => e instanceof UdpError && e.code === 'BIND_FAILED')
+      await d.stop()
+    } finally {
+      await taken.close()
+    }
+    const d2 = createDiscv4({ privateKey: generatePrivateKey(), ...FAST })
+    const starting = d2.start()
+    await d2.stop()
+    await starting
+    // the socket it bound during start was closed by stop: the port can be bound again
+    const again = await openUdpSocket({ address: '127.0.0.1', port: d2.address().port })
+    await again.close()
+  })
 })
 
 function xor(a: Uint8Array, b: Uint8Array): Buffer {
