@@ -582,7 +582,7 @@ export class RlpxConnection implements PeerTransport {
     this.phase = 'closing'
     this.setTerminal({ kind: 'complete' })
     this.endStream()
-    this.rejectWrites(new ConnectionError('CLOSED', 'connection closed'))
+    this.rejectWrites()
     if (reason === undefined || this.socket.destroyed || this.socket.writableEnded) {
       this.destroy(undefined)
       return
@@ -615,16 +615,19 @@ export class RlpxConnection implements PeerTransport {
     if (this.subs.length > 0) this.endStream()
   }
 
-  private rejectWrites(error: unknown): void {
+  /** Reject the drain waiter and every queued send; `error` undefined → a CLOSED error (built only if needed). */
+  private rejectWrites(error?: unknown): void {
     const w = this.drainWaiter
     this.drainWaiter = undefined
-    clearTimeout(this.writeTimer)
+    if (this.writeTimer) clearTimeout(this.writeTimer)
     this.writeTimer = undefined
-    w?.reject(error)
+    if (!w && this.queue.length === 0) return
+    const e = error ?? new ConnectionError('CLOSED', 'connection closed', { cause: this.closeError })
+    w?.reject(e)
     const q = this.queue
     this.queue = []
     this.queuedBytes = 0
-    for (const p of q) p.reject(error)
+    for (const p of q) p.reject(e)
   }
 
   private destroy(error: unknown): void {
@@ -632,7 +635,7 @@ export class RlpxConnection implements PeerTransport {
     if (this.phase !== 'closed') this.phase = 'closing'
     clearTimeout(this.hsTimer)
     this.hsTimer = undefined
-    this.rejectWrites(error ?? new ConnectionError('CLOSED', 'connection closed'))
+    this.rejectWrites(error)
     this.socket.destroy()
   }
 
@@ -678,7 +681,7 @@ export class RlpxConnection implements PeerTransport {
     clearTimeout(this.closeTimer)
     if (this.readTimer) clearTimeout(this.readTimer)
     this.hsTimer = this.closeTimer = this.readTimer = undefined
-    this.rejectWrites(this.closeError ?? new ConnectionError('CLOSED', 'connection closed'))
+    this.rejectWrites(this.closeError)
     this.hsBuf = EMPTY
     // buffered messages stay readable for a subscriber that has yet to come (the peer machine after a checkpoint)
     if (this.subs.length > 0) this.pump()
