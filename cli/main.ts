@@ -12,11 +12,12 @@ import * as discv4 from './commands/discv4.ts'
 import * as enode from './commands/enode.ts'
 import * as enr from './commands/enr.ts'
 import * as key from './commands/key.ts'
+import * as node from './commands/node.ts'
 
 export const PROGRAM_NAME = 'devp2p-actors'
 
 /** Each command module registers its subcommands on the program. */
-const COMMANDS: { register(program: Command): void }[] = [key, enr, enode, discv4]
+const COMMANDS: { register(program: Command): void }[] = [key, enr, enode, discv4, node]
 
 export function buildProgram(): Command {
   const program = new Command(PROGRAM_NAME)
