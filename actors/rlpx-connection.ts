@@ -14,7 +14,7 @@
 //                                        ConnectionError; completes on clean EOF and on close()
 //   send(code, payload) → Promise<void>  one socket write per frame; resolves once the socket holds at most
 //                                        maxWriteBuffer bytes (else on 'drain'); later sends wait in a FIFO
-//                                        bounded by maxQueuedBytes (WRITE_QUEUE_FULL beyond)
+//                                        bounded by maxQueuedBytes (WRITE_QUEUE_FULL beyond); see ./rlpx-writer.ts
 //   setSnappy(on), close(reason?)        close sends Disconnect `[reason]` (1 s deadline) when the handshake is
 //                                        done, then FIN, then destroys the socket
 //   closed: Promise<{ error? }>          resolves once the socket is closed and every timer cleared
@@ -43,6 +43,9 @@ import {
 } from '../codecs/rlpx-handshake.ts'
 import type { PeerTransport } from '../machines/peer-actors.ts'
 import type { Msg } from '../machines/protocol.ts'
+import { ConnectionError, FrameWriter } from './rlpx-writer.ts'
+
+export { ConnectionError, type ConnectionErrorCode } from './rlpx-writer.ts'
 
 /** Timing and buffer limits of a connection (geth constants), in ms and bytes. */
 export const connectionDefaults = {
@@ -59,38 +62,6 @@ export const connectionDefaults = {
   /** payload bytes of sends waiting behind a full socket before send() rejects with WRITE_QUEUE_FULL */
   maxQueuedBytes: 64 << 20,
 } as const
-
-export type ConnectionErrorCode =
-  /** the ECIES handshake did not finish in time (→ DiscReadTimeout) */
-  | 'HANDSHAKE_TIMEOUT'
-  /** no whole message within readTimeout while a reader waited (→ DiscReadTimeout) */
-  | 'READ_TIMEOUT'
-  /** a send waited for the socket longer than writeTimeout (→ DiscReadTimeout, as classify maps timeouts) */
-  | 'WRITE_TIMEOUT'
-  /** the remote closed the connection mid-packet or mid-frame (→ DiscNetworkError) */
-  | 'EOF'
-  /** a socket error; `details.cause` holds it (→ DiscNetworkError) */
-  | 'SOCKET_ERROR'
-  /** the connection was closed locally (pending sends, handshake) */
-  | 'CLOSED'
-  /** encHandshake's signal aborted */
-  | 'ABORTED'
-  /** send before the handshake finished, or a second handshake */
-  | 'NOT_READY'
-  /** more than maxQueuedBytes waiting behind a full socket */
-  | 'WRITE_QUEUE_FULL'
-
-/** The one error class of the connection layer. */
-export class ConnectionError extends Error {
-  readonly code: ConnectionErrorCode
-  readonly details: Record<string, unknown>
-  constructor(code: ConnectionErrorCode, message?: string, details: Record<string, unknown> = {}) {
-    super(message ? `${code}: ${message}` : code)
-    this.name = 'ConnectionError'
-    this.code = code
-    this.details = details
-  }
-}
 
 export interface RlpxConnectionOptions {
   /** our static private key (32 bytes) */
@@ -118,18 +89,10 @@ export interface ConnectionClosed {
   error?: unknown
 }
 
-interface PendingSend {
-  code: number
-  payload: Uint8Array
-  resolve: () => void
-  reject: (e: unknown) => void
-}
-
 type Phase = 'idle' | 'handshake' | 'open' | 'closing' | 'closed'
 /** how the message stream ends once buffered messages are delivered */
 type Terminal = { kind: 'complete' } | { kind: 'error'; error: unknown } | { kind: 'eof' }
 
-const RESOLVED: Promise<void> = Promise.resolve()
 const EMPTY = new Uint8Array(0)
 
 export class RlpxConnection implements PeerTransport {
@@ -141,9 +104,7 @@ export class RlpxConnection implements PeerTransport {
   /** the remote's 64-byte public key, after the handshake */
   remotePubkey: Uint8Array | undefined
   ingressBytes = 0
-  egressBytes = 0
   ingressMessages = 0
-  egressMessages = 0
 
   private readonly opts: RlpxConnectionOptions
   private readonly now: () => number
@@ -167,11 +128,7 @@ export class RlpxConnection implements PeerTransport {
   private readTimer: NodeJS.Timeout | undefined
   private readSince = 0
 
-  // write side
-  private queue: PendingSend[] = []
-  private queuedBytes = 0
-  private drainWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined
-  private writeTimer: NodeJS.Timeout | undefined
+  private readonly writer: FrameWriter
   private closeTimer: NodeJS.Timeout | undefined
   private closeError: unknown
   private resolveClosed!: (c: ConnectionClosed) => void
@@ -190,9 +147,28 @@ export class RlpxConnection implements PeerTransport {
     socket.on('end', () => this.onEnd())
     socket.on('error', (err) => this.onSocketError(err))
     socket.on('close', () => this.onClose())
-    socket.on('drain', () => this.onDrain())
+    this.writer = new FrameWriter(
+      socket,
+      (code, payload) => this.coder!.encode(code, payload),
+      {
+        maxWriteBuffer: opts.maxWriteBuffer ?? connectionDefaults.maxWriteBuffer,
+        maxQueuedBytes: opts.maxQueuedBytes ?? connectionDefaults.maxQueuedBytes,
+        writeTimeout: opts.writeTimeout ?? connectionDefaults.writeTimeout,
+      },
+      (error) => this.fail(error),
+    )
     socket.pause()
     if (socket.destroyed) queueMicrotask(() => this.onClose())
+  }
+
+  /** bytes written to the socket (handshake packets and frames) */
+  get egressBytes(): number {
+    return this.writer.bytes
+  }
+
+  /** frames written (messages, Disconnect included) */
+  get egressMessages(): number {
+    return this.writer.messages
   }
 
   get snappy(): boolean {
@@ -246,7 +222,7 @@ export class RlpxConnection implements PeerTransport {
           this.opts.randomness,
         )
         this.hsState = state
-        this.rawWrite(packet)
+        this.writer.writeRaw(packet)
       }
     } catch (e) {
       this.hsFail(e)
@@ -277,7 +253,7 @@ export class RlpxConnection implements PeerTransport {
       } else {
         const auth = readAuth(this.opts.privateKey, packet)
         const { packet: ack, state } = createAck(auth, this.opts.randomness)
-        this.rawWrite(ack)
+        this.writer.writeRaw(ack)
         secrets = recipientSecrets(state)
       }
     } catch (e) {
@@ -486,74 +462,7 @@ export class RlpxConnection implements PeerTransport {
           : new ConnectionError('CLOSED', 'connection closed', { cause: this.closeError }),
       )
     }
-    if (this.drainWaiter || this.queue.length > 0) {
-      const max = this.opts.maxQueuedBytes ?? connectionDefaults.maxQueuedBytes
-      if (this.queuedBytes + payload.length > max && this.queue.length > 0) {
-        return Promise.reject(
-          new ConnectionError('WRITE_QUEUE_FULL', `more than ${max} bytes waiting`, {
-            queued: this.queuedBytes,
-          }),
-        )
-      }
-      return new Promise<void>((resolve, reject) => {
-        this.queue.push({ code, payload, resolve, reject })
-        this.queuedBytes += payload.length
-      })
-    }
-    let frame: Uint8Array
-    try {
-      frame = this.coder!.encode(code, payload)
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    return this.writeFrame(frame)
-  }
-
-  /** Write one whole frame; RESOLVED while the socket buffer is under the bound, else wait for 'drain'. */
-  private writeFrame(frame: Uint8Array): Promise<void> {
-    this.rawWrite(frame)
-    this.egressMessages++
-    // at least the stream's high-water mark: below it write() returns true and no 'drain' would come
-    const limit = Math.max(
-      this.opts.maxWriteBuffer ?? connectionDefaults.maxWriteBuffer,
-      this.socket.writableHighWaterMark,
-    )
-    if (this.socket.writableLength <= limit) return RESOLVED
-    return new Promise<void>((resolve, reject) => {
-      this.drainWaiter = { resolve, reject }
-      const ms = this.opts.writeTimeout ?? connectionDefaults.writeTimeout
-      this.writeTimer = setTimeout(() => {
-        this.writeTimer = undefined
-        this.fail(new ConnectionError('WRITE_TIMEOUT', `socket not writable for ${ms} ms`))
-      }, ms)
-    })
-  }
-
-  private rawWrite(bytes: Uint8Array): void {
-    if (this.socket.destroyed || this.socket.writableEnded) return
-    this.egressBytes += bytes.length
-    this.socket.write(bytes)
-  }
-
-  private onDrain(): void {
-    const w = this.drainWaiter
-    if (!w) return
-    this.drainWaiter = undefined
-    clearTimeout(this.writeTimer)
-    this.writeTimer = undefined
-    w.resolve()
-    while (this.queue.length > 0 && !this.drainWaiter && this.phase === 'open') {
-      const p = this.queue.shift()!
-      this.queuedBytes -= p.payload.length
-      let frame: Uint8Array
-      try {
-        frame = this.coder!.encode(p.code, p.payload)
-      } catch (e) {
-        p.reject(e)
-        continue
-      }
-      this.writeFrame(frame).then(p.resolve, p.reject)
-    }
+    return this.writer.send(code, payload)
   }
 
   setSnappy(on: boolean): void {
@@ -582,14 +491,13 @@ export class RlpxConnection implements PeerTransport {
     this.phase = 'closing'
     this.setTerminal({ kind: 'complete' })
     this.endStream()
-    this.rejectWrites()
+    this.writer.stop()
     if (reason === undefined || this.socket.destroyed || this.socket.writableEnded) {
       this.destroy(undefined)
       return
     }
     try {
-      this.rawWrite(this.coder!.encode(P2P_MSG.disconnect, encodeDisconnect(reason)))
-      this.egressMessages++
+      this.writer.writeRaw(this.coder!.encode(P2P_MSG.disconnect, encodeDisconnect(reason)), true)
     } catch {
       // a bad reason number: close without telling
     }
@@ -615,27 +523,12 @@ export class RlpxConnection implements PeerTransport {
     if (this.subs.length > 0) this.endStream()
   }
 
-  /** Reject the drain waiter and every queued send; `error` undefined → a CLOSED error (built only if needed). */
-  private rejectWrites(error?: unknown): void {
-    const w = this.drainWaiter
-    this.drainWaiter = undefined
-    if (this.writeTimer) clearTimeout(this.writeTimer)
-    this.writeTimer = undefined
-    if (!w && this.queue.length === 0) return
-    const e = error ?? new ConnectionError('CLOSED', 'connection closed', { cause: this.closeError })
-    w?.reject(e)
-    const q = this.queue
-    this.queue = []
-    this.queuedBytes = 0
-    for (const p of q) p.reject(e)
-  }
-
   private destroy(error: unknown): void {
     if (error !== undefined) this.closeError ??= error
     if (this.phase !== 'closed') this.phase = 'closing'
     clearTimeout(this.hsTimer)
     this.hsTimer = undefined
-    this.rejectWrites(error)
+    this.writer.stop(error)
     this.socket.destroy()
   }
 
@@ -665,7 +558,7 @@ export class RlpxConnection implements PeerTransport {
     this.closeError ??= error
     // messages already buffered are still delivered, then the error
     this.setTerminal({ kind: 'error', error })
-    this.rejectWrites(error)
+    this.writer.stop(error)
     this.flow()
   }
 
@@ -681,7 +574,7 @@ export class RlpxConnection implements PeerTransport {
     clearTimeout(this.closeTimer)
     if (this.readTimer) clearTimeout(this.readTimer)
     this.hsTimer = this.closeTimer = this.readTimer = undefined
-    this.rejectWrites(this.closeError)
+    this.writer.stop(this.closeError)
     this.hsBuf = EMPTY
     // buffered messages stay readable for a subscriber that has yet to come (the peer machine after a checkpoint)
     if (this.subs.length > 0) this.pump()
