@@ -10,6 +10,14 @@ import { ConnectionError, RlpxConnection } from '../../actors/rlpx-connection.ts
 import { equalBytes } from '../../codecs/bytes.ts'
 import { DecodeError } from '../../codecs/errors.ts'
 import { decodeDisconnect, P2P_MSG } from '../../codecs/p2p.ts'
+import {
+  createAck,
+  createAuth,
+  initiatorSecrets,
+  readAck,
+  readAuth,
+  recipientSecrets,
+} from '../../codecs/rlpx-handshake.ts'
 import { classify, type Msg } from '../../machines/protocol.ts'
 import { assertNoLeaks, connectionPair, dial, listen, newKeys, resourceCounts } from '../helpers/peers.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
@@ -117,6 +125,33 @@ describe('RlpxConnection handshake', () => {
     await Promise.all([b.closed, c.closed])
     raw.destroy()
     raw2.destroy()
+    await l.close()
+    await assertNoLeaks(base)
+  })
+})
+
+describe('RlpxConnection initWithSecrets', () => {
+  it('two connections keyed from an in-memory handshake talk without running it on the wire', async () => {
+    const base = resourceCounts()
+    const ka = newKeys()
+    const kb = newKeys()
+    const { packet: auth, state } = createAuth(ka.priv, kb.pub)
+    const { packet: ack, state: rstate } = createAck(readAuth(kb.priv, auth))
+    const sa = initiatorSecrets(state, readAck(ka.priv, ack))
+    const sb = recipientSecrets(rstate)
+    const l = await listen()
+    const a = new RlpxConnection(dial(l.port), { privateKey: ka.priv, remotePubkey: kb.pub })
+    const b = new RlpxConnection(await l.accept(), { privateKey: kb.priv })
+    a.initWithSecrets(sa)
+    b.initWithSecrets(sb)
+    assert.ok(equalBytes(await b.encHandshake(), ka.pub))
+    assert.throws(() => a.initWithSecrets(sa), { code: 'NOT_READY' })
+    const got = collect(b, 1)
+    await a.send(0x10, Uint8Array.of(42))
+    assert.deepEqual([...(await got)[0]!.payload], [42])
+    a.close()
+    b.close()
+    await Promise.all([a.closed, b.closed])
     await l.close()
     await assertNoLeaks(base)
   })
