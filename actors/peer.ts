@@ -132,6 +132,17 @@ function withoutSnappy(c: RlpxConnection): PeerTransport {
   }
 }
 
+const publicKeys = new WeakMap<Uint8Array, Uint8Array>()
+/** Our static public key, derived once per private key object (a server passes the same one to every peer). */
+function ownPublicKey(privateKey: Uint8Array): Uint8Array {
+  let pub = publicKeys.get(privateKey)
+  if (!pub) {
+    pub = publicKeyOf(privateKey)
+    publicKeys.set(privateKey, pub)
+  }
+  return pub
+}
+
 let sharedSupervisor: ReturnType<typeof createCheckpointSupervisor> | undefined
 /** One accept-all supervisor shared by every peer started without one (stateless; holds no timer or socket). */
 function defaultSupervisor(): ReturnType<typeof createCheckpointSupervisor> {
@@ -156,7 +167,7 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     name: opts.name ?? DEFAULT_CLIENT_NAME,
     caps: protocols.map((p) => ({ name: p.name, version: p.version })),
     listenPort: 0,
-    id: publicKeyOf(opts.privateKey),
+    id: ownPublicKey(opts.privateKey),
     ...opts.localHello,
   }
   // geth always advertises v5 and compresses when the remote's version is ≥ 5; a side told to advertise an
