@@ -2,9 +2,9 @@
 // run. The listener process (bench/procs/rlpx-node.ts) is measured after a full GC before any peer and again
 // once a dialer process holds 500 connections past Hello (each from its own node id, 8 dial lanes) and they sat
 // idle for a moment (after a warm-up of 24 peers opened and dropped, so the JIT's code for these paths is in
-// the baseline); the difference in RSS and heap divided by the peer count is the per-peer cost (geth
-// p2p.Server: ≈ 35–37 kB RSS, 10 kB heap per inbound peer, ANCHORS.md).
-
+// the baseline; the listener runs with a 1 MiB young generation so the dial burst does not grow it); the
+// difference in RSS and heap divided by the peer count is the per-peer cost (geth p2p.Server: ≈ 35–37 kB RSS,
+// 10 kB heap per inbound peer, ANCHORS.md).
 import { type Row, report } from './lib.ts'
 import { spawnNode } from './procs/driver.ts'
 
@@ -15,6 +15,7 @@ const impls = (process.env.BENCH_IMPLS ?? 'ours,ethjs').split(',') as ('ours' | 
 type Mem = {
   rss: number
   heapUsed: number
+  heapTotal: number
   external: number
   arrayBuffers: number
   peers: number
@@ -22,7 +23,9 @@ type Mem = {
 }
 
 async function perPeer(impl: 'ours' | 'ethjs') {
-  const listener = await spawnNode(impl)
+  // a 1 MiB young generation: the dial burst would otherwise grow new space by tens of MB, and that
+  // growth (not the idle peers) would dominate the RSS difference and vary run to run
+  const listener = await spawnNode(impl, ['--max-semi-space-size=1'])
   const dialer = await spawnNode(impl)
   try {
     const target = await listener.call<{ port: number; pubkey: string }>({ cmd: 'listen' })
@@ -42,6 +45,7 @@ async function perPeer(impl: 'ours' | 'ethjs') {
     return {
       rss: (after.rss - before.rss) / n / 1000,
       heap: (after.heapUsed - before.heapUsed) / n / 1000,
+      heapTotal: (after.heapTotal - before.heapTotal) / n / 1000,
       external: (after.external - before.external) / n / 1000,
       openMs,
     }
@@ -59,6 +63,7 @@ const pick = (f: (x: Awaited<ReturnType<typeof perPeer>>) => number) => ({
 const rows: Row[] = [
   { name: `RSS per idle inbound peer, ${PEERS} peers`, unit: 'kB', ...pick((x) => x.rss), target: '≤ 35' },
   { name: `heap per idle inbound peer, ${PEERS} peers`, unit: 'kB', ...pick((x) => x.heap) },
+  { name: `V8 heap committed (heapTotal) per peer, ${PEERS} peers`, unit: 'kB', ...pick((x) => x.heapTotal) },
   { name: `external + array buffers per peer, ${PEERS} peers`, unit: 'kB', ...pick((x) => x.external) },
   { name: `time to open ${PEERS} peers over 8 lanes`, unit: 'ms', ...pick((x) => x.openMs) },
 ]

@@ -15,9 +15,10 @@ export interface NodeProc {
 
 type Reply = { ok: boolean; result?: unknown; error?: string }
 
-export async function spawnNode(impl: 'ours' | 'ethjs'): Promise<NodeProc> {
+export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []): Promise<NodeProc> {
   const child = fork(script, [impl], {
     execArgv: [
+      ...nodeFlags,
       '--expose-gc',
       '--import',
       'tsx',
