@@ -18,126 +18,59 @@
 
 import { lookup } from 'node:dns/promises'
 import type { Socket } from 'node:net'
-import type { Logger } from 'pino'
-import type { Registry } from 'prom-client'
 import { type Observable, ReplaySubject, Subject, tap } from 'rxjs'
-import {
-  type Actor,
-  type AnyActorRef,
-  createActor,
-  type InspectionEvent,
-  type Observer,
-  type SnapshotFrom,
-  waitFor,
-} from 'xstate'
+import { type Actor, type AnyActorRef, createActor, waitFor } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
 import { formatEnode, parseNode } from '../codecs/enode.ts'
-import { enrToText } from '../codecs/enr.ts'
 import type { Node } from '../codecs/node.ts'
-import { BASE_PROTOCOL_VERSION, type Capability, capString, type Hello } from '../codecs/p2p.ts'
+import { BASE_PROTOCOL_VERSION, type Hello } from '../codecs/p2p.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import { publicKeyOf } from '../crypto/secp256k1.ts'
 import { dialMachine } from '../machines/dial.machine.ts'
-import type { NetRestrict } from '../machines/dial-scheduler.ts'
 import { type PeerContext, type PeerSnapshot, peerMachine } from '../machines/peer.machine.ts'
 import { createPeerHandle } from '../machines/peer-actors.ts'
 import type { MsgReadWriter, PeerHandle, Protocol } from '../machines/protocol.ts'
 import { type PeerSpawnInput, serverMachine } from '../machines/server.machine.ts'
 import { createCandidateLogic, createConnectLogic, createResolveLogic } from './dialer.ts'
-import { LocalNode } from './discovery/local-node.ts'
-import { isLoopback, Netlist, isLan as netIsLan } from './discovery/netutil.ts'
-import { NodeDb } from './discovery/nodedb.ts'
-import type { Discv4, Discv4Config } from './discovery/service.ts'
-import { createDiscv4 } from './discovery/service.ts'
+import type { LocalNode } from './discovery/local-node.ts'
+import type { Discv4 } from './discovery/service.ts'
 import { type Listener, listen } from './listener.ts'
 import { causeOfReason, createServerMetrics, type ServerMetrics } from './metrics.ts'
-import { createNat, type Nat, type PortMappingHandle, startPortMapping } from './nat.ts'
-import { DEFAULT_CLIENT_NAME, type PeerTimeouts } from './peer.ts'
+import { DEFAULT_CLIENT_NAME } from './peer.ts'
 import { RlpxConnection } from './rlpx-connection.ts'
 import {
+  buildNodeInfo,
+  buildPeerInfo,
   dropErrorText,
+  endpoint,
   formatHostPort,
+  makeNetRestrict,
   type NodeInfo,
   type PeerEvent,
   type PeerInfo,
   parseListenAddr,
+  type Server,
+  type ServerConfig,
+  type ServerLogger,
+  type ServerPeer,
+  type ServerSnapshot,
+  serverDefaults,
+  sortCaps,
 } from './server-info.ts'
+import { type ServerNetwork, setupNetwork } from './server-net.ts'
 import { type CheckpointEvent, type CheckpointRelay, createCheckpointRelay } from './server-relay.ts'
-import { unmapAddress } from './udp.ts'
 
-export type { NodeInfo, PeerEvent, PeerInfo } from './server-info.ts'
-
-/** geth p2p.Config defaults. */
-export const serverDefaults = {
-  maxPeers: 50,
-  maxPendingPeers: 50,
-  dialRatio: 3,
-  listenAddr: '127.0.0.1:0',
-} as const
-
-export type ServerLogger = Pick<Logger, 'info' | 'debug' | 'warn' | 'error' | 'trace'>
-
-/** geth p2p.Config, camel-cased. Nodes are `Node`s or enode / enr text. */
-export interface ServerConfig {
-  privateKey: Uint8Array
-  maxPeers?: number
-  maxPendingPeers?: number
-  dialRatio?: number
-  noDiscovery?: boolean
-  /** our client name in Hello and nodeInfo */
-  name?: string
-  bootstrapNodes?: Array<Node | string>
-  staticNodes?: Array<Node | string>
-  trustedNodes?: Array<Node | string>
-  /** CIDR list ('10.0.0.0/8,127.0.0.0/8'), an array of CIDRs, or a Netlist-like matcher */
-  netRestrict?: string | readonly string[] | NetRestrict | null
-  /** node DB directory; in memory when absent or '' */
-  nodeDatabase?: string
-  protocols?: readonly Protocol[]
-  /** 'host:port' (port 0: any); '' = do not listen (geth). Default '127.0.0.1:0' */
-  listenAddr?: string
-  /** UDP 'host:port' for discovery (default: the TCP listen host and bound port) */
-  discAddr?: string
-  /** geth --nat spec ('extip:1.2.3.4', 'upnp', 'pmp', 'any', 'none') or a Nat */
-  nat?: string | Nat
-  noDial?: boolean
-  enableMsgEvents?: boolean
-  logger?: ServerLogger
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
-  /** prom-client registry to register the p2p metrics on (one server per registry) */
-  metrics?: Registry
-  /** peer / connection timeouts (geth defaults otherwise) */
-  peerTimeouts?: PeerTimeouts
-  /** geth netutil.AddrIsLAN for the inbound throttle; tests inject `() => false` */
-  isLan?: (ip: string) => boolean
-  /** inbound throttle per IP (geth inboundThrottleTime, 30 s) */
-  inboundThrottleMs?: number
-  /** further discovery options (intervals, timeouts) */
-  discovery?: Partial<Omit<Discv4Config, 'privateKey' | 'db' | 'bootnodes' | 'netRestrict' | 'tcpPort'>>
-}
-
-export type ServerSnapshot = SnapshotFrom<typeof serverMachine>
-export type ServerPeer = PeerHandle<PeerSnapshot>
-
-export interface Server {
-  start(): Promise<void>
-  stop(): Promise<void>
-  addPeer(node: Node | string): void
-  /** geth RemovePeer: drop from the static set and disconnect (DiscRequested); resolves once it dropped */
-  removePeer(node: Node | string): Promise<void>
-  addTrustedPeer(node: Node | string): void
-  removeTrustedPeer(node: Node | string): void
-  peers(): ServerPeer[]
-  peerCount(): number
-  self(): Node
-  nodeInfo(): NodeInfo
-  peersInfo(): PeerInfo[]
-  readonly events$: Observable<PeerEvent>
-  readonly snapshot$: Observable<ServerSnapshot>
-  readonly metrics?: Registry
-  /** the discovery service while running (undefined with noDiscovery) */
-  readonly discovery: Discv4 | undefined
-}
+export type {
+  NodeInfo,
+  PeerEvent,
+  PeerInfo,
+  Server,
+  ServerConfig,
+  ServerLogger,
+  ServerPeer,
+  ServerSnapshot,
+} from './server-info.ts'
+export { serverDefaults } from './server-info.ts'
 
 /** What the server remembers of each connection it created. */
 interface ConnMeta {
@@ -170,29 +103,6 @@ const noopLogger: ServerLogger = {
 const toNode = (n: Node | string): Node => (typeof n === 'string' ? parseNode(n) : n)
 const idHex = (n: Node | string): string => bytesToHex(toNode(n).id)
 
-function makeNetRestrict(nr: ServerConfig['netRestrict']): NetRestrict | null {
-  if (nr === undefined || nr === null) return null
-  if (typeof nr === 'string' || Array.isArray(nr)) {
-    const list = (typeof nr === 'string' ? nr.split(',') : (nr as readonly string[]))
-      .map((s) => s.trim())
-      .filter((s) => s !== '')
-    return new Netlist(list)
-  }
-  return nr as NetRestrict
-}
-
-/** geth Cap.Cmp order: by name, then version. */
-function sortCaps(caps: Capability[]): Capability[] {
-  return caps.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version - b.version))
-}
-
-function endpoint(socket: Socket, side: 'local' | 'remote') {
-  const raw = side === 'local' ? socket.localAddress : socket.remoteAddress
-  const ip = raw === undefined ? undefined : unmapAddress(raw)
-  const port = side === 'local' ? socket.localPort : socket.remotePort
-  return { ip, port, text: formatHostPort(ip, port) }
-}
-
 export function createServer(config: ServerConfig): Server {
   const log = config.logger ?? noopLogger
   const privateKey = config.privateKey
@@ -223,8 +133,7 @@ export function createServer(config: ServerConfig): Server {
   let listener: Listener | undefined
   let discovery: Discv4 | undefined
   let localNode: LocalNode | undefined
-  let db: NodeDb | undefined
-  let portMapping: PortMappingHandle | undefined
+  let net: ServerNetwork | undefined
   let boundListenAddr = ''
 
   // ---- protocols (msg events wrap each protocol's rw, geth msgEventer) ----
@@ -463,43 +372,18 @@ export function createServer(config: ServerConfig): Server {
     return { ...n, ip: address }
   }
 
-  const setupNat = (tcpPort: number, udpPort: number | undefined, host: string) => {
-    const nat = typeof config.nat === 'string' ? createNat(config.nat) : config.nat
-    if (!nat || !localNode) return
-    const ln = localNode
-    const mappings: { protocol: 'TCP' | 'UDP'; port: number; name: string }[] = []
-    // geth: only addresses that are neither loopback nor private are mapped
-    if (!isLoopback(host) && !netIsLan(host)) {
-      if (tcpPort) mappings.push({ protocol: 'TCP', port: tcpPort, name: 'ethereum p2p' })
-      if (udpPort) mappings.push({ protocol: 'UDP', port: udpPort, name: 'ethereum peer discovery' })
-    }
-    portMapping = startPortMapping({
-      nat,
-      mappings,
-      onExternalIp: (ip) => {
-        try {
-          ln.setStaticIp(ip)
-        } catch {}
-      },
-      logger: { debug: (m) => log.debug(m), info: (m) => log.info(m) },
-    })
-  }
-
   const closeAll = async () => {
-    await discovery?.stop().catch(() => {})
+    await net?.discovery?.stop().catch(() => {})
     for (const c of live) c.close()
     await Promise.all([...live].map((c) => c.closed))
     await listener?.close()
-    await portMapping?.stop().catch(() => {})
-    await localNode?.flush()
-    await db?.close().catch(() => {})
+    await net?.close()
   }
 
   const start = async () => {
     if (phase !== 'new') throw new Error(`server already ${phase}`)
     phase = 'starting'
     try {
-      db = await NodeDb.open({ path: config.nodeDatabase || undefined })
       let host = '127.0.0.1'
       let tcpPort = 0
       if (listenAddr !== '') {
@@ -529,38 +413,22 @@ export function createServer(config: ServerConfig): Server {
         tcpPort = a.port
         boundListenAddr = formatHostPort(a.address, a.port)
       }
-      let udpPort: number | undefined
-      if (!config.noDiscovery) {
-        const da = config.discAddr ? parseListenAddr(config.discAddr) : { host, port: tcpPort }
-        const natSpec = typeof config.nat === 'string' ? config.nat : undefined
-        const ext = natSpec?.toLowerCase().startsWith('extip:') ? natSpec.slice(6) : undefined
-        discovery = createDiscv4({
-          ...config.discovery,
-          privateKey,
-          bindAddr: da.host,
-          port: da.port,
-          tcpPort,
-          db,
-          bootnodes: config.bootstrapNodes ?? [],
-          netRestrict,
-          ...(ext ? { externalIp: ext } : {}),
-          enrAttributes: Object.assign({}, ...userProtocols.map((p) => p.attributes ?? {})),
-          logger: { debug: (m) => log.debug(m), warn: (m) => log.warn(m) },
-        })
-        await discovery.start()
-        localNode = discovery.localNode
-        udpPort = discovery.address().port
-      } else {
-        localNode = await LocalNode.create({
-          privateKey,
-          db,
-          udp: 0,
-          tcp: tcpPort,
-          bindAddr: host,
-          attributes: Object.assign({}, ...userProtocols.map((p) => p.attributes ?? {})),
-        })
-      }
-      setupNat(tcpPort, udpPort, host)
+      net = await setupNetwork({
+        privateKey,
+        host,
+        tcpPort,
+        noDiscovery: config.noDiscovery,
+        discAddr: config.discAddr ? parseListenAddr(config.discAddr) : undefined,
+        nat: config.nat,
+        nodeDatabase: config.nodeDatabase,
+        bootnodes: config.bootstrapNodes,
+        netRestrict,
+        attributes: Object.assign({}, ...userProtocols.map((p) => p.attributes ?? {})),
+        discovery: config.discovery,
+        log: { debug: (m) => log.debug(m), info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      })
+      discovery = net.discovery
+      localNode = net.localNode
       const statics = await Promise.all((config.staticNodes ?? []).map((n) => resolveHost(toNode(n))))
       supervisor = buildSupervisor(statics)
       supervisor.start()
@@ -640,22 +508,14 @@ export function createServer(config: ServerConfig): Server {
 
   const self = (): Node => localNode?.node() ?? { id: selfId, pubkey, ip: '0.0.0.0', tcp: 0, udp: 0 }
 
-  const nodeInfo = (): NodeInfo => {
-    const node = self()
-    const protocols: Record<string, unknown> = {}
-    for (const p of userProtocols)
-      if (!(p.name in protocols)) protocols[p.name] = p.nodeInfo ? p.nodeInfo() : 'unknown'
-    return {
-      id: bytesToHex(node.id),
+  const nodeInfo = (): NodeInfo =>
+    buildNodeInfo({
+      node: self(),
+      record: localNode?.record(),
       name,
-      enode: formatEnode(node),
-      enr: localNode ? enrToText(localNode.record()) : '',
-      ip: node.ip ?? '',
-      ports: { discovery: node.udp ?? 0, listener: node.tcp ?? 0 },
       listenAddr: boundListenAddr || listenAddr,
-      protocols,
-    }
-  }
+      protocols: userProtocols,
+    })
 
   const peersInfo = (): PeerInfo[] => {
     const sup = supervisor?.getSnapshot()
@@ -666,35 +526,25 @@ export function createServer(config: ServerConfig): Server {
       const ctx = rec ? peerContext(rec) : undefined
       if (!rec || !ctx?.hello || !ctx.remotePubkey) continue
       const meta = rec.meta
-      const node: Node = meta.dest ?? {
-        id: ctx.remoteId!,
-        pubkey: ctx.remotePubkey,
-        ip: meta.remoteIp,
-        tcp: meta.remotePort,
-        udp: meta.remotePort,
-      }
-      const protocols: Record<string, unknown> = {}
-      for (const m of ctx.matched) {
-        const p = m.protocol
-        let info: unknown = 'unknown'
-        if (p.peerInfo) info = p.peerInfo(ctx.remoteId!) ?? 'handshake'
-        protocols[p.name] = info
-      }
-      out.push({
-        ...(node.record && node.record.seq > 0n ? { enr: enrToText(node.record) } : {}),
-        enode: formatEnode({ ...node, ip: node.ip ?? meta.remoteIp }),
-        id,
-        name: ctx.hello.name,
-        caps: ctx.hello.caps.map(capString),
-        network: {
-          localAddress: meta.local,
-          remoteAddress: meta.remote,
+      out.push(
+        buildPeerInfo({
+          id,
+          hello: ctx.hello,
+          matched: ctx.matched,
+          node: meta.dest ?? {
+            id: ctx.remoteId!,
+            pubkey: ctx.remotePubkey,
+            ip: meta.remoteIp,
+            tcp: meta.remotePort,
+            udp: meta.remotePort,
+          },
+          local: meta.local,
+          remote: meta.remote,
           inbound: entry.inbound,
           trusted: entry.trusted,
           static: entry.dialed && dialFlags.get(id) === 'static',
-        },
-        protocols,
-      })
+        }),
+      )
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
