@@ -7,7 +7,8 @@ import { describe, it } from 'node:test'
 import { type PeerSession, startPeer } from '../../actors/peer.ts'
 import { DecodeError } from '../../codecs/errors.ts'
 import { DiscReason, encodeDisconnect, encodeHello, type Hello, P2P_MSG } from '../../codecs/p2p.ts'
-import { createAuth } from '../../codecs/rlpx-handshake.ts'
+import { FrameCoder } from '../../codecs/rlpx-frame.ts'
+import { createAuth, initiatorSecrets, readAck } from '../../codecs/rlpx-handshake.ts'
 import {
   assertNoLeaks,
   dial,
@@ -137,6 +138,44 @@ describe('hostile input: ECIES handshake', () => {
     await expectDrop(s, DiscReason.ReadTimeout)
     const took = Date.now() - t0
     assert.ok(took >= 150 && took < 1_000, `took ${took} ms`)
+    await s.finish()
+  })
+})
+
+describe('hostile input: fragmentation', () => {
+  it('auth and Hello trickled in 1–7 byte pieces still reach running', async () => {
+    const s = await inbound({ timeouts: { handshake: 5_000 } })
+    const trickle = async (bytes: Uint8Array) => {
+      for (let o = 0; o < bytes.length; ) {
+        const n = 1 + Math.floor(Math.random() * 7)
+        s.raw.write(bytes.subarray(o, o + n))
+        o += n
+        await new Promise((r) => setImmediate(r))
+      }
+    }
+    // drive the handshake by hand so every byte goes through trickle()
+    const { packet, state } = createAuth(s.evil.priv, s.ours.pub)
+    await trickle(packet)
+    const pending = s.raw.socket
+    const ack = await new Promise<Uint8Array>((resolve) => {
+      let buf = new Uint8Array(0)
+      const onData = (c: Buffer) => {
+        buf = Buffer.concat([buf, c])
+        const len = buf.length >= 2 ? ((buf[0]! << 8) | buf[1]!) + 2 : Infinity
+        if (buf.length >= len) {
+          pending.off('data', onData)
+          resolve(buf)
+        }
+      }
+      pending.on('data', onData)
+    })
+    const len = ((ack[0]! << 8) | ack[1]!) + 2
+    const coder = new FrameCoder(initiatorSecrets(state, readAck(s.evil.priv, ack.subarray(0, len))))
+    await trickle(coder.encode(P2P_MSG.hello, encodeHello(helloOf(s.evil.pub))))
+    const handle = await s.peer.ready
+    assert.equal(handle.name, 'evil/v0')
+    s.peer.disconnect(DiscReason.Requested)
+    await expectDrop(s, DiscReason.Requested)
     await s.finish()
   })
 })
