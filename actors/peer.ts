@@ -225,7 +225,13 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
         settleReady = undefined
       }
     },
-    complete: () => finish(actor.getSnapshot().output!),
+    complete: () => {
+      const out = actor.getSnapshot().output
+      if (out) return finish(out)
+      // stopped from outside (actor.stop()): tell the remote we quit, like geth's server shutdown
+      connection.close(DiscReason.Quitting)
+      finish({ reason: DiscReason.Quitting, requestedByRemote: false })
+    },
     error: (error) => {
       opts.onError?.(error)
       finish({ reason: DiscReason.NetworkError, requestedByRemote: false, error })

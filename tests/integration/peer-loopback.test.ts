@@ -322,6 +322,17 @@ describe('peer over loopback', () => {
     await assertNoLeaks(base)
   })
 
+  it('stopping the actor from outside sends Disconnect(Quitting) and releases everything', async () => {
+    const base = resourceCounts()
+    const p = await connectPair()
+    await Promise.all([p.a.ready, p.b.ready])
+    p.a.actor.stop()
+    assert.deepEqual(await p.a.dropped, { reason: DiscReason.Quitting, requestedByRemote: false })
+    assert.deepEqual(await p.b.dropped, { reason: DiscReason.Quitting, requestedByRemote: true })
+    await p.close()
+    await assertNoLeaks(base)
+  })
+
   it('many pairs at once all reach running and close cleanly', async () => {
     const base = resourceCounts()
     const pairs = await Promise.all(Array.from({ length: 8 }, () => connectPair()))
