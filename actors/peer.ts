@@ -11,7 +11,9 @@
 //   PeerSession { actor, connection, inbound, snapshot$, ready, dropped, closed, disconnect(reason) }
 //     ready   → PeerHandle once the peer is `running` (rejects with the PeerOutput-carrying PeerDroppedError
 //               if it drops first; a rejection nobody awaits is not reported as unhandled)
-//     dropped → PeerOutput { reason, requestedByRemote, error? } once the machine is final
+//     dropped → PeerOutput { reason, requestedByRemote, error? } once the machine is final (Quitting, with a
+//               Disconnect sent, when someone stops the actor from outside)
+//     localHello.version < 5 → the connection never compresses (we claimed not to know snappy)
 //     closed  → after `dropped`, once the socket is closed and every timer of the connection cleared
 //   createCheckpointSupervisor(verdict?) → a started root actor answering checkpoints (verdict returns a DiscReason
 //     to reject, null to accept); `stop()` it when done.
