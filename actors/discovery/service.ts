@@ -254,7 +254,7 @@ class Discv4Service implements Discv4 {
 
   stats(): Discv4Stats {
     const s = this.tr.stats
-    return { ...s, dropped: { ...s.dropped } }
+    return { ...s, dropped: { ...s.dropped }, timeoutsByType: { ...s.timeoutsByType } }
   }
 
   get packets$(): Observable<PacketEvent> {

@@ -94,6 +94,8 @@ export interface Discv4Stats {
   dropped: Record<DropReason, number>
   /** requests that got no (complete) reply in time */
   timeouts: number
+  /** timeouts by the awaited reply type ('pong', 'neighbors', 'enrResponse') */
+  timeoutsByType: Partial<Record<Discv4PacketType, number>>
   /** timeouts since the last matched reply (geth contTimeouts) */
   consecutiveTimeouts: number
   pendingReplies: number
@@ -161,6 +163,7 @@ export class V4Transport {
     maxPacketOut: 0,
     dropped: { decode: 0, expired: 0, unsolicited: 0, unknownNode: 0, queueFull: 0 },
     timeouts: 0,
+    timeoutsByType: {},
     consecutiveTimeouts: 0,
     pendingReplies: 0,
   }
@@ -289,6 +292,7 @@ export class V4Transport {
     this.matchers.splice(i, 1)
     this.stats.pendingReplies = this.matchers.length
     this.stats.timeouts++
+    this.stats.timeoutsByType[m.ptype] = (this.stats.timeoutsByType[m.ptype] ?? 0) + 1
     this.stats.consecutiveTimeouts++
     m.reject(new Discv4Error('TIMEOUT', `no ${m.ptype} reply`, { gotReply: m.reply !== undefined }))
     this.cfg.clockCheck?.timeout()
