@@ -25,7 +25,7 @@ export {
   serverDefaults,
 } from './actors/server.ts'
 // geth's PeerEvent JSON (add / drop / msgsend / msgrecv) shadows the peer machine's event union here
-export type { NodeInfo, PeerEvent, PeerInfo } from './actors/server-info.ts'
+export type { NodeInfo, PeerEvent, PeerInfo, ServerStats } from './actors/server-info.ts'
 export * from './actors/udp.ts'
 export * from './codecs/bytes.ts'
 export * from './codecs/discv4.ts'

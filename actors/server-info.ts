@@ -90,8 +90,20 @@ export interface Server {
   readonly events$: Observable<PeerEvent>
   readonly snapshot$: Observable<ServerSnapshot>
   readonly metrics?: Registry
+  /** counts for tests and dashboards: peers, RLPx connections open, inbound in setup / parked by the listener */
+  stats(): ServerStats
   /** the discovery service while running (undefined with noDiscovery) */
   readonly discovery: Discv4 | undefined
+}
+
+export interface ServerStats {
+  peers: number
+  /** RLPx connections open (peers, connections in their handshakes, closing ones) */
+  connections: number
+  /** inbound connections holding a listener slot (≤ maxPendingPeers) */
+  inboundPending: number
+  /** accepted sockets waiting for a slot */
+  inboundWaiting: number
 }
 
 /** geth p2p.PeerEvent JSON (`peer` is the node id as 64 hex characters, enode.ID's text form). */

@@ -10,9 +10,11 @@
 //   srv.self() / nodeInfo() / peersInfo() / peers() / peerCount()
 //   srv.addPeer(enode | Node) / removePeer(…) → Promise (resolves once that peer dropped) / addTrustedPeer /
 //   removeTrustedPeer; srv.events$ (geth PeerEvent JSON), srv.snapshot$ (supervisor snapshots, current first),
-//   srv.metrics (the Registry given), srv.discovery (the discv4 service while running, else undefined)
+//   srv.metrics (the Registry given), srv.stats() (peers, connections, listener slots), srv.discovery (the discv4 service while running, else undefined)
 //   await srv.stop()   DiscQuitting to every peer; resolves when every peer dropped and every socket, timer
 //                      and DB is closed. A server is not restartable (as geth's).
+// Deviations from geth, both on purpose: simultaneous dials are tie-broken (actors/server-relay.ts), and the
+// listener parks accepted sockets while its slots are full instead of blocking accept (actors/listener.ts).
 // Defaults are geth's (maxPeers 50, maxPendingPeers 50, dialRatio 3); discovery runs unless noDiscovery, on UDP at
 // the TCP listen address and port unless discAddr is given; no protocols unless given (geth).
 
@@ -69,6 +71,7 @@ export type {
   ServerLogger,
   ServerPeer,
   ServerSnapshot,
+  ServerStats,
 } from './server-info.ts'
 export { serverDefaults } from './server-info.ts'
 
@@ -589,6 +592,12 @@ export function createServer(config: ServerConfig): Server {
       return out
     },
     peerCount: () => supervisor?.getSnapshot().context.peers.size ?? 0,
+    stats: () => ({
+      peers: supervisor?.getSnapshot().context.peers.size ?? 0,
+      connections: live.size,
+      inboundPending: listener?.pending() ?? 0,
+      inboundWaiting: listener?.waiting() ?? 0,
+    }),
     self,
     nodeInfo,
     peersInfo,

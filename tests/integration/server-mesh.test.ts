@@ -204,3 +204,42 @@ describe('server: static peers over loopback', () => {
     assert.equal(DiscReason.Quitting, 8)
   })
 })
+
+describe('server: handle', () => {
+  it('inspect sees the supervisor and its peers; PeerHandle.disconnect; start twice and stop before start', async () => {
+    const seen = new Set<string>()
+    const a = makeNode({
+      inspect: (e) => {
+        if (e.type === '@xstate.actor') seen.add((e.actorRef as { id: string }).id)
+      },
+    })
+    const b = makeNode()
+    const idle = makeNode()
+    await idle.srv.stop()
+    await assert.rejects(idle.srv.start(), /already stopped/)
+    assert.equal(idle.srv.self().ip, '0.0.0.0', 'geth Self() before start: 0.0.0.0, port 0')
+    await a.srv.start()
+    await b.srv.start()
+    await assert.rejects(a.srv.start(), /already running/)
+    try {
+      b.srv.addPeer(a.enode())
+      await waitUntil(() => a.srv.peerCount() === 1, 5000, 'connected')
+      assert.ok(seen.has('candidates'), [...seen].join(','))
+      assert.ok(
+        [...seen].some((id) => id.startsWith('peer:in:')),
+        [...seen].join(','),
+      )
+      assert.deepEqual(a.srv.stats(), { peers: 1, connections: 1, inboundPending: 0, inboundWaiting: 0 })
+      const [peer] = a.srv.peers()
+      const states: string[] = []
+      peer!.snapshot$.subscribe((s) => states.push(String(s.status)))
+      peer!.disconnect(DiscReason.UselessPeer)
+      await waitUntil(() => b.events.some((e) => e.type === 'drop'), 2000, 'drop seen by b')
+      assert.equal(b.events.find((e) => e.type === 'drop')!.error, 'useless peer')
+      assert.equal(states[0], 'active')
+      assert.equal(states.at(-1), 'done')
+    } finally {
+      await stopAll([a, b])
+    }
+  })
+})
