@@ -6,6 +6,7 @@
 // API: setupNetwork(opts) → Promise<ServerNetwork { db, localNode, discovery?, close() }>; on a failure
 // everything opened so far is closed before the error is rethrown. close() stops discovery, the port mapping,
 // flushes the local record and closes the DB.
+import { formatIp } from '../codecs/enr.ts'
 import type { Node } from '../codecs/node.ts'
 import type { NetRestrict } from '../machines/dial-scheduler.ts'
 import { LocalNode } from './discovery/local-node.ts'
@@ -66,6 +67,7 @@ export async function setupNetwork(o: NetworkOptions): Promise<ServerNetwork> {
     if (!o.noDiscovery) {
       const da = o.discAddr ?? { host: o.host, port: o.tcpPort }
       const ext = extIpOf(o.nat)
+      const nr = o.netRestrict
       discovery = createDiscv4({
         ...o.discovery,
         privateKey: o.privateKey,
@@ -74,7 +76,9 @@ export async function setupNetwork(o: NetworkOptions): Promise<ServerNetwork> {
         tcpPort: o.tcpPort,
         db,
         bootnodes: o.bootnodes ?? [],
-        netRestrict: o.netRestrict as Discv4Config['netRestrict'],
+        netRestrict: nr
+          ? { contains: (ip) => nr.contains(typeof ip === 'object' ? formatIp(ip) : ip) }
+          : null,
         ...(ext ? { externalIp: ext } : {}),
         enrAttributes: o.attributes,
         logger: { debug: (m) => o.log.debug(m), warn: (m) => o.log.warn(m) },

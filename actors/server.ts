@@ -435,6 +435,7 @@ export function createServer(config: ServerConfig): Server {
       const statics = await Promise.all((config.staticNodes ?? []).map((n) => resolveHost(toNode(n))))
       supervisor = buildSupervisor(statics)
       supervisor.start()
+      for (const e of early.splice(0)) supervisor.send(e)
       phase = 'running'
       supervisor.send({ type: 'start' })
       const s = await waitFor(supervisor, (x) => x.matches('running') || x.status !== 'active')
@@ -554,8 +555,12 @@ export function createServer(config: ServerConfig): Server {
 
   // ---- handle ----
 
-  const send = (event: Parameters<Actor<typeof serverMachine>['send']>[0]) => {
+  type SupervisorEvent = Parameters<Actor<typeof serverMachine>['send']>[0]
+  /** set changes before start() are replayed into the supervisor before it starts running */
+  const early: SupervisorEvent[] = []
+  const send = (event: SupervisorEvent) => {
     if (supervisor && supervisor.getSnapshot().status === 'active') supervisor.send(event)
+    else if (phase === 'new' || phase === 'starting') early.push(event)
   }
 
   return {

@@ -219,10 +219,10 @@ describe('server: handle', () => {
     await assert.rejects(idle.srv.start(), /already stopped/)
     assert.equal(idle.srv.self().ip, '0.0.0.0', 'geth Self() before start: 0.0.0.0, port 0')
     await a.srv.start()
+    b.srv.addPeer(a.enode()) // before start: kept and dialled once running (geth would need Start first)
     await b.srv.start()
     await assert.rejects(a.srv.start(), /already running/)
     try {
-      b.srv.addPeer(a.enode())
       await waitUntil(() => a.srv.peerCount() === 1, 5000, 'connected')
       assert.ok(seen.has('candidates'), [...seen].join(','))
       assert.ok(
