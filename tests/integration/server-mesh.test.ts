@@ -210,7 +210,7 @@ describe('server: handle', () => {
     const seen = new Set<string>()
     const a = makeNode({
       inspect: (e) => {
-        if (e.type === '@xstate.actor') seen.add((e.actorRef as { id: string }).id)
+        if (e.type === '@xstate.actor') seen.add((e.actorRef as unknown as { id: string }).id)
       },
     })
     const b = makeNode()
