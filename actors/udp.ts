@@ -56,6 +56,8 @@ export interface UdpSocket {
   readonly closed: boolean
 }
 
+const IPV4_RE = /^\d+\.\d+\.\d+\.\d+$/
+
 /** `::ffff:1.2.3.4` → `1.2.3.4` (geth: unwrap IPv4-in-6 source addresses). */
 export function unmapAddress(address: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
@@ -64,8 +66,9 @@ export function unmapAddress(address: string): string {
 
 export async function openUdpSocket(opts: UdpSocketOptions = {}): Promise<UdpSocket> {
   const address = opts.address ?? '0.0.0.0'
+  const v6 = address.includes(':')
   const sock = dgram.createSocket({
-    type: address.includes(':') ? 'udp6' : 'udp4',
+    type: v6 ? 'udp6' : 'udp4',
     reuseAddr: opts.reuseAddr,
   })
   const datagrams = new Subject<Datagram>()
@@ -108,8 +111,10 @@ export async function openUdpSocket(opts: UdpSocketOptions = {}): Promise<UdpSoc
     get closed() {
       return closed
     },
-    send(data, port, addr) {
+    send(data, port, to) {
       if (closed) return Promise.reject(new UdpError('CLOSED', 'socket closed'))
+      // a dual-stack udp6 socket reaches IPv4 hosts through their IPv4-mapped address
+      const addr = v6 && IPV4_RE.test(to) ? `::ffff:${to}` : to
       return new Promise<void>((resolve, reject) => {
         try {
           sock.send(data, port, addr, (err) => {

@@ -33,6 +33,7 @@ import type { Node, NodeId } from '../../codecs/node.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { uncompressPublicKey } from '../../crypto/secp256k1.ts'
 import type { Datagram, UdpSocket } from '../udp.ts'
+import { canonicalIp } from './ip-tracker.ts'
 import type { LocalNode } from './local-node.ts'
 import { checkRelayAddr } from './netutil.ts'
 import type { NodeDb } from './nodedb.ts'
@@ -150,8 +151,9 @@ export interface PendingReply {
 
 /** The UDP address of a node, or a NO_UDP_ENDPOINT error (geth Node.UDPEndpoint). */
 export function udpAddrOf(n: Node): UdpAddr {
-  if (!n.ip || !n.udp) throw new Discv4Error('NO_UDP_ENDPOINT', 'node has no UDP endpoint')
-  return { ip: n.ip, port: n.udp }
+  const ip = n.ip === undefined ? undefined : canonicalIp(n.ip)
+  if (!ip || !n.udp) throw new Discv4Error('NO_UDP_ENDPOINT', 'node has no UDP endpoint')
+  return { ip, port: n.udp }
 }
 
 export class V4Transport {
@@ -250,9 +252,13 @@ export class V4Transport {
     this.stats.bytesOut += bytes.length
     if (bytes.length > this.stats.maxPacketOut) this.stats.maxPacketOut = bytes.length
     this.packets$.next({ dir: 'out', type, size: bytes.length, addr: to })
-    this.cfg.socket.send(bytes, to.port, to.ip).catch((e: Error) => {
-      this.cfg.logger?.debug?.(`discv4: send to ${to.ip}:${to.port} failed: ${e.message}`)
-    })
+    const failed = (e: unknown) =>
+      this.cfg.logger?.debug?.(`discv4: send to ${to.ip}:${to.port} failed: ${(e as Error)?.message}`)
+    try {
+      this.cfg.socket.send(bytes, to.port, to.ip).catch(failed)
+    } catch (e) {
+      failed(e)
+    }
   }
 
   /** Our endpoint as put in PING `from` (geth ourEndpoint; empty when the record has no UDP endpoint). */
@@ -306,7 +312,13 @@ export class V4Transport {
     let matched = false
     for (const m of [...this.matchers]) {
       if (m.from !== key || m.ptype !== p.type || m.ip !== ip) continue
-      const r = m.callback(p)
+      let r: { matched: boolean; done: boolean }
+      try {
+        r = m.callback(p)
+      } catch (e) {
+        this.cfg.logger?.debug?.(`discv4: reply callback failed: ${(e as Error)?.message}`)
+        r = { matched: false, done: false }
+      }
       matched ||= r.matched
       m.reply = p
       if (r.done) {
