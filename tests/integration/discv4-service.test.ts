@@ -314,6 +314,27 @@ describe('discv4 service', () => {
     const again = await openUdpSocket({ address: '127.0.0.1', port: d2.address().port })
     await again.close()
   })
+
+  test('randomNodes: lookups run only while subscribed (unsubscribing cancels the running lookup)', () =>
+    withNodes(
+      5,
+      (_, nodes) => ({ ...boot(nodes), pingInterval: 600_000 }),
+      async (nodes) => {
+        await Promise.all(nodes.map((x) => x.initDone))
+        const d = nodes[4]!
+        let findnodes = 0
+        const sub = d.packets$.subscribe((p) => {
+          if (p.dir === 'out' && p.type === 'findnode') findnodes++
+        })
+        const first = await firstValueFrom(d.randomNodes())
+        assert.ok(first.id instanceof Uint8Array)
+        await new Promise((r) => setTimeout(r, 100))
+        const after = findnodes
+        await new Promise((r) => setTimeout(r, 1500))
+        assert.equal(findnodes, after, 'no FINDNODE after unsubscribing')
+        sub.unsubscribe()
+      },
+    ))
 })
 
 function xor(a: Uint8Array, b: Uint8Array): Buffer {
