@@ -90,6 +90,8 @@ interface ConnMeta {
 
 interface PeerRecord {
   childId: string
+  /** geth staticDialedConn: dialled while in the static set */
+  staticDial: boolean
   conn: RlpxConnection
   meta: ConnMeta
   handle?: ServerPeer
@@ -126,7 +128,6 @@ export function createServer(config: ServerConfig): Server {
   const connMeta = new WeakMap<RlpxConnection, ConnMeta>()
   const live = new Set<RlpxConnection>()
   const records = new Map<string, PeerRecord>()
-  const dialFlags = new Map<string, 'static' | 'dynamic'>()
   const dropWaiters = new Map<string, Set<() => void>>()
 
   let phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
@@ -271,7 +272,13 @@ export function createServer(config: ServerConfig): Server {
     if (!conn || !meta) return
     meta.added = true
     meta.release?.()
-    records.set(e.id, { childId: e.childId, conn, meta })
+    const statics = supervisor?.getSnapshot().context.dial.statics
+    records.set(e.id, {
+      childId: e.childId,
+      conn,
+      meta,
+      staticDial: !meta.inbound && statics?.has(e.id) === true,
+    })
     metrics?.peerAdded(e.inbound)
     log.debug({ id: e.id, inbound: e.inbound, name: e.name, addr: meta.remote }, 'Adding p2p peer')
     events.next({ type: 'add', peer: e.id, local: meta.local, remote: meta.remote })
@@ -353,7 +360,6 @@ export function createServer(config: ServerConfig): Server {
     actor.on('peer.added', onPeerAdded)
     actor.on('peer.dropped', onPeerDropped)
     actor.on('dial.started', (e) => {
-      dialFlags.set(e.task.id, e.task.flag)
       log.trace({ id: e.task.id, flag: e.task.flag }, 'Starting p2p dial')
     })
     actor.on('conn.rejected', (e) =>
@@ -383,9 +389,18 @@ export function createServer(config: ServerConfig): Server {
     await net?.close()
   }
 
-  const start = async () => {
-    if (phase !== 'new') throw new Error(`server already ${phase}`)
+  let starting: Promise<void> | undefined
+  let stopRequested = false
+  const interrupted = () => {
+    if (stopRequested) throw new Error('server stopped while starting')
+  }
+  const start = (): Promise<void> => {
+    if (phase !== 'new') return Promise.reject(new Error(`server already ${phase}`))
     phase = 'starting'
+    starting = doStart()
+    return starting
+  }
+  const doStart = async () => {
     try {
       let host = '127.0.0.1'
       let tcpPort = 0
@@ -412,6 +427,7 @@ export function createServer(config: ServerConfig): Server {
           onRejected: (remote, reason) =>
             log.debug({ addr: remote.address, reason }, 'Rejected inbound connection'),
         })
+        interrupted()
         const a = listener.address()
         tcpPort = a.port
         boundListenAddr = formatHostPort(a.address, a.port)
@@ -432,7 +448,9 @@ export function createServer(config: ServerConfig): Server {
       })
       discovery = net.discovery
       localNode = net.localNode
+      interrupted()
       const statics = await Promise.all((config.staticNodes ?? []).map((n) => resolveHost(toNode(n))))
+      interrupted()
       supervisor = buildSupervisor(statics)
       supervisor.start()
       for (const e of early.splice(0)) supervisor.send(e)
@@ -455,7 +473,10 @@ export function createServer(config: ServerConfig): Server {
 
   const stop = (): Promise<void> => {
     if (stopping) return stopping
+    stopRequested = true
     stopping = (async () => {
+      if (phase === 'starting') await starting?.catch(() => {})
+      if (phase === 'stopped') return
       if (phase === 'new') {
         phase = 'stopped'
         events.complete()
@@ -546,7 +567,7 @@ export function createServer(config: ServerConfig): Server {
           remote: meta.remote,
           inbound: entry.inbound,
           trusted: entry.trusted,
-          static: entry.dialed && dialFlags.get(id) === 'static',
+          static: entry.dialed && rec.staticDial,
         }),
       )
     }
