@@ -4,7 +4,8 @@
 // idle for a moment (after a warm-up of 24 peers opened and dropped, so the JIT's code for these paths is in
 // the baseline; the listener runs with a 1 MiB young generation so the dial burst does not grow it); the
 // difference in RSS and heap divided by the peer count is the per-peer cost (geth p2p.Server: ≈ 35–37 kB RSS,
-// 10 kB heap per inbound peer, ANCHORS.md).
+// 10 kB heap per inbound peer, ANCHORS.md). BENCH_LOADER=plain loads our TypeScript without tsx's keepNames,
+// which costs ~256 B per named closure created at run time (≈ 6 kB of heap per peer; bench/procs/plain-ts.mjs).
 import { type Row, report } from './lib.ts'
 import { spawnNode } from './procs/driver.ts'
 

@@ -4,7 +4,10 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const script = join(dirname(fileURLToPath(import.meta.url)), 'rlpx-node.ts')
+const here = dirname(fileURLToPath(import.meta.url))
+const script = join(here, 'rlpx-node.ts')
+// BENCH_LOADER=plain: load our TypeScript with plain-ts.mjs (esbuild, no keepNames) instead of tsx
+const loader = process.env.BENCH_LOADER === 'plain' ? join(here, 'plain-ts.mjs') : 'tsx'
 
 export interface NodeProc {
   impl: string
@@ -21,7 +24,7 @@ export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []
       ...nodeFlags,
       '--expose-gc',
       '--import',
-      'tsx',
+      loader,
       // BENCH_PROF=<dir>: write a V8 CPU profile of each child process there (node --cpu-prof)
       ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
     ],
