@@ -57,8 +57,8 @@ export interface ConnectLogicOptions<C> {
   /** wrap the connected socket (e.g. into an RlpxConnection as initiator towards `node`) */
   open(socket: Socket, node: Node): C
   /**
-   * Whether a connection was taken over by the supervisor; a dial actor stopped between the connect and the
-   * hand-over closes the connection itself (`close`) unless it was taken.
+   * Whether the supervisor took the connection over; one it has not taken by the next macrotask after the
+   * connect (its dial task was stopped meanwhile) is closed with `close`.
    */
   adopted?(conn: C): boolean
   close?(conn: C): void
@@ -86,14 +86,15 @@ export function createConnectLogic<C>(opts: ConnectLogicOptions<C>) {
       opts.close?.(conn)
       throw new Error('dial aborted')
     }
-    // The actor may be stopped after this promise settles but before the supervisor takes the connection.
-    signal.addEventListener(
-      'abort',
-      () => {
-        if (opts.adopted && !opts.adopted(conn)) opts.close?.(conn)
-      },
-      { once: true },
-    )
+    // The dial task may end between this promise settling and the supervisor taking the connection (stopped
+    // before the result is delivered: the signal aborts; stopped after: the hand-over never happens). The
+    // hand-over is synchronous once the result is delivered, so a connection not taken by the next macrotask
+    // is nobody's: close it.
+    const orphaned = () => {
+      if (opts.adopted && !opts.adopted(conn)) opts.close?.(conn)
+    }
+    signal.addEventListener('abort', orphaned, { once: true })
+    setImmediate(orphaned)
     return conn
   })
 }
@@ -128,17 +129,24 @@ export function createCandidateLogic(sources: readonly Observable<Node>[]) {
     const set = (demand: number) => {
       if (stopped || sources.length === 0) return
       if (demand > 0 && !sub) {
-        sub = source$.subscribe({
+        let live = true
+        let ended = false
+        let mine: Subscription | undefined
+        const end = () => {
+          ended = true
+          if (mine && sub === mine) sub = undefined
+        }
+        mine = source$.subscribe({
           next: (node) => {
-            if (!stopped && sub) sendBack({ type: 'dial.candidate', node } satisfies CandidateEvent)
+            if (!stopped && live) sendBack({ type: 'dial.candidate', node } satisfies CandidateEvent)
           },
-          error: () => {
-            sub = undefined
-          },
-          complete: () => {
-            sub = undefined
-          },
+          error: end,
+          complete: end,
         })
+        mine.add(() => {
+          live = false
+        })
+        if (!ended) sub = mine
       } else if (demand <= 0 && sub) {
         const s = sub
         sub = undefined

@@ -130,7 +130,23 @@ export async function runNode(opts: NodeOpts): Promise<void> {
       print(`peer dropped  ${e.peer} ${e.error ?? ''}`)
     }
   })
-  await srv.start()
+  // handlers first: a signal that comes while starting (or right after the first line) still stops cleanly
+  let onSignal!: () => void
+  const signalled = new Promise<void>((resolve) => {
+    onSignal = () => {
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+      resolve()
+    }
+  })
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    await srv.start()
+  } catch (e) {
+    onSignal()
+    throw e
+  }
   const info = srv.nodeInfo()
   if (opts.json) out(JSON.stringify({ event: 'started', enode: info.enode, enr: info.enr, id: info.id }))
   else {
@@ -145,15 +161,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     reported = peers
     out(`peers         ${peers}`)
   }, STATUS_INTERVAL_MS)
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.removeListener('SIGINT', stop)
-      process.removeListener('SIGTERM', stop)
-      resolve()
-    }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
-  })
+  await signalled
   clearInterval(status)
   await srv.stop()
   if (!opts.json) out('stopped')
