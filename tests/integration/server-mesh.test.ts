@@ -247,3 +247,24 @@ describe('server: handle', () => {
     }
   })
 })
+
+describe('server: addresses', () => {
+  it('nat extip:IP is the announced address; IPv6 loopback listens and connects', async () => {
+    const ext = makeNode({ nat: 'extip:1.2.3.4' })
+    const a = makeNode({ listenAddr: '[::1]:0' })
+    const b = makeNode({ listenAddr: '[::1]:0' })
+    await Promise.all([ext.srv.start(), a.srv.start(), b.srv.start()])
+    try {
+      assert.equal(ext.srv.nodeInfo().ip, '1.2.3.4')
+      assert.match(ext.srv.nodeInfo().enode, /@1\.2\.3\.4:\d+\?discport=0$/)
+      const info = a.srv.nodeInfo()
+      assert.equal(info.ip, '::1')
+      assert.equal(info.listenAddr, `[::1]:${info.ports.listener}`)
+      b.srv.addPeer(a.enode())
+      await waitUntil(() => a.srv.peerCount() === 1, 5000, 'connected over ::1')
+      assert.match(a.srv.peersInfo()[0]!.network.remoteAddress, /^\[::1\]:\d+$/)
+    } finally {
+      await stopAll([ext, a, b])
+    }
+  })
+})
