@@ -1,14 +1,104 @@
-// keccak-256 seam. Fast path: hash-wasm (WebAssembly, ~10× noble, copyable running state);
+// keccak-256 seam. Fast path: hash-wasm's keccak WebAssembly (~10× noble, copyable running state);
 // fallback: @noble/hashes. Also the shared-hasher running state the RLPx MAC needs (save/load).
+//
+// The fast path drives the keccak module's exports directly (Hash_Init / Hash_Update / Hash_Final on one
+// instance of our own, the 400-byte running state copied in and out of its memory): hash-wasm's IHasher
+// save()/load() allocate a prefixed copy and build a DataView on every call, which made them the largest
+// cost of an RLPx frame. The compiled module is taken from hash-wasm itself (captured while createKeccak
+// instantiates it); if that ever fails, the IHasher save/load path below is used instead.
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createKeccak, type IHasher } from 'hash-wasm'
 import { onBackendChange } from './backend.ts'
 
+// the WebAssembly global, typed here: the project's lib settings do not declare it
+type WasmModule = object
+interface WasmApi {
+  Module: abstract new (...args: never[]) => WasmModule
+  Memory: abstract new (...args: never[]) => { buffer: ArrayBuffer }
+  Instance: new (module: WasmModule, imports: object) => { exports: object }
+  instantiate: (...args: unknown[]) => unknown
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
+
+/** The exports of hash-wasm's keccak module (hash-wasm src/keccak.c). */
+interface KeccakExports {
+  memory: { buffer: ArrayBuffer }
+  Hash_GetBuffer(): number
+  Hash_GetState(): number
+  Hash_Init(bits: number): void
+  Hash_Update(length: number): void
+  Hash_Final(padding: number): void
+  Hash_Calculate(length: number, bits: number, padding: number): void
+  STATE_SIZE: { value: unknown }
+}
+
+/** hash-wasm's input window (MAX_HEAP): at most this many bytes per Hash_Update */
+const WINDOW = 16 * 1024
+/** keccak-256 domain padding byte (original Keccak, as Ethereum uses) */
+const KECCAK_PAD = 0x01
+const DIGEST_SIZE = 32
+
+/** Our own instance of the keccak module, its input window and state views. */
+interface Direct {
+  ex: KeccakExports
+  /** the input window; after Hash_Final its first 32 bytes hold the digest */
+  window: Uint8Array
+  /** the running state inside the module's memory */
+  state: Uint8Array
+  /** the state right after Hash_Init(256) */
+  initial: Uint8Array
+}
+
 let wasm: IHasher | null = null
+let direct: Direct | null = null
+/** The state object whose running state the direct instance holds right now (saves one load), or null. */
+let loaded: DirectKeccakState | null = null
+
+async function captureModule(): Promise<{ hasher: IHasher; module: WasmModule | undefined }> {
+  const instantiate = WA.instantiate
+  let module: WasmModule | undefined
+  const spy = function (this: unknown, ...args: unknown[]) {
+    if (args[0] instanceof WA.Module) module = args[0]
+    return instantiate.apply(this, args)
+  }
+  WA.instantiate = spy
+  try {
+    return { hasher: await createKeccak(256), module }
+  } finally {
+    if (WA.instantiate === spy) WA.instantiate = instantiate
+  }
+}
+
+function makeDirect(module: WasmModule): Direct | null {
+  const ex = new WA.Instance(module, {}).exports as KeccakExports
+  if (typeof ex.Hash_Update !== 'function' || !(ex.memory instanceof WA.Memory)) return null
+  const mem = ex.memory.buffer
+  const size = new DataView(mem).getUint32(ex.STATE_SIZE.value as number, true)
+  const window = new Uint8Array(mem, ex.Hash_GetBuffer(), WINDOW)
+  const state = new Uint8Array(mem, ex.Hash_GetState(), size)
+  ex.Hash_Init(256)
+  const d: Direct = { ex, window, state, initial: state.slice() }
+  // self-check against hash-wasm's own API and a fixed vector: keccak256('') = c5d2…a470
+  const empty = directHash(d, [new Uint8Array(0)])
+  if (empty[0] !== 0xc5 || empty[31] !== 0x70) return null
+  const probe = new Uint8Array(WINDOW + 300).map((_, i) => i * 31)
+  const mine = directHash(d, [probe])
+  const theirs = wasm!.init().update(probe).digest('binary')
+  for (let i = 0; i < DIGEST_SIZE; i++) if (mine[i] !== theirs[i]) return null
+  return d
+}
+
 try {
-  wasm = await createKeccak(256)
+  const { hasher, module } = await captureModule()
+  wasm = hasher
+  try {
+    direct = module ? makeDirect(module) : null
+  } catch {
+    direct = null
+  }
 } catch {
   wasm = null
+  direct = null
 }
 
 let useWasm = false
@@ -16,9 +106,38 @@ onBackendChange((b) => {
   useWasm = b === 'fast' && wasm !== null
 })
 
+function feed(d: Direct, data: Uint8Array): void {
+  const n = data.length
+  if (n <= WINDOW) {
+    d.window.set(data)
+    d.ex.Hash_Update(n)
+    return
+  }
+  for (let o = 0; o < n; o += WINDOW) {
+    const chunk = data.subarray(o, Math.min(n, o + WINDOW))
+    d.window.set(chunk)
+    d.ex.Hash_Update(chunk.length)
+  }
+}
+
+function directHash(d: Direct, chunks: Uint8Array[]): Uint8Array {
+  loaded = null
+  if (chunks.length === 1 && chunks[0]!.length <= WINDOW) {
+    const c = chunks[0]!
+    d.window.set(c)
+    d.ex.Hash_Calculate(c.length, 256, KECCAK_PAD)
+    return d.window.slice(0, DIGEST_SIZE)
+  }
+  d.ex.Hash_Init(256)
+  for (const c of chunks) feed(d, c)
+  d.ex.Hash_Final(KECCAK_PAD)
+  return d.window.slice(0, DIGEST_SIZE)
+}
+
 /** keccak-256 of the concatenation of the given chunks. */
 export function keccak256(...chunks: Uint8Array[]): Uint8Array {
   if (useWasm) {
+    if (direct) return directHash(direct, chunks)
     const h = wasm!.init()
     for (const c of chunks) h.update(c)
     return h.digest('binary')
@@ -31,13 +150,52 @@ export function keccak256(...chunks: Uint8Array[]): Uint8Array {
 
 /**
  * A keccak-256 running state that can be updated and digested without finalising it.
- * The wasm variant keeps its state as a 404-byte snapshot and borrows the one shared hasher
+ * The wasm variant keeps its state as a 400-byte snapshot and borrows the one shared keccak instance
  * (load → update → save), so thousands of connections cost no WebAssembly memory each.
  */
 export interface KeccakState {
   update(data: Uint8Array): void
   /** digest of everything so far; the state continues */
   digest(): Uint8Array
+  /**
+   * Optional fast path: update(data), then write the digest of everything so far into `out` (≥ 32 bytes)
+   * without allocating. Callers fall back to update + digest when a state lacks it.
+   */
+  updateDigest?(data: Uint8Array, out: Uint8Array): void
+}
+
+class DirectKeccakState implements KeccakState {
+  private readonly saved: Uint8Array
+  constructor(private readonly d: Direct) {
+    this.saved = d.initial.slice()
+  }
+  /** make the instance hold this state (a no-op when it already does) */
+  private use(): void {
+    if (loaded !== this) {
+      this.d.state.set(this.saved)
+      loaded = this
+    }
+  }
+  update(data: Uint8Array): void {
+    this.use()
+    feed(this.d, data)
+    this.saved.set(this.d.state)
+  }
+  digest(): Uint8Array {
+    this.use()
+    loaded = null
+    this.d.ex.Hash_Final(KECCAK_PAD)
+    return this.d.window.slice(0, DIGEST_SIZE)
+  }
+  updateDigest(data: Uint8Array, out: Uint8Array): void {
+    const d = this.d
+    this.use()
+    feed(d, data)
+    this.saved.set(d.state)
+    loaded = null
+    d.ex.Hash_Final(KECCAK_PAD)
+    out.set(d.window.subarray(0, DIGEST_SIZE))
+  }
 }
 
 class WasmKeccakState implements KeccakState {
@@ -66,8 +224,13 @@ class NobleKeccakState implements KeccakState {
   digest(): Uint8Array {
     return this.h.clone().digest()
   }
+  updateDigest(data: Uint8Array, out: Uint8Array): void {
+    this.h.update(data)
+    out.set(this.h.clone().digest())
+  }
 }
 
 export function createKeccakState(): KeccakState {
-  return useWasm ? new WasmKeccakState() : new NobleKeccakState()
+  if (!useWasm) return new NobleKeccakState()
+  return direct ? new DirectKeccakState(direct) : new WasmKeccakState()
 }

@@ -20,9 +20,12 @@ export class RlpxMac {
   private readonly hash: KeccakState
   private readonly cipher: AesBlock
   private readonly buf = new Uint8Array(AES_BLOCK_SIZE)
-  /** the digest of the current state when nothing was written since it was taken (saves one keccak
-   * finalisation per frame: the next header MAC starts from the state the previous frame MAC left) */
-  private lastDigest: Uint8Array | null = null
+  /** scratch digest (the frame-MAC seed) */
+  private readonly seed = new Uint8Array(32)
+  /** the digest of the current state when `haveLast` (nothing was written since it was taken): saves one
+   * keccak finalisation per frame, the next header MAC starts from the state the previous frame MAC left */
+  private readonly last = new Uint8Array(32)
+  private haveLast = false
 
   constructor(macSecret: Uint8Array, hash: KeccakState = createKeccakState()) {
     if (macSecret.length !== 32) throw new RangeError(`mac-secret of ${macSecret.length} bytes`)
@@ -31,34 +34,41 @@ export class RlpxMac {
   }
 
   update(data: Uint8Array): void {
-    this.lastDigest = null
+    this.haveLast = false
     this.hash.update(data)
   }
 
   digest(): Uint8Array {
-    return (this.lastDigest ?? this.hash.digest()).slice()
+    return this.haveLast ? this.last.slice() : this.hash.digest()
   }
 
   /** MAC of a 16-byte encrypted frame header (geth hashMAC.computeHeader). */
   updateHeader(headerCiphertext: Uint8Array): Uint8Array {
     if (headerCiphertext.length !== AES_BLOCK_SIZE) throw new RangeError('header must be 16 bytes')
-    return this.compute(this.lastDigest ?? this.hash.digest(), headerCiphertext)
+    if (!this.haveLast) this.last.set(this.hash.digest())
+    return this.compute(this.last, headerCiphertext)
   }
 
   /** MAC of the encrypted, padded frame data (geth hashMAC.computeFrame). */
   updateBody(frameCiphertext: Uint8Array): Uint8Array {
-    this.update(frameCiphertext)
-    const seed = this.hash.digest()
-    return this.compute(seed, seed)
+    this.updateDigest(frameCiphertext, this.seed)
+    return this.compute(this.seed, this.seed)
+  }
+
+  private updateDigest(data: Uint8Array, out: Uint8Array): void {
+    if (this.hash.updateDigest) this.hash.updateDigest(data, out)
+    else {
+      this.hash.update(data)
+      out.set(this.hash.digest())
+    }
   }
 
   private compute(sum: Uint8Array, seed: Uint8Array): Uint8Array {
     const b = this.buf
     this.cipher.encrypt(sum.subarray(0, AES_BLOCK_SIZE), b)
     for (let i = 0; i < AES_BLOCK_SIZE; i++) b[i] = b[i]! ^ seed[i]!
-    this.hash.update(b)
-    const d = this.hash.digest()
-    this.lastDigest = d
-    return d.slice(0, RLPX_MAC_SIZE)
+    this.updateDigest(b, this.last)
+    this.haveLast = true
+    return this.last.slice(0, RLPX_MAC_SIZE)
   }
 }
