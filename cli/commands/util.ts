@@ -25,3 +25,21 @@ export function printRows(rows: [string, string][]): void {
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+/**
+ * Resolve on the first SIGINT or SIGTERM (handlers installed at once, removed after). `cancel()` removes them
+ * without waiting, for a start that failed.
+ */
+export function stopSignal(): { signalled: Promise<void>; cancel(): void } {
+  let cancel!: () => void
+  const signalled = new Promise<void>((resolve) => {
+    cancel = () => {
+      process.removeListener('SIGINT', cancel)
+      process.removeListener('SIGTERM', cancel)
+      resolve()
+    }
+  })
+  process.once('SIGINT', cancel)
+  process.once('SIGTERM', cancel)
+  return { signalled, cancel }
+}

@@ -1,0 +1,132 @@
+// `devp2p-actors devnet`: the main job today — a local devnet of N nodes on 127.0.0.1 (in-memory node DBs,
+// discovery v4 bootstrapped from node 0, the built-in devp2p-actors/1 protocol to match on), with progress
+// output: every peer event as it happens and a status table (peers, connections, discovery table size,
+// supervisor state) at a fixed interval. Ctrl-C / SIGTERM, or --duration, stop every node cleanly (exit 0).
+//
+// Output: readable lines by default; with --json, JSON lines {"event":"started",node,enode,...},
+// {"event":"peer",node,...PeerEvent}, {"event":"status",t,nodes:[{node,state,peers,connections,table}]},
+// {"event":"stopped"}.
+import type { Command } from 'commander'
+import { map } from 'rxjs'
+import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
+import { createServer, type Server } from '../../actors/server.ts'
+import { generatePrivateKey } from '../../crypto/secp256k1.ts'
+import { out, stopSignal } from './util.ts'
+
+interface DevnetOpts {
+  nodes: string
+  duration: string
+  interval: string
+  maxpeers: string
+  json?: boolean
+}
+
+/** Upper bound on --nodes: each node is a full server with discovery; keep a laptop responsive. */
+export const MAX_DEVNET_NODES = 200
+
+function count(name: string, text: string, min: number, max: number): number {
+  const n = Number(text)
+  if (!/^\d+(\.\d+)?$/.test(text) || n < min || n > max)
+    throw new Error(`invalid ${name} ${JSON.stringify(text)}`)
+  return n
+}
+
+export interface DevnetStatus {
+  node: number
+  state: string
+  peers: number
+  connections: number
+  table: number
+}
+
+function statusOf(i: number, srv: Server, state: string): DevnetStatus {
+  const s = srv.stats()
+  return {
+    node: i,
+    state,
+    peers: s.peers,
+    connections: s.connections,
+    table: srv.discovery?.table.len() ?? 0,
+  }
+}
+
+export async function runDevnet(opts: DevnetOpts): Promise<void> {
+  const n = count('--nodes', opts.nodes, 1, MAX_DEVNET_NODES)
+  const duration = count('--duration', opts.duration, 0, 7 * 24 * 3600)
+  const interval = count('--interval', opts.interval, 0.1, 3600)
+  const maxPeers = count('--maxpeers', opts.maxpeers, 1, 1000)
+  const servers: Server[] = []
+  const states: string[] = []
+  const started = Date.now()
+  const signal = stopSignal()
+  const mk = (i: number, bootnodes: string[]) => {
+    const srv = createServer({
+      privateKey: generatePrivateKey(),
+      name: `devp2p-actors/devnet-${i}/v0.1.0`,
+      listenAddr: '127.0.0.1:0',
+      maxPeers,
+      bootstrapNodes: bootnodes,
+      protocols: [createBuiltinProtocol()],
+    })
+    servers.push(srv)
+    states.push('idle')
+    srv.snapshot$.pipe(map((s) => String(s.value))).subscribe((v) => {
+      states[i] = v
+    })
+    srv.events$.subscribe((e) => {
+      if (opts.json) out(JSON.stringify({ event: 'peer', node: i, ...e }))
+      else if (e.type === 'add') out(`node${i}  + peer ${e.peer.slice(0, 16)}… ${e.remote ?? ''}`)
+      else if (e.type === 'drop') out(`node${i}  - peer ${e.peer.slice(0, 16)}… ${e.error ?? ''}`)
+    })
+    return srv
+  }
+  const report = () => {
+    const t = Math.round((Date.now() - started) / 100) / 10
+    const rows = servers.map((srv, i) => statusOf(i, srv, states[i]!))
+    if (opts.json) {
+      out(JSON.stringify({ event: 'status', t, nodes: rows }))
+      return
+    }
+    const peers = rows.reduce((a, r) => a + r.peers, 0)
+    out(`status t=${t}s  ${rows.length} nodes, ${peers / 2} connections`)
+    for (const r of rows)
+      out(`  node${r.node}  ${r.state.padEnd(8)} peers ${r.peers}  conns ${r.connections}  table ${r.table}`)
+  }
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const boot = mk(0, [])
+    await boot.start()
+    const bootEnode = boot.nodeInfo().enode
+    await Promise.all(Array.from({ length: n - 1 }, (_, k) => mk(k + 1, [bootEnode]).start()))
+    servers.forEach((srv, i) => {
+      const info = srv.nodeInfo()
+      if (opts.json)
+        out(JSON.stringify({ event: 'started', node: i, enode: info.enode, enr: info.enr, id: info.id }))
+      else out(`node${i}  started ${info.enode}`)
+    })
+    timer = setInterval(report, interval * 1000)
+    const stops = [signal.signalled]
+    if (duration > 0) stops.push(new Promise((r) => setTimeout(r, duration * 1000).unref()))
+    await Promise.race(stops)
+    report()
+  } finally {
+    signal.cancel()
+    clearInterval(timer)
+    await Promise.all(servers.map((s) => s.stop()))
+    out(opts.json ? JSON.stringify({ event: 'stopped' }) : 'devnet stopped')
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('devnet')
+    .description('run a local devnet on 127.0.0.1: N nodes discovering and connecting to each other')
+    .option('--nodes <n>', `number of nodes (1–${MAX_DEVNET_NODES})`, '5')
+    .option('--duration <seconds>', 'stop after this many seconds (0 = until Ctrl-C)', '0')
+    .option('--interval <seconds>', 'status output interval', '2')
+    .option('--maxpeers <n>', 'maximum peers per node', '50')
+    .option('--json', 'JSON lines on stdout')
+    .action(async (opts: DevnetOpts) => {
+      await runDevnet(opts)
+    })
+}
