@@ -6,13 +6,16 @@ export {
   type BuiltinProtocol,
   createBuiltinProtocol,
 } from './actors/builtin-protocol.ts'
+export * from './actors/discovery/ip-tracker.ts'
 export * from './actors/discovery/local-node.ts'
 export * from './actors/discovery/netutil.ts'
 export * from './actors/discovery/nodedb.ts'
+export * from './actors/discovery/ntp.ts'
 export * from './actors/discovery/service.ts'
 export * from './actors/discovery/table.ts'
 export { INBOUND_THROTTLE_MS, type Listener, type ListenerOptions, listen } from './actors/listener.ts'
 export { createServerMetrics, type HandshakeErrorCause, type ServerMetrics } from './actors/metrics.ts'
+export * from './actors/nat.ts'
 export * from './actors/peer.ts'
 export * from './actors/rlpx-connection.ts'
 export {
