@@ -11,8 +11,8 @@
 //                         geth portMappingLoop: external IP polled every 2 min, each mapping added with a 10 min
 //                         lifetime and refreshed every 8 min, retried after 5 min on failure, deleted and
 //                         re-added after 5 failed refreshes; timers are unref'd; stop() deletes the mappings.
-// Geth before v1.13 used a 20 min lifetime refreshed every 15 min (nat.Map); today's geth (server_nat.go) uses the
-// constants below. Both are options.
+// geth until mid-2020 (nat.Map) asked for a 20 min lifetime refreshed every 15 min; since v1.12.1 the loop in
+// server_nat.go uses the constants below (10 min lifetime, refresh every 8 min). Both are options here.
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
 import { formatIp } from '../codecs/enr.ts'
