@@ -51,6 +51,8 @@ interface PendingSend {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve()
+/** a tick's frames are flushed early once this many bytes wait in the corked socket */
+const CORK_FLUSH_BYTES = 64 * 1024
 
 export class FrameWriter {
   /** bytes handed to the socket (handshake packets and frames) */
@@ -62,6 +64,12 @@ export class FrameWriter {
   private drainWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined
   private writeTimer: NodeJS.Timeout | undefined
   private stopped = false
+  /** the socket is corked until the next tick: frames written in one tick leave in one writev */
+  private corked = false
+  private readonly uncork = () => {
+    if (this.corked) this.socket.uncork()
+    this.corked = false
+  }
 
   constructor(
     private readonly socket: Socket,
@@ -105,12 +113,20 @@ export class FrameWriter {
     if (this.socket.destroyed || this.socket.writableEnded) return
     this.bytes += bytes.length
     if (isFrame) this.messages++
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(this.uncork)
+    }
     this.socket.write(bytes)
+    if (this.socket.writableLength >= CORK_FLUSH_BYTES) this.uncork()
   }
 
   /** Stop: reject the drain waiter and every queued send (`error` undefined → CLOSED, built only if needed). */
   stop(error?: unknown, cause?: unknown): void {
     this.stopped = true
+    // frames written this tick leave now, as they would have without the cork (a destroy may follow)
+    this.uncork()
     const w = this.drainWaiter
     this.drainWaiter = undefined
     if (this.writeTimer) clearTimeout(this.writeTimer)
