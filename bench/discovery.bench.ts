@@ -4,8 +4,8 @@
 // time cap. Our nodes run with geth's defaults except in the 1 000-node run (one event loop for all nodes: reply
 // deadline 1 s, staggered start, as tests/sim). ethjs has no iterative lookup, so lookup rows have no ethjs figure.
 // The 1 000-node run does not fit in 2 minutes on 2 cores (measured: 228 of 1 000 nodes held 16 after 100 s, 181 k
-// packets, all nodes sharing one event loop), so it is opt-in. Env: DISC_BENCH_BIG=1 runs it, DISC_BENCH_BIG_N sets its size; DISC_BENCH_ONLY_PING=1 stops
-// after the PING figure.
+// packets, all nodes sharing one event loop), so it is opt-in. Env: DISC_BENCH_BIG=1 runs it, DISC_BENCH_BIG_N sets
+// its size; DISC_BENCH_ONLY_PING=1 stops after the PING figure.
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
 import { DPT } from '@ethereumjs/devp2p'
