@@ -1,0 +1,306 @@
+// Benchmark: the whole p2p server (actors/server.ts createServer) accepting connections, beside
+// @ethereumjs/devp2p 10 in the same run, each side in its own process (bench/procs/server-node.ts; issue 4 "Proof").
+//   - connections established per second through the full checkpoint flow (listener slot → ECIES → postHandshake
+//     verdict → Hello → addPeer verdict → protocol runs and sends its first message, which the dialer awaits),
+//     many dialer identities in another process, 1 lane and 8 lanes; ethjs: its RLPx server ← its dialers;
+//   - the supervisor's own overhead: listener CPU per connection through createServer minus the same through a
+//     bare startPeer per socket (accept-all checkpoint actor, no server) in the same process, alternating rounds,
+//     as a share of the server's figure;
+//   - memory per connected peer through the whole server (RSS and heap after GC) with 500 idle peers.
+// Targets: ≥ 10× ethjs, within 1.5× of geth's full p2p.Server on this machine class (464/s with one dialer,
+// 1 208/s with 8 → ≥ 309 / ≥ 805), supervisor < 5 % of a connection's CPU, ≤ 40 kB RSS per peer (geth ≈ 37 kB).
+// BENCH_MS sets each rate window (default 3000 ms); BENCH_LOADER=plain runs the processes without tsx keepNames;
+// BENCH_PARTS=server,ethjs,memory picks parts (default all).
+import { type ChildProcess, fork } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Row, report } from './lib.ts'
+import { median, quantile } from './procs/driver.ts'
+
+const MS = Number(process.env.BENCH_MS ?? 3000)
+const PEERS = Number(process.env.BENCH_PEERS ?? 500)
+const WARMUP_PEERS = 24
+const OVERHEAD_ROUNDS = 4
+const here = dirname(fileURLToPath(import.meta.url))
+const script = join(here, 'procs', 'server-node.ts')
+const loader = process.env.BENCH_LOADER === 'plain' ? join(here, 'procs', 'plain-ts.mjs') : 'tsx'
+
+type Reply = { ok: boolean; result?: unknown; error?: string }
+
+interface Proc {
+  call<T>(cmd: Record<string, unknown>, timeoutMs?: number): Promise<T>
+  exit(): Promise<void>
+}
+
+async function spawnProc(nodeFlags: string[] = []): Promise<Proc> {
+  const child: ChildProcess = fork(script, [], {
+    execArgv: [...nodeFlags, '--expose-gc', '--import', loader],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  let pending: ((r: Reply) => void) | undefined
+  child.on('message', (r: Reply) => {
+    const p = pending
+    pending = undefined
+    p?.(r)
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const next = (timeoutMs: number, what: string) =>
+    new Promise<Reply>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no reply to ${what} in ${timeoutMs} ms`)), timeoutMs)
+      pending = (r) => {
+        clearTimeout(t)
+        resolve(r)
+      }
+      exited.then(() => {
+        clearTimeout(t)
+        reject(new Error(`bench process exited during ${what}`))
+      })
+    })
+  const ready = await next(30_000, 'start')
+  if (!ready.ok) throw new Error(ready.error)
+  return {
+    async call<T>(cmd: Record<string, unknown>, timeoutMs = 120_000): Promise<T> {
+      const r = next(timeoutMs, String(cmd.cmd))
+      child.send(cmd)
+      const reply = await r
+      if (!reply.ok) throw new Error(`${String(cmd.cmd)}: ${reply.error}`)
+      return reply.result as T
+    },
+    async exit() {
+      if (child.exitCode !== null) return
+      child.send({ cmd: 'exit' })
+      const t = setTimeout(() => child.kill(), 5000)
+      await exited
+      clearTimeout(t)
+    },
+  }
+}
+
+type Target = { port: number; pubkey: string }
+type Connects = { count: number; failed: number; elapsedMs: number; latencies: number[]; cpuMs: number }
+
+interface Rates {
+  rate1: number
+  med1: number
+  p95_1: number
+  rate8: number
+  med8: number
+  p95_8: number
+  /** listener CPU per established connection (1 lane) */
+  cpuListener: number
+  /** dialer CPU per established connection (1 lane) */
+  cpuDialer: number
+  failed: number
+  overhead?: Overhead
+}
+
+interface Overhead {
+  /** listener CPU per connection through createServer / through bare startPeer, over all rounds */
+  cpuServer: number
+  cpuBare: number
+  rateServer: number
+  rateBare: number
+  /** per-round (server − bare) CPU per connection */
+  rounds: number[]
+  /** median of the rounds, as a share of the server's CPU per connection (%) */
+  medianShare: number
+}
+
+async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
+  const dialKind = listenKind === 'ethjs' ? 'ethjs' : 'ours'
+  const listener = await spawnProc()
+  const dialer = await spawnProc()
+  try {
+    const target = await listener.call<Target>({ cmd: 'listen', kind: listenKind, maxPeers: 2000 })
+    const cpu = async () => (await listener.call<{ cpuMs: number }>({ cmd: 'cpu' })).cpuMs
+    const run = async (t: Target, lanes: number, ms = MS) => {
+      const c0 = await cpu()
+      const r = await dialer.call<Connects>({ cmd: 'connects', kind: dialKind, ...t, lanes, ms })
+      const c1 = await cpu()
+      // the listener's CPU includes the 8 warm-up connections and failed attempts
+      return { r, cpuMs: c1 - c0, attempts: r.count + r.failed + 8 }
+    }
+    // warm-up: compile the listener's and dialers' paths before anything is measured
+    await run(target, 8, Math.min(1000, MS / 2))
+    const one = await run(target, 1)
+    const eight = await run(target, 8)
+    let overhead: Overhead | undefined
+    if (listenKind === 'server') {
+      // the same process also listens with bare startPeer per socket (no server, an accept-all checkpoint
+      // actor); alternate rounds against both so JIT state, GC and machine load are shared
+      const bareTarget = await listener.call<Target>({ cmd: 'listen', kind: 'bare' })
+      const acc = {
+        server: { cpu: 0, attempts: 0, count: 0, ms: 0 },
+        bare: { cpu: 0, attempts: 0, count: 0, ms: 0 },
+      }
+      const rounds: number[] = []
+      const shares: number[] = []
+      for (let i = 0; i < OVERHEAD_ROUNDS; i++) {
+        const s = await run(target, 1, MS / 2)
+        const b = await run(bareTarget, 1, MS / 2)
+        for (const [a, x] of [
+          [acc.server, s],
+          [acc.bare, b],
+        ] as const) {
+          a.cpu += x.cpuMs
+          a.attempts += x.attempts
+          a.count += x.r.count
+          a.ms += x.r.elapsedMs
+        }
+        rounds.push(s.cpuMs / s.attempts - b.cpuMs / b.attempts)
+        shares.push(((s.cpuMs / s.attempts - b.cpuMs / b.attempts) / (s.cpuMs / s.attempts)) * 100)
+      }
+      overhead = {
+        cpuServer: acc.server.cpu / acc.server.attempts,
+        cpuBare: acc.bare.cpu / acc.bare.attempts,
+        rateServer: (acc.server.count * 1000) / acc.server.ms,
+        rateBare: (acc.bare.count * 1000) / acc.bare.ms,
+        rounds,
+        medianShare: median(shares),
+      }
+    }
+    return {
+      rate1: (one.r.count * 1000) / one.r.elapsedMs,
+      med1: median(one.r.latencies),
+      p95_1: quantile(one.r.latencies, 0.95),
+      rate8: (eight.r.count * 1000) / eight.r.elapsedMs,
+      med8: median(eight.r.latencies),
+      p95_8: quantile(eight.r.latencies, 0.95),
+      cpuListener: one.cpuMs / one.attempts,
+      cpuDialer: one.r.cpuMs / one.r.count,
+      failed: one.r.failed + eight.r.failed,
+      overhead,
+    }
+  } finally {
+    await Promise.all([dialer.exit(), listener.exit()])
+  }
+}
+
+type Mem = { rss: number; heapUsed: number; heapTotal: number; peers: number }
+
+/** Per-peer memory of the server process holding PEERS idle inbound peers (after a warm-up, after GC). */
+async function memoryPerPeer() {
+  // a 1 MiB young generation, as bench/peer-memory.bench.ts: the dial burst would otherwise grow new space by
+  // tens of MB, and that growth (not the peers) would dominate the RSS difference
+  const listener = await spawnProc(['--max-semi-space-size=1'])
+  const dialer = await spawnProc()
+  try {
+    const target = await listener.call<Target>({ cmd: 'listen', kind: 'server', maxPeers: 2 * PEERS })
+    await dialer.call({ cmd: 'hold', kind: 'ours', ...target, n: WARMUP_PEERS, lanes: 8 }, 60_000)
+    await dialer.call({ cmd: 'release' })
+    await new Promise((r) => setTimeout(r, 300))
+    const before = await listener.call<Mem>({ cmd: 'memory' })
+    await dialer.call({ cmd: 'hold', kind: 'ours', ...target, n: PEERS, lanes: 8 }, 180_000)
+    await new Promise((r) => setTimeout(r, 1000))
+    const after = await listener.call<Mem>({ cmd: 'memory' })
+    const n = after.peers - before.peers
+    if (n < PEERS) throw new Error(`server holds ${after.peers} of ${PEERS} peers`)
+    return {
+      rss: (after.rss - before.rss) / n / 1000,
+      heap: (after.heapUsed - before.heapUsed) / n / 1000,
+      heapTotal: (after.heapTotal - before.heapTotal) / n / 1000,
+    }
+  } finally {
+    await Promise.all([dialer.exit(), listener.exit()])
+  }
+}
+
+// BENCH_PARTS=server,ethjs,memory (default: all) skips the others while investigating
+const parts = new Set((process.env.BENCH_PARTS ?? 'server,ethjs,memory').split(','))
+const none: Rates = {
+  rate1: Number.NaN,
+  med1: Number.NaN,
+  p95_1: Number.NaN,
+  rate8: Number.NaN,
+  med8: Number.NaN,
+  p95_8: Number.NaN,
+  cpuListener: Number.NaN,
+  cpuDialer: Number.NaN,
+  failed: 0,
+}
+const t0 = performance.now()
+const server = parts.has('server') ? await rates('server') : none
+const ethjs = parts.has('ethjs') ? await rates('ethjs') : none
+const mem = parts.has('memory')
+  ? await memoryPerPeer()
+  : { rss: Number.NaN, heap: Number.NaN, heapTotal: Number.NaN }
+const ov: Overhead = server.overhead ?? {
+  cpuServer: Number.NaN,
+  cpuBare: Number.NaN,
+  rateServer: Number.NaN,
+  rateBare: Number.NaN,
+  rounds: [],
+  medianShare: Number.NaN,
+}
+const supervisorMs = ov.cpuServer - ov.cpuBare
+const supervisorShare = (supervisorMs / ov.cpuServer) * 100
+
+const rows: Row[] = [
+  {
+    name: 'connections established through createServer, 1 dialer lane',
+    unit: 'conn/s',
+    ours: server.rate1,
+    ethjs: ethjs.rate1,
+    target: '≥ 10× ethjs; ≥ 309 (geth p2p.Server 464 / 1.5)',
+  },
+  { name: '… latency median, 1 lane', unit: 'ms', ours: server.med1, ethjs: ethjs.med1 },
+  { name: '… latency p95, 1 lane', unit: 'ms', ours: server.p95_1, ethjs: ethjs.p95_1 },
+  {
+    name: 'connections established through createServer, 8 dialer lanes',
+    unit: 'conn/s',
+    ours: server.rate8,
+    ethjs: ethjs.rate8,
+    target: '≥ 10× ethjs; ≥ 805 (geth p2p.Server 1 208 / 1.5)',
+  },
+  { name: '… latency median, 8 lanes', unit: 'ms', ours: server.med8, ethjs: ethjs.med8 },
+  { name: '… latency p95, 8 lanes', unit: 'ms', ours: server.p95_8, ethjs: ethjs.p95_8 },
+  {
+    name: 'listener CPU per connection (server process)',
+    unit: 'ms',
+    ours: server.cpuListener,
+    ethjs: ethjs.cpuListener,
+  },
+  {
+    name: 'dialer CPU per connection (dialer process)',
+    unit: 'ms',
+    ours: server.cpuDialer,
+    ethjs: ethjs.cpuDialer,
+  },
+  {
+    name: `alternating rounds (${OVERHEAD_ROUNDS}×): createServer connections, 1 lane`,
+    unit: 'conn/s',
+    ours: ov.rateServer,
+  },
+  { name: '… bare startPeer per socket (no server), 1 lane', unit: 'conn/s', ours: ov.rateBare },
+  { name: '… listener CPU per connection, createServer', unit: 'ms', ours: ov.cpuServer },
+  { name: '… listener CPU per connection, bare startPeer', unit: 'ms', ours: ov.cpuBare },
+  {
+    name: 'supervisor overhead per connection (server − bare CPU)',
+    unit: 'ms',
+    ours: supervisorMs,
+  },
+  {
+    name: "supervisor overhead, share of a connection's CPU",
+    unit: '%',
+    ours: supervisorShare,
+    target: '< 5 %',
+  },
+  { name: '… median of the rounds', unit: '%', ours: ov.medianShare, target: '< 5 %' },
+  {
+    name: `RSS per idle peer through createServer, ${PEERS} peers`,
+    unit: 'kB',
+    ours: mem.rss,
+    target: '≤ 40',
+  },
+  { name: `heap per idle peer through createServer, ${PEERS} peers`, unit: 'kB', ours: mem.heap },
+  { name: `V8 heap committed (heapTotal) per peer, ${PEERS} peers`, unit: 'kB', ours: mem.heapTotal },
+]
+report(
+  `p2p server: connections through the checkpoint flow, supervisor overhead, memory per peer (loader: ${loader === 'tsx' ? 'tsx' : 'plain'})`,
+  rows,
+)
+console.log('(latency and CPU rows: lower is better, so a ratio < 1 means we are faster)')
+console.log(`(supervisor overhead per round, ms: ${ov.rounds.map((x) => x.toFixed(3)).join(', ')})`)
+if (server.failed + ethjs.failed > 0)
+  console.log(`failed dials: server ${server.failed}, ethjs ${ethjs.failed}`)
+console.log(`(bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)`)
