@@ -21,7 +21,7 @@ import { createServer, type ServerConfig } from '../../actors/server.ts'
 import { formatEnode } from '../../codecs/enode.ts'
 import { loadNodeKey, parsePrivateKeyHex, saveNodeKey } from '../../crypto/keys.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
-import { out } from './util.ts'
+import { out, stopSignal } from './util.ts'
 
 /** geth's default --port. */
 export const DEFAULT_PORT = 30303
@@ -131,20 +131,11 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     }
   })
   // handlers first: a signal that comes while starting (or right after the first line) still stops cleanly
-  let onSignal!: () => void
-  const signalled = new Promise<void>((resolve) => {
-    onSignal = () => {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-      resolve()
-    }
-  })
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const signal = stopSignal()
   try {
     await srv.start()
   } catch (e) {
-    onSignal()
+    signal.cancel()
     throw e
   }
   const info = srv.nodeInfo()
@@ -161,7 +152,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     reported = peers
     out(`peers         ${peers}`)
   }, STATUS_INTERVAL_MS)
-  await signalled
+  await signal.signalled
   clearInterval(status)
   await srv.stop()
   if (!opts.json) out('stopped')
