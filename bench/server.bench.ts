@@ -34,7 +34,14 @@ interface Proc {
 
 async function spawnProc(nodeFlags: string[] = []): Promise<Proc> {
   const child: ChildProcess = fork(script, [], {
-    execArgv: [...nodeFlags, '--expose-gc', '--import', loader],
+    execArgv: [
+      ...nodeFlags,
+      '--expose-gc',
+      '--import',
+      loader,
+      // BENCH_PROF=<dir>: write a V8 CPU profile of each process there (node --cpu-prof)
+      ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   let pending: ((r: Reply) => void) | undefined
