@@ -94,6 +94,20 @@ type Phase = 'idle' | 'handshake' | 'open' | 'closing' | 'closed'
 type Terminal = { kind: 'complete' } | { kind: 'error'; error: unknown } | { kind: 'eof' }
 
 const EMPTY = new Uint8Array(0)
+/** the connection of each socket, for the socket listeners shared by every connection */
+const owners = new WeakMap<Socket, RlpxConnection>()
+function socketData(this: Socket, chunk: Buffer): void {
+  owners.get(this)?.onData(chunk)
+}
+function socketEnd(this: Socket): void {
+  owners.get(this)?.onEnd()
+}
+function socketError(this: Socket, err: Error): void {
+  owners.get(this)?.onSocketError(err)
+}
+function socketClose(this: Socket): void {
+  owners.get(this)?.onClose()
+}
 
 export class RlpxConnection implements PeerTransport {
   readonly socket: Socket
@@ -143,10 +157,12 @@ export class RlpxConnection implements PeerTransport {
     })
     this.messages$ = new Observable<Msg>((sub) => this.addSubscriber(sub))
     socket.setNoDelay(true)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    socket.on('end', () => this.onEnd())
-    socket.on('error', (err) => this.onSocketError(err))
-    socket.on('close', () => this.onClose())
+    // shared listeners that find their connection through `owners`: no closures per connection
+    owners.set(socket, this)
+    socket.on('data', socketData)
+    socket.on('end', socketEnd)
+    socket.on('error', socketError)
+    socket.on('close', socketClose)
     this.writer = new FrameWriter(
       socket,
       (code, payload) => this.coder!.encode(code, payload),
@@ -315,7 +331,8 @@ export class RlpxConnection implements PeerTransport {
     })
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal socket listener */
+  onData(chunk: Buffer): void {
     this.ingressBytes += chunk.length
     switch (this.phase) {
       case 'handshake':
@@ -532,7 +549,8 @@ export class RlpxConnection implements PeerTransport {
     this.socket.destroy()
   }
 
-  private onEnd(): void {
+  /** @internal socket listener */
+  onEnd(): void {
     if (this.phase === 'handshake' || this.phase === 'idle') {
       this.hsFail(new ConnectionError('EOF', 'connection closed during the handshake'))
       return
@@ -545,7 +563,8 @@ export class RlpxConnection implements PeerTransport {
     this.flow()
   }
 
-  private onSocketError(err: Error): void {
+  /** @internal socket listener */
+  onSocketError(err: Error): void {
     const error = new ConnectionError('SOCKET_ERROR', err.message, {
       cause: err,
       errno: (err as NodeJS.ErrnoException).code,
@@ -562,7 +581,8 @@ export class RlpxConnection implements PeerTransport {
     this.flow()
   }
 
-  private onClose(): void {
+  /** @internal socket listener */
+  onClose(): void {
     if (this.phase === 'closed') return
     const wasOpen = this.phase === 'open'
     if (this.phase === 'handshake' || this.phase === 'idle') {

@@ -54,6 +54,13 @@ const RESOLVED: Promise<void> = Promise.resolve()
 /** a tick's frames are flushed early once this many bytes wait in the corked socket */
 const CORK_FLUSH_BYTES = 64 * 1024
 
+/** the writer of each socket, for the 'drain' listener shared by every writer (no closure per connection) */
+const writers = new WeakMap<Socket, FrameWriter>()
+function onSocketDrain(this: Socket): void {
+  writers.get(this)?.onDrain()
+}
+const uncorkWriter = (w: FrameWriter) => w.uncork()
+
 export class FrameWriter {
   /** bytes handed to the socket (handshake packets and frames) */
   bytes = 0
@@ -66,10 +73,6 @@ export class FrameWriter {
   private stopped = false
   /** the socket is corked until the next tick: frames written in one tick leave in one writev */
   private corked = false
-  private readonly uncork = () => {
-    if (this.corked) this.socket.uncork()
-    this.corked = false
-  }
 
   constructor(
     private readonly socket: Socket,
@@ -79,7 +82,8 @@ export class FrameWriter {
     /** called once when a send waited longer than writeTimeout */
     private readonly onTimeout: (error: ConnectionError) => void,
   ) {
-    socket.on('drain', () => this.onDrain())
+    writers.set(socket, this)
+    socket.on('drain', onSocketDrain)
   }
 
   /** Encode and write one message now, or queue it behind a full socket. The caller checked the state. */
@@ -116,7 +120,7 @@ export class FrameWriter {
     if (!this.corked) {
       this.corked = true
       this.socket.cork()
-      process.nextTick(this.uncork)
+      process.nextTick(uncorkWriter, this)
     }
     this.socket.write(bytes)
     if (this.socket.writableLength >= CORK_FLUSH_BYTES) this.uncork()
@@ -156,7 +160,14 @@ export class FrameWriter {
     })
   }
 
-  private onDrain(): void {
+  /** lift this tick's cork (process.nextTick, early at CORK_FLUSH_BYTES, stop) */
+  uncork(): void {
+    if (this.corked) this.socket.uncork()
+    this.corked = false
+  }
+
+  /** @internal the socket's 'drain' */
+  onDrain(): void {
     const w = this.drainWaiter
     if (!w) return
     this.drainWaiter = undefined

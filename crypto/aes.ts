@@ -119,17 +119,20 @@ export function aesCtr(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Uint8
 
 class NobleBlock implements AesBlock {
   private readonly xk: Uint32Array
-  private readonly buf = new Uint8Array(AES_BLOCK_SIZE)
   constructor(key: Uint8Array) {
     this.xk = unsafe.expandKeyLE(key)
   }
   encrypt(block: Uint8Array, out?: Uint8Array): Uint8Array {
     if (block.length !== AES_BLOCK_SIZE) throw new RangeError(`AES block of ${block.length} bytes`)
-    const b = this.buf
-    b.set(block)
-    unsafe.encryptBlock(this.xk, b)
     const o = out ?? new Uint8Array(AES_BLOCK_SIZE)
-    o.set(b)
+    if (o !== block) o.set(block)
+    // in place when the output is word-aligned (noble reads the block as 32-bit words), else via a copy
+    if (isAligned(o)) unsafe.encryptBlock(this.xk, o)
+    else {
+      const t = o.slice()
+      unsafe.encryptBlock(this.xk, t)
+      o.set(t)
+    }
     return o
   }
 }

@@ -19,12 +19,13 @@ export const RLPX_MAC_SIZE = 16
 export class RlpxMac {
   private readonly hash: KeccakState
   private readonly cipher: AesBlock
-  private readonly buf = new Uint8Array(AES_BLOCK_SIZE)
-  /** scratch digest (the frame-MAC seed) */
-  private readonly seed = new Uint8Array(32)
+  /** scratch block | scratch digest (the frame-MAC seed) | last digest, in one buffer (memory per peer) */
+  private readonly scratch = new Uint8Array(AES_BLOCK_SIZE + 64)
+  private readonly buf = this.scratch.subarray(0, AES_BLOCK_SIZE)
+  private readonly seed = this.scratch.subarray(AES_BLOCK_SIZE, AES_BLOCK_SIZE + 32)
   /** the digest of the current state when `haveLast` (nothing was written since it was taken): saves one
    * keccak finalisation per frame, the next header MAC starts from the state the previous frame MAC left */
-  private readonly last = new Uint8Array(32)
+  private readonly last = this.scratch.subarray(AES_BLOCK_SIZE + 32)
   private haveLast = false
 
   constructor(macSecret: Uint8Array, hash: KeccakState = createKeccakState()) {
