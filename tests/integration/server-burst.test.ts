@@ -14,7 +14,7 @@ import { assertNoLeaks, makeNode, metric, resources, stopAll, waitUntil } from '
 
 const BURST = 300
 const MAX_PENDING = 50
-const HANDSHAKE_TIMEOUT_MS = 300
+const HANDSHAKE_TIMEOUT_MS = 400
 /** heap after GC may grow by at most this much over the burst (JIT code and feedback settle; 300 leaked connections would be ≥ 3 MB) */
 const HEAP_SLACK = 1_500_000
 
