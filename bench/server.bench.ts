@@ -20,7 +20,7 @@ import { median, quantile } from './procs/driver.ts'
 const MS = Number(process.env.BENCH_MS ?? 3000)
 const PEERS = Number(process.env.BENCH_PEERS ?? 500)
 const WARMUP_PEERS = 24
-const OVERHEAD_ROUNDS = 4
+const OVERHEAD_ROUNDS = 6
 const here = dirname(fileURLToPath(import.meta.url))
 const script = join(here, 'procs', 'server-node.ts')
 const loader = process.env.BENCH_LOADER === 'plain' ? join(here, 'procs', 'plain-ts.mjs') : 'tsx'
@@ -127,8 +127,8 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
       // the listener's CPU includes the 8 warm-up connections and failed attempts
       return { r, cpuMs: c1 - c0, attempts: r.count + r.failed + 8 }
     }
-    // warm-up: compile the listener's and dialers' paths before anything is measured
-    await run(target, 8, Math.min(1000, MS / 2))
+    // warm-up: the listener's CPU per connection settles only after a few hundred connections (JIT)
+    await run(target, 8, Math.min(2000, MS))
     const one = await run(target, 1)
     const eight = await run(target, 8)
     let overhead: Overhead | undefined
@@ -143,8 +143,8 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
       const rounds: number[] = []
       const shares: number[] = []
       for (let i = 0; i < OVERHEAD_ROUNDS; i++) {
-        const s = await run(target, 1, MS / 2)
-        const b = await run(bareTarget, 1, MS / 2)
+        const s = await run(target, 1, MS / 3)
+        const b = await run(bareTarget, 1, MS / 3)
         for (const [a, x] of [
           [acc.server, s],
           [acc.bare, b],
