@@ -195,14 +195,36 @@ async function memoryPerPeer() {
     const target = await listener.call<Target>({ cmd: 'listen', kind: 'server', maxPeers: 2 * PEERS })
     await dialer.call({ cmd: 'hold', kind: 'ours', ...target, n: WARMUP_PEERS, lanes: 8 }, 60_000)
     await dialer.call({ cmd: 'release' })
+    // the rate with no peers held, in this same process (small young generation), to compare with the rate below
+    const idle = await dialer.call<Connects>({
+      cmd: 'connects',
+      kind: 'ours',
+      ...target,
+      lanes: 1,
+      ms: MS / 2,
+    })
     await new Promise((r) => setTimeout(r, 300))
     const before = await listener.call<Mem>({ cmd: 'memory' })
+    const t0 = performance.now()
     await dialer.call({ cmd: 'hold', kind: 'ours', ...target, n: PEERS, lanes: 8 }, 180_000)
+    const openMs = performance.now() - t0
     await new Promise((r) => setTimeout(r, 1000))
     const after = await listener.call<Mem>({ cmd: 'memory' })
     const n = after.peers - before.peers
     if (n < PEERS) throw new Error(`server holds ${after.peers} of ${PEERS} peers`)
+    // connections keep coming while the server holds PEERS peers (per-event costs that grow with the peer count
+    // would show here)
+    const busy = await dialer.call<Connects>({
+      cmd: 'connects',
+      kind: 'ours',
+      ...target,
+      lanes: 1,
+      ms: MS / 2,
+    })
     return {
+      openMs,
+      busyRate: (busy.count * 1000) / busy.elapsedMs,
+      idleRate: (idle.count * 1000) / idle.elapsedMs,
       rss: (after.rss - before.rss) / n / 1000,
       heap: (after.heapUsed - before.heapUsed) / n / 1000,
       heapTotal: (after.heapTotal - before.heapTotal) / n / 1000,
@@ -230,7 +252,14 @@ const server = parts.has('server') ? await rates('server') : none
 const ethjs = parts.has('ethjs') ? await rates('ethjs') : none
 const mem = parts.has('memory')
   ? await memoryPerPeer()
-  : { rss: Number.NaN, heap: Number.NaN, heapTotal: Number.NaN }
+  : {
+      rss: Number.NaN,
+      heap: Number.NaN,
+      heapTotal: Number.NaN,
+      openMs: Number.NaN,
+      busyRate: Number.NaN,
+      idleRate: Number.NaN,
+    }
 const ov: Overhead = server.overhead ?? {
   cpuServer: Number.NaN,
   cpuBare: Number.NaN,
@@ -301,6 +330,13 @@ const rows: Row[] = [
   },
   { name: `heap per idle peer through createServer, ${PEERS} peers`, unit: 'kB', ours: mem.heap },
   { name: `V8 heap committed (heapTotal) per peer, ${PEERS} peers`, unit: 'kB', ours: mem.heapTotal },
+  { name: `time to open ${PEERS} peers through createServer, 8 lanes`, unit: 'ms', ours: mem.openMs },
+  {
+    name: 'connections/s, 1 lane, that server process with no peers held',
+    unit: 'conn/s',
+    ours: mem.idleRate,
+  },
+  { name: `… the same while it holds ${PEERS} peers`, unit: 'conn/s', ours: mem.busyRate },
 ]
 report(
   `p2p server: connections through the checkpoint flow, supervisor overhead, memory per peer (loader: ${loader === 'tsx' ? 'tsx' : 'plain'})`,
