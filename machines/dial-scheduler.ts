@@ -333,10 +333,17 @@ export function expireHistory(s: DialSchedulerState, now: number): DialScheduler
   return s
 }
 
+/** nextHistoryExpiry's answer per history map: the maps are never changed once in a state (a pure memo). */
+const expiryMemo = new WeakMap<ReadonlyMap<string, number>, number | undefined>()
+
 /** When the next history entry expires (ms), or undefined when the history is empty. */
 export function nextHistoryExpiry(s: DialSchedulerState): number | undefined {
+  const h = s.history
+  if (h.size === 0) return undefined
+  if (expiryMemo.has(h)) return expiryMemo.get(h)
   let next: number | undefined
-  for (const exp of s.history.values()) if (next === undefined || exp < next) next = exp
+  for (const exp of h.values()) if (next === undefined || exp < next) next = exp
+  expiryMemo.set(h, next)
   return next
 }
 

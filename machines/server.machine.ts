@@ -71,6 +71,7 @@ import {
   type DialTask,
   dialDone,
   expireHistory,
+  freeDialSlots,
   inboundCompleted,
   inboundPending,
   type NetRestrict,
@@ -322,6 +323,15 @@ export const serverMachine = setup({
      * timer. Runs after every event that can change the scheduler state while running.
      */
     pump: enqueueActions(({ context, enqueue }) => {
+      // fast path (most events): no static dial can start, the demand and the history timer are unchanged —
+      // then the full pass below would change nothing, so skip it (and the context copy of its assign)
+      const slots = freeDialSlots(context.dial)
+      if (
+        (slots <= 0 || context.dial.staticPool.length === 0) &&
+        Math.max(0, slots) === context.demand &&
+        nextHistoryExpiry(context.dial) === context.historyTimerAt
+      )
+        return
       const now = context.now()
       const out = schedule(context.dial, now)
       for (const task of out.started) {
@@ -519,10 +529,13 @@ export const serverMachine = setup({
             // geth: the trusted flag is set on the conn here, before checking against MaxPeers
             const trusted = context.trusted.has(id)
             const reason = postHandshakeChecks(context.limits, context, { id, inbound, trusted })
-            if (conn)
-              enqueue.assign({ conns: withMap(context.conns, conn.childId, { ...conn, id, trusted }) })
-            if (reason === null) {
-              if (inbound) enqueue.assign({ dial: inboundPending(context.dial, id) })
+            const accepted = reason === null
+            if (conn || (accepted && inbound))
+              enqueue.assign({
+                ...(conn ? { conns: withMap(context.conns, conn.childId, { ...conn, id, trusted }) } : {}),
+                ...(accepted && inbound ? { dial: inboundPending(context.dial, id) } : {}),
+              })
+            if (accepted) {
               enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
             } else {
               enqueue.emit({
