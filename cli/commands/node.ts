@@ -7,7 +7,8 @@
 // --nodekeyhex HEX, --identity NAME, --maxpeers, --maxpendpeers, --nodial, --staticnodes, --trustednodes,
 // --bootnodes (comma-separated enode/enr lists), --netrestrict CIDR,…, --nodiscover, --nat (default none here,
 // geth: any), --datadir DIR (node DB in DIR/nodes, key in DIR/nodekey — created when missing), --nodedb DIR,
-// --verbosity 0–5 (geth levels: silent, error, warn, info, debug, trace; logs go to stderr), --json.
+// --verbosity 0–5 (geth levels: silent, error, warn, info, debug, trace; logs go to stderr), --ntp HOST (clock
+// check server after 32 consecutive discovery timeouts, geth ntp.go; none = off), --json.
 //
 // Output on stdout: with --json, JSON lines — first {"event":"started","enode","enr","id"}, then every geth
 // PeerEvent ({"type":"add","peer":id,…}, {"type":"drop","peer":id,"error":…}); without, readable lines
@@ -17,6 +18,7 @@ import { join } from 'node:path'
 import type { Command } from 'commander'
 import pino from 'pino'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
+import { createClockCheck } from '../../actors/discovery/ntp.ts'
 import { createServer, type ServerConfig } from '../../actors/server.ts'
 import { formatEnode } from '../../codecs/enode.ts'
 import { loadNodeKey, parsePrivateKeyHex, saveNodeKey } from '../../crypto/keys.ts'
@@ -49,6 +51,7 @@ interface NodeOpts {
   datadir?: string
   nodedb?: string
   verbosity: string
+  ntp: string
   json?: boolean
 }
 
@@ -88,6 +91,10 @@ export function nodeConfig(opts: NodeOpts): ServerConfig {
   const host = opts.addr.includes(':') ? `[${opts.addr}]` : opts.addr
   const discPort = opts['discovery.port']
   const nodeDatabase = opts.nodedb ?? (opts.datadir !== undefined ? join(opts.datadir, 'nodes') : undefined)
+  const logger = pino(
+    { level: LEVELS[verbosity]!, base: undefined },
+    pino.destination({ dest: 2, sync: true }),
+  )
   return {
     privateKey: loadKey(opts),
     name: opts.identity ? `devp2p-actors/${opts.identity}/v0.1.0` : 'devp2p-actors/v0.1.0',
@@ -107,13 +114,19 @@ export function nodeConfig(opts: NodeOpts): ServerConfig {
     nat: opts.nat,
     nodeDatabase,
     protocols: [createBuiltinProtocol()],
-    logger: pino({ level: LEVELS[verbosity]!, base: undefined }, pino.destination({ dest: 2, sync: true })),
+    logger,
   }
 }
 
 /** Run the node until SIGINT / SIGTERM; resolves after a clean stop. */
 export async function runNode(opts: NodeOpts): Promise<void> {
   const config = nodeConfig(opts)
+  // geth checks the clock against NTP after 32 consecutive discovery timeouts (p2p/discover/ntp.go)
+  const clockCheck =
+    opts.ntp !== 'none' && !config.noDiscovery
+      ? createClockCheck({ server: opts.ntp, logger: config.logger as pino.Logger })
+      : undefined
+  if (clockCheck) config.discovery = { ...config.discovery, clockCheck }
   const srv = createServer(config)
   let peers = 0
   let reported = -1
@@ -155,6 +168,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   await signal.signalled
   clearInterval(status)
   await srv.stop()
+  clockCheck?.close()
   if (!opts.json) out('stopped')
 }
 
@@ -180,6 +194,11 @@ export function register(program: Command): void {
     .option('--datadir <dir>', 'data directory (node key and node database)')
     .option('--nodedb <dir>', 'node database directory (default: DATADIR/nodes, or in memory)')
     .option('--verbosity <n>', 'log level 0–5 (silent, error, warn, info, debug, trace) on stderr', '3')
+    .option(
+      '--ntp <host>',
+      'NTP server for the clock-drift check after 32 discovery timeouts (none = off)',
+      'pool.ntp.org',
+    )
     .option('--json', 'JSON lines on stdout: a started line, then every peer event')
     .action(async (opts: NodeOpts) => {
       await runNode(opts)
