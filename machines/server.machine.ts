@@ -244,6 +244,106 @@ function withSet<T>(s: ReadonlySet<T>, v: T, on: boolean): ReadonlySet<T> {
   return out
 }
 
+/**
+ * What the step functions below enqueue: the subset of XState's `enqueue` (enqueueActions) they use. The steps
+ * return the context change instead of assigning it, so one event does one assign however many steps it runs.
+ */
+interface StepEnqueue {
+  spawnChild(src: 'dial', opts: { id: string; systemId: string; input: { task: DialTask } }): void
+  stopChild(id: string): void
+  emit(e: ServerEmitted): void
+  cancel(id: string): void
+  raise(e: { type: 'dial.historyExpired' }, opts: { id: string; delay: number }): void
+  sendTo(
+    to:
+      | AnyActorRef
+      | ((args: { self: AnyActorRef; system: { get(id: string): AnyActorRef | undefined } }) => AnyActorRef),
+    e: AnyEventObject,
+  ): void
+}
+
+/**
+ * A peer or dial child ended (geth delpeer / dialScheduler doneCh): stop it (DESIGN §8), update the peer
+ * map and the scheduler, tell a dial task how its connection ended. Returns the context change, if any.
+ */
+function childEndedStep(
+  context: ServerContext,
+  event: ServerEvent,
+  enqueue: StepEnqueue,
+): Partial<ServerContext> | undefined {
+  const done = event.type.startsWith(DONE_PREFIX)
+  if (!done && !event.type.startsWith(ERROR_PREFIX)) return undefined
+  const ev = event as { type: string; actorId?: string; output?: unknown; error?: unknown }
+  const childId = ev.actorId ?? ev.type.slice(done ? DONE_PREFIX.length : ERROR_PREFIX.length)
+  if (childId.startsWith('dial:')) {
+    enqueue.stopChild(childId)
+    const out = done ? (ev.output as DialOutput | undefined) : undefined
+    const result = out && out.resolved !== undefined ? { resolved: out.resolved } : {}
+    return { dial: dialDone(context.dial, childId.slice(5), context.now(), result) }
+  }
+  const conn = context.conns.get(childId)
+  if (!conn) return undefined
+  enqueue.stopChild(childId)
+  const out: PeerOutput = done
+    ? ((ev.output as PeerOutput | undefined) ?? {
+        reason: DiscReason.NetworkError,
+        requestedByRemote: false,
+      })
+    : { reason: DiscReason.NetworkError, requestedByRemote: false, error: reasonText(ev.error) }
+  let { dial, peers, inboundCount } = context
+  const id = conn.id
+  if (conn.added && id !== undefined && peers.get(id)?.childId === childId) {
+    peers = withMap(peers, id, undefined)
+    inboundCount -= conn.inbound ? 1 : 0
+    dial = peerRemoved(dial, id, conn.dialed)
+    enqueue.emit({ type: 'peer.dropped', id, childId, inbound: conn.inbound, ...out })
+  } else if (id !== undefined) {
+    if (conn.inbound) dial = inboundCompleted(dial, id)
+    if (conn.dialed)
+      enqueue.sendTo(systemActor(`dial:${id}`), {
+        type: 'dial.handshake.failed',
+        error: out.error !== undefined ? reasonText(out.error) : discReasonString(out.reason),
+      } as AnyEventObject)
+  }
+  return { conns: withMap(context.conns, childId, undefined), peers, inboundCount, dial }
+}
+
+/**
+ * The loop head of geth's dialScheduler: start static dials into free slots, spawn their dial machines, tell
+ * the candidate source how many dynamic candidates are welcome, re-arm the history timer. Runs (on the
+ * context as changed by the event) after every event that can change the scheduler state while running.
+ * Returns the context change, or undefined when there is none.
+ */
+function pumpStep(context: ServerContext, enqueue: StepEnqueue): Partial<ServerContext> | undefined {
+  // fast path (most events): no static dial can start, the demand and the history timer are unchanged —
+  // then the full pass below would change nothing, so skip it (and the context copy of its assign)
+  const slots = freeDialSlots(context.dial)
+  if (
+    (slots <= 0 || context.dial.staticPool.length === 0) &&
+    Math.max(0, slots) === context.demand &&
+    nextHistoryExpiry(context.dial) === context.historyTimerAt
+  )
+    return undefined
+  const now = context.now()
+  const out = schedule(context.dial, now)
+  for (const task of out.started) {
+    enqueue.spawnChild('dial', { id: `dial:${task.id}`, systemId: `dial:${task.id}`, input: { task } })
+    enqueue.emit({ type: 'dial.started', task })
+  }
+  const next = nextHistoryExpiry(out.state)
+  if (next !== context.historyTimerAt) {
+    enqueue.cancel('historyTimer')
+    if (next !== undefined)
+      enqueue.raise({ type: 'dial.historyExpired' }, { id: 'historyTimer', delay: Math.max(0, next - now) })
+  }
+  if (out.demand !== context.demand)
+    enqueue.sendTo(childActor('candidates'), {
+      type: 'candidates.demand',
+      count: out.demand,
+    } as AnyEventObject)
+  return { dial: out.state, demand: out.demand, historyTimerAt: next }
+}
+
 export const serverMachine = setup({
   types: {
     context: {} as ServerContext,
@@ -275,84 +375,20 @@ export const serverMachine = setup({
         ...(p ? { peers: withMap(context.peers, id, { ...p, trusted: on }) } : {}),
       }
     }),
-    /**
-     * A peer or dial child ended (geth delpeer / dialScheduler doneCh): stop it (DESIGN §8), update the peer
-     * map and the scheduler, tell a dial task how its connection ended.
-     */
+    /** A peer or dial child ended (stopping: no dial pump). */
     childEnded: enqueueActions(({ context, event, enqueue }) => {
-      const done = event.type.startsWith(DONE_PREFIX)
-      if (!done && !event.type.startsWith(ERROR_PREFIX)) return
-      const ev = event as { type: string; actorId?: string; output?: unknown; error?: unknown }
-      const childId = ev.actorId ?? ev.type.slice(done ? DONE_PREFIX.length : ERROR_PREFIX.length)
-      if (childId.startsWith('dial:')) {
-        enqueue.stopChild(childId)
-        const out = done ? (ev.output as DialOutput | undefined) : undefined
-        const result = out && out.resolved !== undefined ? { resolved: out.resolved } : {}
-        enqueue.assign({ dial: dialDone(context.dial, childId.slice(5), context.now(), result) })
-        return
-      }
-      const conn = context.conns.get(childId)
-      if (!conn) return
-      enqueue.stopChild(childId)
-      const out: PeerOutput = done
-        ? ((ev.output as PeerOutput | undefined) ?? {
-            reason: DiscReason.NetworkError,
-            requestedByRemote: false,
-          })
-        : { reason: DiscReason.NetworkError, requestedByRemote: false, error: reasonText(ev.error) }
-      let { dial, peers, inboundCount } = context
-      const id = conn.id
-      if (conn.added && id !== undefined && peers.get(id)?.childId === childId) {
-        peers = withMap(peers, id, undefined)
-        inboundCount -= conn.inbound ? 1 : 0
-        dial = peerRemoved(dial, id, conn.dialed)
-        enqueue.emit({ type: 'peer.dropped', id, childId, inbound: conn.inbound, ...out })
-      } else if (id !== undefined) {
-        if (conn.inbound) dial = inboundCompleted(dial, id)
-        if (conn.dialed)
-          enqueue.sendTo(systemActor(`dial:${id}`), {
-            type: 'dial.handshake.failed',
-            error: out.error !== undefined ? reasonText(out.error) : discReasonString(out.reason),
-          } as AnyEventObject)
-      }
-      enqueue.assign({ conns: withMap(context.conns, childId, undefined), peers, inboundCount, dial })
+      const p = childEndedStep(context, event, enqueue)
+      if (p) enqueue.assign(p)
     }),
-    /**
-     * The loop head of geth's dialScheduler: start static dials into free slots, spawn their dial
-     * machines, tell the candidate source how many dynamic candidates are welcome, re-arm the history
-     * timer. Runs after every event that can change the scheduler state while running.
-     */
+    /** A peer or dial child ended while running: the bookkeeping and the dial pump, in one assign. */
+    childEndedAndPump: enqueueActions(({ context, event, enqueue }) => {
+      const p = childEndedStep(context, event, enqueue)
+      const q = pumpStep(p ? { ...context, ...p } : context, enqueue)
+      if (p || q) enqueue.assign({ ...p, ...q })
+    }),
     pump: enqueueActions(({ context, enqueue }) => {
-      // fast path (most events): no static dial can start, the demand and the history timer are unchanged —
-      // then the full pass below would change nothing, so skip it (and the context copy of its assign)
-      const slots = freeDialSlots(context.dial)
-      if (
-        (slots <= 0 || context.dial.staticPool.length === 0) &&
-        Math.max(0, slots) === context.demand &&
-        nextHistoryExpiry(context.dial) === context.historyTimerAt
-      )
-        return
-      const now = context.now()
-      const out = schedule(context.dial, now)
-      for (const task of out.started) {
-        enqueue.spawnChild('dial', { id: `dial:${task.id}`, systemId: `dial:${task.id}`, input: { task } })
-        enqueue.emit({ type: 'dial.started', task })
-      }
-      const next = nextHistoryExpiry(out.state)
-      if (next !== context.historyTimerAt) {
-        enqueue.cancel('historyTimer')
-        if (next !== undefined)
-          enqueue.raise(
-            { type: 'dial.historyExpired' },
-            { id: 'historyTimer', delay: Math.max(0, next - now) },
-          )
-      }
-      if (out.demand !== context.demand)
-        enqueue.sendTo(childActor('candidates'), {
-          type: 'candidates.demand',
-          count: out.demand,
-        } as AnyEventObject)
-      enqueue.assign({ dial: out.state, demand: out.demand, historyTimerAt: next })
+      const q = pumpStep(context, enqueue)
+      if (q) enqueue.assign(q)
     }),
   },
 }).createMachine({
@@ -496,21 +532,20 @@ export const serverMachine = setup({
           }),
         },
         'dial.candidate': {
-          actions: [
-            enqueueActions(({ context, event, enqueue }) => {
-              const o = offerCandidate(context.dial, event.node, context.now())
-              if (!o.started) return
-              const task = o.started
-              enqueue.assign({ dial: o.state })
-              enqueue.spawnChild('dial', {
-                id: `dial:${task.id}`,
-                systemId: `dial:${task.id}`,
-                input: { task },
-              })
-              enqueue.emit({ type: 'dial.started', task })
-            }),
-            'pump',
-          ],
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const o = offerCandidate(context.dial, event.node, context.now())
+            // nothing started: the scheduler state is unchanged, so the pump would change nothing either
+            if (!o.started) return
+            const task = o.started
+            enqueue.spawnChild('dial', {
+              id: `dial:${task.id}`,
+              systemId: `dial:${task.id}`,
+              input: { task },
+            })
+            enqueue.emit({ type: 'dial.started', task })
+            const q = pumpStep({ ...context, dial: o.state }, enqueue)
+            enqueue.assign({ dial: o.state, ...q })
+          }),
         },
         'dial.historyExpired': {
           actions: [
@@ -551,64 +586,62 @@ export const serverMachine = setup({
           }),
         },
         'checkpoint.addPeer': {
-          actions: [
-            enqueueActions(({ context, event, enqueue }) => {
-              const id = hexId(event.id)
-              const childId = event.peer.id
-              const conn = context.conns.get(childId) ?? {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const id = hexId(event.id)
+            const childId = event.peer.id
+            const conn = context.conns.get(childId) ?? {
+              childId,
+              inbound: event.inbound,
+              id,
+              dialed: !event.inbound,
+              trusted: context.trusted.has(id),
+              added: false,
+            }
+            const reason = addPeerChecks(context.limits, context.protocols, context, {
+              id,
+              inbound: conn.inbound,
+              trusted: conn.trusted,
+              caps: event.caps,
+            })
+            // geth SetupConn's deferred inboundCompleted: the pending-inbound mark ends either way
+            let dial = conn.inbound ? inboundCompleted(context.dial, id) : context.dial
+            if (reason !== null) {
+              enqueue.emit({
+                type: 'conn.rejected',
                 childId,
-                inbound: event.inbound,
-                id,
-                dialed: !event.inbound,
-                trusted: context.trusted.has(id),
-                added: false,
-              }
-              const reason = addPeerChecks(context.limits, context.protocols, context, {
                 id,
                 inbound: conn.inbound,
-                trusted: conn.trusted,
-                caps: event.caps,
+                stage: 'addPeer',
+                reason,
               })
-              // geth SetupConn's deferred inboundCompleted: the pending-inbound mark ends either way
-              let dial = conn.inbound ? inboundCompleted(context.dial, id) : context.dial
-              if (reason !== null) {
-                enqueue.assign({ dial })
-                enqueue.emit({
-                  type: 'conn.rejected',
-                  childId,
-                  id,
-                  inbound: conn.inbound,
-                  stage: 'addPeer',
-                  reason,
-                })
-                enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
-                return
-              }
-              dial = peerAdded(dial, id, conn.dialed)
-              const entry: PeerEntry = {
-                childId,
-                inbound: conn.inbound,
-                dialed: conn.dialed,
-                trusted: conn.trusted,
-                name: event.name,
-                caps: event.caps,
-              }
-              enqueue.assign({
-                dial,
-                peers: withMap(context.peers, id, entry),
-                inboundCount: context.inboundCount + (conn.inbound ? 1 : 0),
-                conns: withMap(context.conns, childId, { ...conn, id, added: true }),
-              })
-              if (conn.dialed)
-                enqueue.sendTo(systemActor(`dial:${id}`), { type: 'dial.handshake.done' } as AnyEventObject)
-              enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
-              enqueue.emit({ type: 'peer.added', id, ...entry })
-            }),
-            'pump',
-          ],
+              enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
+              enqueue.assign({ dial, ...pumpStep({ ...context, dial }, enqueue) })
+              return
+            }
+            dial = peerAdded(dial, id, conn.dialed)
+            const entry: PeerEntry = {
+              childId,
+              inbound: conn.inbound,
+              dialed: conn.dialed,
+              trusted: conn.trusted,
+              name: event.name,
+              caps: event.caps,
+            }
+            const change = {
+              dial,
+              peers: withMap(context.peers, id, entry),
+              inboundCount: context.inboundCount + (conn.inbound ? 1 : 0),
+              conns: withMap(context.conns, childId, { ...conn, id, added: true }),
+            }
+            if (conn.dialed)
+              enqueue.sendTo(systemActor(`dial:${id}`), { type: 'dial.handshake.done' } as AnyEventObject)
+            enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
+            enqueue.emit({ type: 'peer.added', id, ...entry })
+            enqueue.assign({ ...change, ...pumpStep({ ...context, ...change }, enqueue) })
+          }),
         },
-        'xstate.done.actor.*': { actions: ['childEnded', 'pump'] },
-        'xstate.error.actor.*': { actions: ['childEnded', 'pump'] },
+        'xstate.done.actor.*': { actions: 'childEndedAndPump' },
+        'xstate.error.actor.*': { actions: 'childEndedAndPump' },
       },
     },
     stopping: {
