@@ -57,11 +57,14 @@ export function createCheckpointRelay(opts: {
     return false
   }
 
-  const handle = (e: CheckpointEvent) => {
-    const id = hexOf(e.id)
+  const handle = (ev: CheckpointEvent) => {
+    // the id is turned into hex once per connection (at post-handshake) and forwarded as hex, which the
+    // supervisor takes as is
+    const id = (ev.type === 'checkpoint.addPeer' ? idOf.get(ev.peer) : undefined) ?? hexOf(ev.id)
+    const e = ev.id === id ? ev : { ...ev, id }
     if (e.type === 'checkpoint.postHandshake') {
-      const set = between.get(id) ?? new Map()
-      between.set(id, set)
+      let set = between.get(id)
+      if (!set) between.set(id, (set = new Map()))
       set.set(e.peer, { inbound: e.inbound })
       idOf.set(e.peer, id)
       opts.forward(e)
@@ -93,6 +96,7 @@ export function createCheckpointRelay(opts: {
       const set = between.get(id)
       set?.delete(peer)
       if (set && set.size === 0) between.delete(id)
+      if (held.size === 0) return
       for (const [ref, e] of [...held]) {
         if (hexOf(e.id) !== id || winnerBetween(id, ref, e.inbound)) continue
         held.delete(ref)
