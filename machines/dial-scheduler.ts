@@ -22,6 +22,7 @@
 // hostname); the resolve time is taken when the dial task ends, not inside the task.
 import { bytesToHex } from '../codecs/bytes.ts'
 import type { Node } from '../codecs/node.ts'
+import { PersistentMap, PersistentSet } from './persistent-map.ts'
 
 /** geth dialHistoryExpiration = inboundThrottleTime (30 s) + 5 s. */
 export const DIAL_HISTORY_EXPIRATION_MS = 35_000
@@ -116,6 +117,13 @@ export interface DialSchedulerState {
 
 export const nodeIdHex = (n: Node): string => bytesToHex(n.id)
 
+// The per-event collections (dialing, peers, pending inbound, history) are persistent (machines/persistent-map.ts):
+// a change is O(1) instead of a copy. States built by hand with plain Maps / Sets work too (converted on first
+// change).
+const pmap = <K, V>(m: ReadonlyMap<K, V>): PersistentMap<K, V> =>
+  m instanceof PersistentMap ? m : PersistentMap.from(m)
+const pset = <T>(s: ReadonlySet<T>): PersistentSet<T> => PersistentSet.of(s)
+
 export function createDialScheduler(cfg: DialSchedulerConfig): DialSchedulerState {
   return {
     self: cfg.self.toLowerCase(),
@@ -124,13 +132,13 @@ export function createDialScheduler(cfg: DialSchedulerConfig): DialSchedulerStat
       cfg.maxActiveDials && cfg.maxActiveDials > 0 ? cfg.maxActiveDials : DEFAULT_MAX_PENDING_PEERS,
     netRestrict: cfg.netRestrict ?? null,
     canResolve: cfg.canResolve ?? false,
-    dialing: new Map(),
-    peers: new Set(),
-    pendingInbound: new Set(),
+    dialing: PersistentMap.empty(),
+    peers: PersistentSet.empty(),
+    pendingInbound: PersistentSet.empty(),
     dialPeers: 0,
     statics: new Map(),
     staticPool: [],
-    history: new Map(),
+    history: PersistentMap.empty(),
     rng: (cfg.seed ?? 0x1111) >>> 0 || 0x1111,
   }
 }
@@ -204,28 +212,22 @@ export function removeStatic(s: DialSchedulerState, id: string): DialSchedulerSt
 // --- peer set ----------------------------------------------------------------------------------------
 
 export function peerAdded(s: DialSchedulerState, id: string, dialed: boolean): DialSchedulerState {
-  const peers = new Set(s.peers)
-  peers.add(id)
+  const peers = pset(s.peers).add(id)
   return poolRemove({ ...s, peers, dialPeers: s.dialPeers + (dialed ? 1 : 0) }, id)
 }
 
 export function peerRemoved(s: DialSchedulerState, id: string, dialed: boolean): DialSchedulerState {
-  const peers = new Set(s.peers)
-  peers.delete(id)
+  const peers = pset(s.peers).delete(id)
   return updateStaticPool({ ...s, peers, dialPeers: s.dialPeers - (dialed ? 1 : 0) }, id)
 }
 
 export function inboundPending(s: DialSchedulerState, id: string): DialSchedulerState {
-  const pendingInbound = new Set(s.pendingInbound)
-  pendingInbound.add(id)
-  return { ...s, pendingInbound }
+  return { ...s, pendingInbound: pset(s.pendingInbound).add(id) }
 }
 
 export function inboundCompleted(s: DialSchedulerState, id: string): DialSchedulerState {
   if (!s.pendingInbound.has(id)) return s
-  const pendingInbound = new Set(s.pendingInbound)
-  pendingInbound.delete(id)
-  return updateStaticPool({ ...s, pendingInbound }, id)
+  return updateStaticPool({ ...s, pendingInbound: pset(s.pendingInbound).delete(id) }, id)
 }
 
 // --- starting dials ----------------------------------------------------------------------------------
@@ -234,10 +236,8 @@ function startDial(s: DialSchedulerState, task: DialTask, now: number): DialSche
   // A static entry must not be started while a dynamic task for the same id runs (geth would run two tasks
   // for one node; here one id is one dial actor): it returns to the pool when this task is done.
   s = poolRemove(s, task.id)
-  const history = new Map(s.history)
-  history.set(task.id, now + DIAL_HISTORY_EXPIRATION_MS)
-  const dialing = new Map(s.dialing)
-  dialing.set(task.id, task)
+  const history = pmap(s.history).set(task.id, now + DIAL_HISTORY_EXPIRATION_MS)
+  const dialing = pmap(s.dialing).set(task.id, task)
   return { ...s, history, dialing }
 }
 
@@ -300,9 +300,7 @@ export function dialDone(
   result: DialResult = {},
 ): DialSchedulerState {
   if (!s.dialing.has(id)) return s
-  const dialing = new Map(s.dialing)
-  dialing.delete(id)
-  s = { ...s, dialing }
+  s = { ...s, dialing: pmap(s.dialing).delete(id) }
   const entry = s.statics.get(id)
   if (entry && result.resolved !== undefined) {
     const statics = new Map(s.statics)
@@ -326,8 +324,8 @@ export function expireHistory(s: DialSchedulerState, now: number): DialScheduler
   const due: string[] = []
   for (const [id, exp] of s.history) if (exp <= now) due.push(id)
   if (due.length === 0) return s
-  const history = new Map(s.history)
-  for (const id of due) history.delete(id)
+  let history = pmap(s.history)
+  for (const id of due) history = history.delete(id)
   s = { ...s, history }
   for (const id of due) s = updateStaticPool(s, id)
   return s

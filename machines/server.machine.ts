@@ -83,6 +83,7 @@ import {
   schedule,
 } from './dial-scheduler.ts'
 import type { PeerOutput } from './peer.machine.ts'
+import { PersistentMap } from './persistent-map.ts'
 
 /** What the supervisor knows when it spawns a peer; `makePeerInput` turns it into the peer machine's input. */
 export interface PeerSpawnInput {
@@ -140,11 +141,11 @@ export interface ServerContext {
   now: () => number
   makePeerInput: (s: PeerSpawnInput) => unknown
   trusted: ReadonlySet<string>
-  /** peers that passed addPeer, by node id (geth `peers`) */
-  peers: ReadonlyMap<string, PeerEntry>
+  /** peers that passed addPeer, by node id (geth `peers`); persistent (machines/persistent-map.ts) */
+  peers: PersistentMap<string, PeerEntry>
   inboundCount: number
-  /** every live peer child, by child id */
-  conns: ReadonlyMap<string, ConnEntry>
+  /** every live peer child, by child id; persistent */
+  conns: PersistentMap<string, ConnEntry>
   dial: DialSchedulerState
   /** last `candidates.demand` count sent */
   demand: number
@@ -230,11 +231,9 @@ const ERROR_PREFIX = 'xstate.error.actor.'
 
 const reasonText = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
-function withMap<K, V>(m: ReadonlyMap<K, V>, k: K, v: V | undefined): ReadonlyMap<K, V> {
-  const out = new Map(m)
-  if (v === undefined) out.delete(k)
-  else out.set(k, v)
-  return out
+/** The peer and connection maps change by one key per event: persistent, O(1) per change (no copy). */
+function withMap<K, V>(m: PersistentMap<K, V>, k: K, v: V | undefined): PersistentMap<K, V> {
+  return v === undefined ? m.delete(k) : m.set(k, v)
 }
 
 function withSet<T>(s: ReadonlySet<T>, v: T, on: boolean): ReadonlySet<T> {
@@ -413,9 +412,9 @@ export const serverMachine = setup({
       now: input.now ?? Date.now,
       makePeerInput: input.makePeerInput ?? ((s) => s),
       trusted: new Set((input.trustedNodes ?? []).map((id) => id.toLowerCase())),
-      peers: new Map(),
+      peers: PersistentMap.empty(),
       inboundCount: 0,
-      conns: new Map(),
+      conns: PersistentMap.empty(),
       dial,
       demand: 0,
       historyTimerAt: undefined,

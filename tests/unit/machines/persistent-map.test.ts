@@ -1,0 +1,95 @@
+// machines/persistent-map.ts: every version behaves as an independent immutable Map / Set, whatever order
+// versions are read and derived in (fast-check against plain copied Maps as the model).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { PersistentMap, PersistentSet } from '../../../machines/persistent-map.ts'
+
+type Op = { kind: 'set' | 'delete' | 'read' | 'iterate'; from: number; key: number; value: number }
+
+const op = fc.record({
+  kind: fc.constantFrom('set', 'delete', 'read', 'iterate') as fc.Arbitrary<Op['kind']>,
+  from: fc.nat(),
+  key: fc.integer({ min: 0, max: 7 }),
+  value: fc.integer(),
+})
+
+const sorted = <K, V>(m: Iterable<readonly [K, V]>) => [...m].sort((a, b) => Number(a[0]) - Number(b[0]))
+
+describe('PersistentMap', () => {
+  it('every version equals its model after random derivations and reads of any version', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const versions: PersistentMap<number, number>[] = [PersistentMap.empty()]
+        const models: Map<number, number>[] = [new Map()]
+        for (const o of ops) {
+          const i = o.from % versions.length
+          const v = versions[i]!
+          const m = models[i]!
+          if (o.kind === 'set' || o.kind === 'delete') {
+            const next = o.kind === 'set' ? v.set(o.key, o.value) : v.delete(o.key)
+            const model = new Map(m)
+            if (o.kind === 'set') model.set(o.key, o.value)
+            else model.delete(o.key)
+            versions.push(next)
+            models.push(model)
+          } else if (o.kind === 'read') {
+            assert.equal(v.get(o.key), m.get(o.key))
+            assert.equal(v.has(o.key), m.has(o.key))
+          } else {
+            // reading another version while iterating must not disturb the iteration
+            const seen: [number, number][] = []
+            for (const e of v) {
+              seen.push(e)
+              versions[0]!.has(o.key)
+            }
+            assert.deepEqual(sorted(seen), sorted(m))
+          }
+        }
+        versions.forEach((v, i) => {
+          assert.equal(v.size, models[i]!.size)
+          assert.deepEqual(sorted(v.entries()), sorted(models[i]!))
+          assert.deepEqual([...v.keys()].sort(), [...models[i]!.keys()].sort())
+        })
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('delete of a missing key returns the same version; from() copies its input', () => {
+    const src = new Map([[1, 'a']])
+    const a = PersistentMap.from(src)
+    src.set(2, 'b')
+    assert.equal(a.size, 1)
+    assert.equal(a.delete(9), a)
+    const b = a.set(2, 'x')
+    assert.equal(a.has(2), false)
+    assert.equal(b.get(2), 'x')
+    const seen: string[] = []
+    b.forEach((v, k) => {
+      seen.push(`${k}=${v}`)
+    })
+    assert.deepEqual(seen.sort(), ['1=a', '2=x'])
+  })
+})
+
+describe('PersistentSet', () => {
+  it('add / delete make new versions and leave the old ones unchanged', () => {
+    const e = PersistentSet.empty<string>()
+    const a = e.add('x')
+    const b = a.add('y').delete('x')
+    assert.equal(a.add('x'), a)
+    assert.equal(e.delete('x'), e)
+    assert.deepEqual([...e], [])
+    assert.deepEqual([...a], ['x'])
+    assert.deepEqual([...b], ['y'])
+    assert.equal(b.has('x'), false)
+    assert.equal(a.has('x'), true)
+    assert.deepEqual([...b.entries()], [['y', 'y']])
+    const plain = new Set(['p'])
+    const p = PersistentSet.of(plain)
+    assert.equal(PersistentSet.of(p), p)
+    assert.equal(p.add('q').size, 2)
+    assert.equal(plain.size, 1)
+  })
+})
