@@ -8,19 +8,7 @@ import { concatKdf, eciesDecrypt } from '../../crypto/ecies.ts'
 import { ecdh, publicKeyOf } from '../../crypto/secp256k1.ts'
 import ecies from './ecies.json' with { type: 'json' }
 import hs from './rlpx-handshake-eip8.json' with { type: 'json' }
-
-function onBoth(name: string, f: () => void): void {
-  for (const b of ['fast', 'noble'] as CryptoBackend[]) {
-    test(`${name} [${b}]`, () => {
-      setCryptoBackend(b)
-      try {
-        f()
-      } finally {
-        setCryptoBackend('fast')
-      }
-    })
-  }
-}
+import { onBoth } from '../helpers/backends.ts'
 
 describe('ecies.json', () => {
   for (const c of ecies.concat_kdf.cases) {

@@ -18,6 +18,7 @@ import {
 } from '../../codecs/rlpx-handshake.ts'
 import { type CryptoBackend, setCryptoBackend } from '../../crypto/backend.ts'
 import v from './rlpx-handshake-eip8.json' with { type: 'json' }
+import { onBoth } from '../helpers/backends.ts'
 
 const h = hexToBytes
 const keyA = h(v.keys.static_key_a)
@@ -25,19 +26,6 @@ const keyB = h(v.keys.static_key_b)
 const msg = (name: string) => v.messages.find((m) => m.name === name)!
 const packet = (name: string) => h(msg(name).packet)
 const foo = new TextEncoder().encode('foo')
-
-function onBoth(name: string, f: () => void): void {
-  for (const b of ['fast', 'noble'] as CryptoBackend[]) {
-    test(`${name} [${b}]`, () => {
-      setCryptoBackend(b)
-      try {
-        f()
-      } finally {
-        setCryptoBackend('fast')
-      }
-    })
-  }
-}
 
 describe('EIP-8 auth packets (decrypted by B)', () => {
   for (const name of ['auth2', 'auth3']) {

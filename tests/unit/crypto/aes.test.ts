@@ -5,20 +5,7 @@ import { createCipheriv } from 'node:crypto'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { aesCtr, createAesBlock, createAesCtr } from '../../../crypto/aes.ts'
-import { type CryptoBackend, setCryptoBackend } from '../../../crypto/backend.ts'
-
-function onBoth(name: string, f: () => void): void {
-  for (const b of ['fast', 'noble'] as CryptoBackend[]) {
-    test(`${name} [${b}]`, () => {
-      setCryptoBackend(b)
-      try {
-        f()
-      } finally {
-        setCryptoBackend('fast')
-      }
-    })
-  }
-}
+import { onBoth } from '../../helpers/backends.ts'
 
 const ref = (key: Uint8Array, iv: Uint8Array, data: Uint8Array) =>
   new Uint8Array(createCipheriv(key.length === 16 ? 'aes-128-ctr' : 'aes-256-ctr', key, iv).update(data))

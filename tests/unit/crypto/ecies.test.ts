@@ -2,22 +2,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
-import { type CryptoBackend, setCryptoBackend } from '../../../crypto/backend.ts'
+import { setCryptoBackend } from '../../../crypto/backend.ts'
 import { ECIES_OVERHEAD, eciesDecrypt, eciesEncrypt, type RandomBytes } from '../../../crypto/ecies.ts'
 import { CryptoError, generatePrivateKey, publicKeyOf } from '../../../crypto/secp256k1.ts'
-
-function onBoth(name: string, f: () => void): void {
-  for (const b of ['fast', 'noble'] as CryptoBackend[]) {
-    test(`${name} [${b}]`, () => {
-      setCryptoBackend(b)
-      try {
-        f()
-      } finally {
-        setCryptoBackend('fast')
-      }
-    })
-  }
-}
+import { onBoth } from '../../helpers/backends.ts'
 
 /** Deterministic RandomBytes: a counter-based byte stream from a seed. */
 function seeded(seed: number): RandomBytes {

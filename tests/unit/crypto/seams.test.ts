@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { bytesToHex, hexToBytes } from '../../../codecs/bytes.ts'
-import { type CryptoBackend, setCryptoBackend } from '../../../crypto/backend.ts'
+import { setCryptoBackend } from '../../../crypto/backend.ts'
 import { createKeccakState, keccak256 } from '../../../crypto/keccak.ts'
 import {
   CryptoError,
@@ -16,22 +16,10 @@ import {
   sign,
   uncompressPublicKey,
 } from '../../../crypto/secp256k1.ts'
+import { onBoth } from '../../helpers/backends.ts'
 
 const KEY_A = hexToBytes('49a7b37aa6f6645917e7b807e9d1c00d4fa71f18343b0d4122a4d2df64dd6fee')
 const KEY_B = hexToBytes('b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291')
-
-function onBoth(name: string, f: (b: CryptoBackend) => void): void {
-  for (const b of ['fast', 'noble'] as const) {
-    test(`${name} [${b}]`, () => {
-      setCryptoBackend(b)
-      try {
-        f(b)
-      } finally {
-        setCryptoBackend('fast')
-      }
-    })
-  }
-}
 
 describe('secp256k1 seam', () => {
   test('the native binding loaded on this machine', () => assert.equal(hasNativeSecp256k1, true))
