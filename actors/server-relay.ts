@@ -64,7 +64,10 @@ export function createCheckpointRelay(opts: {
     const e = ev.id === id ? ev : { ...ev, id }
     if (e.type === 'checkpoint.postHandshake') {
       let set = between.get(id)
-      if (!set) between.set(id, (set = new Map()))
+      if (!set) {
+        set = new Map()
+        between.set(id, set)
+      }
       set.set(e.peer, { inbound: e.inbound })
       idOf.set(e.peer, id)
       opts.forward(e)
