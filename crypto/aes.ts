@@ -67,7 +67,7 @@ class NobleCtr implements AesCtr {
   private ksUsed = AES_BLOCK_SIZE
   constructor(key: Uint8Array, iv: Uint8Array) {
     this.xk = unsafe.expandKeyLE(key)
-    this.counter = iv.slice()
+    this.counter = new Uint8Array(iv)
   }
   update(src: Uint8Array, dst?: Uint8Array): Uint8Array {
     const n = src.length
@@ -85,7 +85,8 @@ class NobleCtr implements AesCtr {
       if (isAligned(s) && isAligned(d) && (s.buffer !== d.buffer || s.byteOffset === d.byteOffset)) {
         unsafe.ctrCounter(this.xk, this.counter, s, d)
       } else {
-        const tmp = s.slice()
+        // a copy (Buffer#slice would be a view, possibly unaligned)
+        const tmp = new Uint8Array(s)
         unsafe.ctrCounter(this.xk, this.counter, tmp, tmp)
         d.set(tmp)
       }
@@ -129,7 +130,7 @@ class NobleBlock implements AesBlock {
     // in place when the output is word-aligned (noble reads the block as 32-bit words), else via a copy
     if (isAligned(o)) unsafe.encryptBlock(this.xk, o)
     else {
-      const t = o.slice()
+      const t = new Uint8Array(o)
       unsafe.encryptBlock(this.xk, t)
       o.set(t)
     }
