@@ -2,40 +2,15 @@
 // this test process on 127.0.0.1: ping, requestenr, resolve, lookup, crawl; bad input and silent targets fail
 // with one line on stderr and a non-zero exit.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { createDiscv4, type Discv4 } from '../../actors/discovery/service.ts'
 import { formatEnode } from '../../codecs/enode.ts'
 import { enrToText } from '../../codecs/enr.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
+import { assertFails, run } from '../helpers/cli.ts'
 
-const BIN = fileURLToPath(new URL('../../bin/devp2p-actors.js', import.meta.url))
 const LOCAL = ['--listen', '127.0.0.1']
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-function run(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-function assertFails(r: Run, text: RegExp): void {
-  assert.notEqual(r.code, 0)
-  assert.equal(r.stdout, '')
-  const lines = r.stderr.trim().split('\n')
-  assert.equal(lines.length, 1, r.stderr)
-  assert.match(lines[0]!, /^devp2p-actors: /)
-  assert.match(lines[0]!, text)
-}
 
 const urlOf = (d: Discv4) => formatEnode(d.self())
 

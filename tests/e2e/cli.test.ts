@@ -1,13 +1,11 @@
 // The real `devp2p-actors` binary (bin/devp2p-actors.js through tsx): each command with good and bad input.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { assertFails, run } from '../helpers/cli.ts'
 
-const BIN = fileURLToPath(new URL('../../bin/devp2p-actors.js', import.meta.url))
 const KEY = 'b71c71a67e1177ad4e901695e1b4b9ee17ae16c6668d313eac2f96dbcda3f291'
 const PUB =
   'ca634cae0d49acb401d8a4c6b6fe8c55b70d115bf400769cc1400f3258cd31387574077f301b421bc84df7266c44e9e6d569fc56be00812904767bf5ccd1fc7f'
@@ -17,29 +15,6 @@ const ENR =
 const URL_PUB =
   '1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439'
 const ENODE = `enode://${URL_PUB}@127.0.0.1:52150?discport=22334`
-
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-function run(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
-
-/** A failure: non-zero exit, nothing on stdout, one line on stderr containing `text`. */
-function assertFails(r: Run, text: string): void {
-  assert.notEqual(r.code, 0)
-  assert.equal(r.stdout, '')
-  const lines = r.stderr.trim().split('\n')
-  assert.equal(lines.length, 1, r.stderr)
-  assert.match(lines[0]!, new RegExp(`^devp2p-actors: .*${text}`))
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'devp2p-cli-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
