@@ -39,7 +39,7 @@ import {
   sign,
   uncompressPublicKey,
 } from '../crypto/secp256k1.ts'
-import { xorBytes } from './bytes.ts'
+import { equalBytes, xorBytes } from './bytes.ts'
 import { DecodeError } from './errors.ts'
 import { asBigUint, asFixedBytes, asList, type RlpItem, rlpDecodePrefix, rlpEncode } from './rlp.ts'
 
@@ -192,6 +192,19 @@ function version(item: RlpItem | undefined): number {
   return Number(asBigUint(item, 'version', 8))
 }
 
+const staticPublicKeys = new WeakMap<Uint8Array, { key: Uint8Array; pub: Uint8Array }>()
+/**
+ * Our static public key, derived once per private-key object (a node dials every peer with the same one);
+ * the key bytes are compared on each use, so a caller that rewrites the array in place still gets a fresh key.
+ */
+function staticPublicKey(privateKey: Uint8Array): Uint8Array {
+  const hit = staticPublicKeys.get(privateKey)
+  if (hit && equalBytes(hit.key, privateKey)) return hit.pub
+  const pub = publicKeyOf(privateKey)
+  staticPublicKeys.set(privateKey, { key: privateKey.slice(), pub })
+  return pub
+}
+
 // ── initiator ────────────────────────────────────────────────────────────────────────────────────────
 
 /** Build the auth packet to `remotePubkey` (geth makeAuthMsg + sealEIP8). */
@@ -206,7 +219,7 @@ export function createAuth(
   const ephemeralKey = r.ephemeralKey ?? drawKey(rng)
   const token = ecdh(privateKey, remote)
   const signature = sign(xorBytes(token, nonce), ephemeralKey)
-  const body = rlpEncode([signature, publicKeyOf(privateKey), nonce, HANDSHAKE_VERSION])
+  const body = rlpEncode([signature, staticPublicKey(privateKey), nonce, HANDSHAKE_VERSION])
   const packet = seal(body, remote, r)
   return { packet, state: { remotePubkey: remote, ephemeralKey, nonce, authPacket: packet } }
 }
