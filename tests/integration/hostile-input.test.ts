@@ -3,7 +3,7 @@
 // implies (via the peer machine and classify()) and leaves no socket or timer behind.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { describe, it } from 'node:test'
+import { afterEach, describe, it } from 'node:test'
 import { type PeerSession, startPeer } from '../../actors/peer.ts'
 import { DecodeError } from '../../codecs/errors.ts'
 import { DiscReason, encodeDisconnect, encodeHello, type Hello, P2P_MSG } from '../../codecs/p2p.ts'
@@ -22,7 +22,25 @@ import {
 } from '../helpers/peers.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
 
-const FAST = { handshake: 200, hello: 1_000 }
+// The handshake deadline is what two tests check (SHORT); elsewhere it and the Hello deadline only bound a test
+// that goes wrong, so they are wide enough for a loaded machine (building a 16 MiB frame takes seconds there).
+const SHORT = { handshake: 200, hello: 1_000 }
+const FAST = { handshake: 10_000, hello: 10_000 }
+
+/** Whatever a test opened, closed after it even when an assertion failed (else the process never exits). */
+const opened: { raw?: RawPeer; peer?: PeerSession; l?: Listener }[] = []
+afterEach(async () => {
+  const all = opened.splice(0)
+  const cleanup = Promise.all(
+    all.map(async ({ raw, peer, l }) => {
+      peer?.disconnect(DiscReason.Requested)
+      await raw?.destroy()
+      await peer?.closed
+      await l?.close()
+    }),
+  )
+  await Promise.race([cleanup, new Promise((r) => setTimeout(r, 5_000).unref())])
+})
 
 interface Scene {
   l: Listener
@@ -43,6 +61,7 @@ async function inbound(opts: PeerOptions = {}): Promise<Scene> {
   const evil = newKeys()
   const raw = new RawPeer(dial(l.port))
   const peer = startPeer({ timeouts: FAST, ...opts, socket: await l.accept(), privateKey: ours.priv })
+  opened.push({ raw, peer, l })
   return {
     l,
     raw,
@@ -115,7 +134,7 @@ describe('hostile input: ECIES handshake', () => {
   })
 
   it('truncated auth then silence → ReadTimeout (handshake deadline)', async () => {
-    const s = await inbound()
+    const s = await inbound({ timeouts: SHORT })
     const { packet } = createAuth(s.evil.priv, s.ours.pub)
     s.raw.write(packet.subarray(0, 100))
     await expectDrop(s, DiscReason.ReadTimeout)
@@ -133,7 +152,7 @@ describe('hostile input: ECIES handshake', () => {
   })
 
   it('silence → ReadTimeout after the (shortened) 5 s handshake deadline', async () => {
-    const s = await inbound()
+    const s = await inbound({ timeouts: SHORT })
     const t0 = Date.now()
     await expectDrop(s, DiscReason.ReadTimeout)
     const took = Date.now() - t0
@@ -365,7 +384,9 @@ describe('hostile input: Hello and messages', () => {
       privateKey: ours.priv,
       dialDest: { id: evil.id, pubkey: evil.pub },
     })
+    opened.push({ peer, l })
     const raw = new RawPeer(await l.accept())
+    opened.push({ raw })
     await raw.respond(evil)
     raw.sendHello(helloOf(newKeys().pub))
     const out = await peer.dropped
