@@ -172,63 +172,91 @@ export type BaseProtocolEvent =
  * sub-protocol codes are left to the protocols' own subscriptions. Stream end → `tcp.closed`.
  */
 export const baseProtocolLogic = fromCallback<{ type: 'noop' }, BaseProtocolInput>(({ input, sendBack }) => {
-  let stopped = false
-  let owed = 0
-  let writing = false
-  const emit = (e: BaseProtocolEvent) => {
-    if (!stopped) sendBack(e)
+  const reader = new BaseProtocolReader(input, sendBack)
+  reader.sub = input.messages$.subscribe(reader)
+  return reader.stop
+})
+
+/**
+ * baseProtocolLogic's state and handlers. A class so that an idle peer holds one object whose handlers live on
+ * the prototype, instead of a closure per handler (each closure is a heap object, and more under tsx keepNames).
+ */
+class BaseProtocolReader {
+  stopped = false
+  owed = 0
+  writing = false
+  sub: { unsubscribe(): void } | undefined
+  /** the actor's cleanup: bound once, no closure */
+  readonly stop: () => void
+  constructor(
+    readonly input: BaseProtocolInput,
+    readonly sendBack: (e: BaseProtocolEvent) => void,
+  ) {
+    this.stop = this.dispose.bind(this)
   }
-  const pump = () => {
-    if (writing || owed === 0 || stopped) return
-    owed--
-    writing = true
+
+  emit(e: BaseProtocolEvent): void {
+    if (!this.stopped) this.sendBack(e)
+  }
+
+  pump(): void {
+    if (this.writing || this.owed === 0 || this.stopped) return
+    this.owed--
+    this.writing = true
     // geth ignores Pong write errors (SendItems(p.rw, pongMsg)); a broken socket surfaces on the read side.
-    input.send(P2P_MSG.pong, PONG_PAYLOAD).then(
+    this.input.send(P2P_MSG.pong, PONG_PAYLOAD).then(
       () => {
-        writing = false
-        pump()
+        this.writing = false
+        this.pump()
       },
       () => {
-        writing = false
+        this.writing = false
       },
     )
   }
-  const sub = input.messages$.subscribe({
-    next: (m) => {
-      if (stopped) return
-      switch (m.code) {
-        case P2P_MSG.ping:
-          if (owed < MAX_PENDING_PONGS) owed++
-          pump()
-          return
-        case P2P_MSG.disconnect:
-          emit({ type: 'disconnect.received', reason: decodeDisconnect(m.payload) as DiscReason })
-          return
-        case P2P_MSG.hello:
-          emit({
-            type: 'message.invalid',
-            error: new ProtocolError('BAD_HELLO', 'Hello after Hello', { reason: DiscReason.ProtocolError }),
-          })
-          return
-      }
-      if (m.code < BASE_PROTOCOL_LENGTH) return
-      if (m.code >= input.totalLength) {
-        emit({
+
+  next(m: Msg): void {
+    if (this.stopped) return
+    switch (m.code) {
+      case P2P_MSG.ping:
+        if (this.owed < MAX_PENDING_PONGS) this.owed++
+        this.pump()
+        return
+      case P2P_MSG.disconnect:
+        this.emit({ type: 'disconnect.received', reason: decodeDisconnect(m.payload) as DiscReason })
+        return
+      case P2P_MSG.hello:
+        this.emit({
           type: 'message.invalid',
-          error: new ProtocolError('INVALID_MSG_CODE', `msg code out of range: ${m.code}`, {
-            details: { code: m.code, max: input.totalLength - 1 },
-          }),
+          error: new ProtocolError('BAD_HELLO', 'Hello after Hello', { reason: DiscReason.ProtocolError }),
         })
-      }
-    },
-    error: (error) => emit({ type: 'tcp.closed', error }),
-    complete: () => emit({ type: 'tcp.closed' }),
-  })
-  return () => {
-    stopped = true
-    sub.unsubscribe()
+        return
+    }
+    if (m.code < BASE_PROTOCOL_LENGTH) return
+    const total = this.input.totalLength
+    if (m.code >= total) {
+      this.emit({
+        type: 'message.invalid',
+        error: new ProtocolError('INVALID_MSG_CODE', `msg code out of range: ${m.code}`, {
+          details: { code: m.code, max: total - 1 },
+        }),
+      })
+    }
   }
-})
+
+  error(error: unknown): void {
+    this.emit({ type: 'tcp.closed', error })
+  }
+
+  complete(): void {
+    this.emit({ type: 'tcp.closed' })
+  }
+
+  dispose(): void {
+    this.stopped = true
+    this.sub?.unsubscribe()
+  }
+}
 
 export interface ProtocolRunnerInput {
   protocol: Protocol
