@@ -95,33 +95,44 @@ describe('dialer glue', () => {
       onAttempt: () => attempts++,
       onFailure: () => failures++,
     })
-    const ok = createActor(logic, { input: { node: node(1, port) } })
-    const done = new Promise((resolve, reject) =>
-      ok.subscribe({ complete: () => resolve(ok.getSnapshot().output), error: reject }),
-    )
-    ok.start()
-    const sock = (await done) as Socket
-    assert.equal(sock.remotePort, port)
-    await new Promise((r) => setImmediate(r))
-    assert.equal(sock.destroyed, false, 'taken over: left open')
-    // a connection nobody takes over (its dial task ended meanwhile) is closed
-    take = false
-    const orphan = createActor(logic, { input: { node: node(3, port) } })
-    const lost = new Promise<Socket>((resolve) =>
-      orphan.subscribe({ complete: () => resolve(orphan.getSnapshot().output as Socket) }),
-    )
-    orphan.start()
-    const lostSock = await lost
-    await waitUntil(() => lostSock.destroyed, 1000, 'orphan closed')
-    sock.destroy()
-    await waitUntil(() => accepted.length === 2, 1000, 'accepted')
-    server.close()
-    const refused = createActor(logic, { input: { node: node(2, port) } })
-    const err = new Promise((resolve) => refused.subscribe({ error: resolve }))
-    refused.start()
-    assert.match(String(await err), /ECONNREFUSED/)
-    assert.deepEqual([attempts, failures], [3, 1])
-    for (const s of accepted) s.destroy()
+    const opened: Socket[] = []
+    try {
+      const ok = createActor(logic, { input: { node: node(1, port) } })
+      const done = new Promise((resolve, reject) =>
+        ok.subscribe({ complete: () => resolve(ok.getSnapshot().output), error: reject }),
+      )
+      ok.start()
+      const sock = (await done) as Socket
+      opened.push(sock)
+      assert.equal(sock.remotePort, port)
+      await new Promise((r) => setImmediate(r))
+      assert.equal(sock.destroyed, false, 'taken over: left open')
+      // a connection nobody takes over (its dial task ended meanwhile) is closed
+      take = false
+      const orphan = createActor(logic, { input: { node: node(3, port) } })
+      const lost = new Promise<Socket>((resolve, reject) =>
+        orphan.subscribe({ complete: () => resolve(orphan.getSnapshot().output as Socket), error: reject }),
+      )
+      orphan.start()
+      const lostSock = await lost
+      opened.push(lostSock)
+      await waitUntil(() => lostSock.destroyed, 5_000, 'orphan closed')
+      sock.destroy()
+      await waitUntil(() => accepted.length === 2, 5_000, 'accepted')
+      server.close()
+      const refused = createActor(logic, { input: { node: node(2, port) } })
+      // settles either way, so a connect that unexpectedly succeeds fails the match instead of hanging
+      const err = new Promise((resolve) =>
+        refused.subscribe({ error: resolve, complete: () => resolve('completed, not refused') }),
+      )
+      refused.start()
+      assert.match(String(await err), /ECONNREFUSED/)
+      assert.deepEqual([attempts, failures], [3, 1])
+    } finally {
+      // a failed assertion must not leave the server or a socket open (the process would never exit)
+      for (const s of [...opened, ...accepted]) s.destroy()
+      if (server.listening) server.close()
+    }
     await assert.rejects(tcpConnect('127.0.0.1', port, AbortSignal.abort()), /aborted/)
   })
 
