@@ -278,34 +278,51 @@ export type ProtocolRunnerEvent =
  * reject with SHUTTING_DOWN); late results are ignored.
  */
 export const protocolRunnerLogic = fromCallback<{ type: 'noop' }, ProtocolRunnerInput>(
-  ({ input, sendBack }) => {
-    let stopped = false
-    const name = input.protocol.name
-    const report = (e: ProtocolRunnerEvent) => {
-      if (!stopped) sendBack(e)
-    }
-    const rw = protocolRW(input.messages$, {
+  ({ input, sendBack }) => new ProtocolRunner(input, sendBack).stop,
+)
+
+/** protocolRunnerLogic's state and handlers (a class for the same reason as BaseProtocolReader). */
+class ProtocolRunner {
+  stopped = false
+  readonly name: string
+  readonly rw: ReturnType<typeof protocolRW>
+  /** the actor's cleanup: bound once, no closure */
+  readonly stop: () => void
+  constructor(
+    input: ProtocolRunnerInput,
+    readonly sendBack: (e: ProtocolRunnerEvent) => void,
+  ) {
+    this.name = input.protocol.name
+    this.stop = this.dispose.bind(this)
+    const failed = this.failed.bind(this)
+    this.rw = protocolRW(input.messages$, {
       offset: input.offset,
       length: input.length,
       send: input.send,
-      onOverflow: (error) => report({ type: 'protocol.failed', name, error }),
+      onOverflow: failed,
     })
     let running: Promise<void>
     try {
-      running = Promise.resolve(input.protocol.run(input.peer, rw))
+      running = Promise.resolve(input.protocol.run(input.peer, this.rw))
     } catch (e) {
       running = Promise.reject(e)
     }
-    running.then(
-      () => report({ type: 'protocol.returned', name }),
-      (error: unknown) => report({ type: 'protocol.failed', name, error }),
-    )
-    return () => {
-      stopped = true
-      rw.dispose()
-    }
-  },
-)
+    running.then(this.returned.bind(this), failed)
+  }
+
+  returned(): void {
+    if (!this.stopped) this.sendBack({ type: 'protocol.returned', name: this.name })
+  }
+
+  failed(error: unknown): void {
+    if (!this.stopped) this.sendBack({ type: 'protocol.failed', name: this.name, error })
+  }
+
+  dispose(): void {
+    this.stopped = true
+    this.rw.dispose()
+  }
+}
 
 /** Static facts about a peer, known after the Hello. */
 export interface PeerInfoFacts {
