@@ -145,6 +145,10 @@ function ownPublicKey(privateKey: Uint8Array): Uint8Array {
   return pub
 }
 
+/** module-level callbacks, so a peer does not create (and keep) its own copies */
+const ignore = (): void => {}
+const toUndefined = (): undefined => undefined
+
 let sharedSupervisor: ReturnType<typeof createCheckpointSupervisor> | undefined
 /** One accept-all supervisor shared by every peer started without one (stateless; holds no timer or socket). */
 function defaultSupervisor(): ReturnType<typeof createCheckpointSupervisor> {
@@ -202,7 +206,7 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
   const ready = new Promise<PeerHandle<PeerSnapshot>>((resolve, reject) => {
     settleReady = { resolve, reject }
   })
-  ready.catch(() => {})
+  ready.catch(ignore)
 
   let finished = false
   const finish = (out: PeerOutput) => {
@@ -241,7 +245,7 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
   })
   actor.start()
 
-  const closed = dropped.then(() => connection.closed).then(() => undefined)
+  const closed = dropped.then(() => connection.closed).then(toUndefined)
   const snapshot$ = new Observable<PeerSnapshot>((sub) => {
     sub.next(actor.getSnapshot())
     const s = actor.subscribe({
