@@ -217,8 +217,9 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     settleReady = undefined
     resolveDropped(out)
   }
+  // method shorthand, not arrow properties: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
   actor.subscribe({
-    next: (s) => {
+    next(s) {
       if (settleReady && s.matches('running')) {
         const c = s.context
         const handle = createPeerHandle<PeerSnapshot>(actor, {
@@ -231,14 +232,14 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
         settleReady = undefined
       }
     },
-    complete: () => {
+    complete() {
       const out = actor.getSnapshot().output
       if (out) return finish(out)
       // stopped from outside (actor.stop()): tell the remote we quit, like geth's server shutdown
       connection.close(DiscReason.Quitting)
       finish({ reason: DiscReason.Quitting, requestedByRemote: false })
     },
-    error: (error) => {
+    error(error) {
       opts.onError?.(error)
       finish({ reason: DiscReason.NetworkError, requestedByRemote: false, error })
     },
@@ -263,7 +264,7 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     ready,
     dropped,
     closed,
-    disconnect: (reason) => {
+    disconnect(reason) {
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'peer.disconnect', reason })
     },
   }

@@ -355,6 +355,8 @@ export function createPeerHandle<TSnapshot>(
       })
       return () => s.unsubscribe()
     }),
-    disconnect: (reason) => actor.send({ type: 'peer.disconnect', reason }),
+    disconnect(reason) {
+      actor.send({ type: 'peer.disconnect', reason })
+    },
   }
 }

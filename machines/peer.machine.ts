@@ -231,7 +231,12 @@ export const peerMachine = setup({
         inbound: context.inbound,
       })
       const { transport } = context
-      const send = (code: number, payload: Uint8Array) => transport.send(code, payload)
+      // one shared send, from a method rather than an arrow: no name-keeping wrapper under tsx (keepNames)
+      const { send } = {
+        send(code: number, payload: Uint8Array) {
+          return transport.send(code, payload)
+        },
+      }
       for (const m of context.matched) {
         enqueue.spawnChild('protocolRunner', {
           id: `proto:${m.name}`,
@@ -410,7 +415,10 @@ export const peerMachine = setup({
         src: 'messages',
         input: ({ context }) => ({
           messages$: context.transport.messages$,
-          send: (code: number, payload: Uint8Array) => context.transport.send(code, payload),
+          // a method, not an arrow property: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
+          send(code: number, payload: Uint8Array) {
+            return context.transport.send(code, payload)
+          },
           totalLength: context.matched.reduce((n, m) => n + m.length, BASE_PROTOCOL_LENGTH),
         }),
       },
