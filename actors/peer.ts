@@ -209,13 +209,16 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
   ready.catch(ignore)
 
   let finished = false
-  const finish = (out: PeerOutput) => {
-    if (finished) return
-    finished = true
-    connection.close()
-    settleReady?.reject(new PeerDroppedError(out))
-    settleReady = undefined
-    resolveDropped(out)
+  // a method, not an arrow const: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
+  const { finish } = {
+    finish(out: PeerOutput) {
+      if (finished) return
+      finished = true
+      connection.close()
+      settleReady?.reject(new PeerDroppedError(out))
+      settleReady = undefined
+      resolveDropped(out)
+    },
   }
   // method shorthand, not arrow properties: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
   actor.subscribe({
