@@ -1,7 +1,9 @@
 // Simulation (issue 5 "Proof"): 200 discovery v4 nodes in one process on 127.0.0.1, bootstrapped from one node.
 // Every table must reach 16 nodes within a bound, and lookups for random targets must return the true 16 closest
 // nodes (computed from the full node list) in ≥ 95 % of the lookups. All 200 nodes share one event loop, so the
-// reply deadline is raised to 1 s (geth's 500 ms assumes one process per node) and nodes start in groups of 10
+// reply deadline is raised to 3 s (geth's 500 ms assumes one process per node; with 1 s, a loaded 2-core machine
+// answered late, so the last ~60 joiners timed out against the bootnode and were stuck at 0–1 entries) and the
+// test may take up to 400 s there (the fill bound below is unchanged); nodes start in groups of 10
 // every 250 ms; a node still short of 16 after each 5 s runs one more lookup (it would otherwise wait for the
 // 15–30 min refresh). FINDNODE answers include nodes not yet liveness-checked (geth's NoFindnodeLivenessCheck,
 // which geth's own simulations use): with revalidation at one PING per 3 s, a young 200-node network would
@@ -22,18 +24,20 @@ const LOOKUP_BATCH = 8
 const SELF_LOOKUP_BATCH = 25
 const log = (s: string) => process.stderr.write(`# sim: ${s}\n`)
 
-describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 170_000 }, () => {
+describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 400_000 }, () => {
   let net: SimNet | undefined
   after(async () => {
     await net?.stop()
   })
 
-  it('every table reaches 16 nodes; random lookups find the true 16 closest in ≥ 95 %', async () => {
+  it('every table reaches 16 nodes; random lookups find the true 16 closest in ≥ 95 %', {
+    timeout: 400_000,
+  }, async () => {
     const t0 = performance.now()
     net = await startNet(N, {
       batch: 10,
       batchGapMs: 250,
-      config: { replyTimeout: 1_000, bondWait: 500, noFindnodeLivenessCheck: true },
+      config: { replyTimeout: 3_000, bondWait: 500, noFindnodeLivenessCheck: true },
     })
     const ports = new Set(net.nodes.map((d) => d.address().port))
     assert.equal(ports.size, N, 'distinct ports')
