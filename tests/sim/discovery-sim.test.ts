@@ -8,7 +8,8 @@
 // 15–30 min refresh). FINDNODE answers include nodes not yet liveness-checked (geth's NoFindnodeLivenessCheck,
 // which geth's own simulations use): with revalidation at one PING per 3 s, a young 200-node network would
 // otherwise answer with the few checked nodes only. Before measuring lookups every node runs one self lookup, as
-// geth's refresh does, so that early joiners know the nodes that arrived after their own first refresh.
+// geth's refresh does, so that early joiners know the nodes that arrived after their own first refresh. The
+// measured lookups run two at a time: eight at once congested the shared event loop into reply timeouts (35/40 exact).
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
@@ -20,7 +21,7 @@ const N = 200
 const FILL_BOUND_MS = 60_000
 const KICK_EVERY_MS = 5_000
 const LOOKUPS = 40
-const LOOKUP_BATCH = 8
+const LOOKUP_BATCH = 2
 const SELF_LOOKUP_BATCH = 25
 const log = (s: string) => process.stderr.write(`# sim: ${s}\n`)
 
