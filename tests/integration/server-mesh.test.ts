@@ -250,13 +250,13 @@ describe('server: handle', () => {
 
 describe('server: addresses', () => {
   it('nat extip:IP is the announced address; IPv6 loopback listens and connects', async () => {
-    const ext = makeNode({ nat: 'extip:1.2.3.4' })
+    const ext = makeNode({ nat: 'extip:203.0.113.4' })
     const a = makeNode({ listenAddr: '[::1]:0' })
     const b = makeNode({ listenAddr: '[::1]:0' })
     await Promise.all([ext.srv.start(), a.srv.start(), b.srv.start()])
     try {
-      assert.equal(ext.srv.nodeInfo().ip, '1.2.3.4')
-      assert.match(ext.srv.nodeInfo().enode, /@1\.2\.3\.4:\d+\?discport=0$/)
+      assert.equal(ext.srv.nodeInfo().ip, '203.0.113.4')
+      assert.match(ext.srv.nodeInfo().enode, /@203\.0\.113\.4:\d+\?discport=0$/)
       const info = a.srv.nodeInfo()
       assert.equal(info.ip, '::1')
       assert.equal(info.listenAddr, `[::1]:${info.ports.listener}`)
