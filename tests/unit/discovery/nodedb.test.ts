@@ -116,7 +116,7 @@ withDbs('lastping / lastpong / findfails are kept per (id, IP), in whole seconds
   assert.equal(await db.updateLastPongReceived(id, '127.1.1.1', 1_700_000_000_123), true)
   assert.equal(await db.lastPongReceived(id, '127.1.1.1'), 1_700_000_000_000)
   assert.equal(await db.lastPongReceived(id, '127.1.1.2'), 0)
-  assert.equal(await db.lastPongReceived(id, '::ffff:1.1.1.1'), 1_700_000_000_000)
+  assert.equal(await db.lastPongReceived(id, '::ffff:127.1.1.1'), 1_700_000_000_000)
   await db.updateLastPingReceived(id, '127.1.1.2', 5_000)
   assert.equal(await db.lastPingReceived(id, '127.1.1.2'), 5_000)
   assert.equal(await db.lastPingReceived(id, '127.1.1.1'), 0)
