@@ -41,7 +41,7 @@ test('LAN / loopback / special classification as geth netutil', () => {
     'fd00::1',
     '::ffff:10.0.0.1',
   ]
-  const wan = ['8.8.8.8', '172.32.0.1', '192.169.0.1', '2a00::1', '1.1.1.1']
+  const wan = ['11.22.33.44', '172.32.0.1', '192.169.0.1', '2a00::1', '1.1.1.1']
   for (const ip of lan) assert.equal(isLan(ip), true, ip)
   for (const ip of wan) assert.equal(isLan(ip), false, ip)
   assert.equal(isLoopback('127.5.5.5'), true)
@@ -67,17 +67,17 @@ test('LAN / loopback / special classification as geth netutil', () => {
 
 test('checkRelayAddr: the four relay rules of geth CheckRelayAddr', () => {
   const cases: Array<[string, string, ReturnType<typeof checkRelayAddr>]> = [
-    ['8.8.8.8', 'bogus', 'INVALID_IP'],
-    ['8.8.8.8', '0.0.0.0', 'UNSPECIFIED'],
-    ['8.8.8.8', '192.0.2.5', 'SPECIAL_NETWORK'],
+    ['11.22.33.44', 'bogus', 'INVALID_IP'],
+    ['11.22.33.44', '0.0.0.0', 'UNSPECIFIED'],
+    ['11.22.33.44', '192.0.2.5', 'SPECIAL_NETWORK'],
     ['127.0.0.1', '224.0.0.1', 'SPECIAL_NETWORK'],
-    ['8.8.8.8', '127.0.0.1', 'LOOPBACK_FROM_WAN'],
+    ['11.22.33.44', '127.0.0.1', 'LOOPBACK_FROM_WAN'],
     ['10.0.0.1', '127.0.0.1', 'LOOPBACK_FROM_WAN'],
     ['127.0.0.1', '127.0.0.2', null],
-    ['8.8.8.8', '10.0.0.1', 'LAN_FROM_WAN'],
+    ['11.22.33.44', '10.0.0.1', 'LAN_FROM_WAN'],
     ['192.168.0.1', '10.0.0.1', null],
     ['127.0.0.1', '10.0.0.1', null],
-    ['8.8.8.8', '1.1.1.1', null],
+    ['11.22.33.44', '1.1.1.1', null],
     ['10.0.0.1', '1.1.1.1', null],
   ]
   for (const [sender, addr, want] of cases)
