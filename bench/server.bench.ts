@@ -1,21 +1,7 @@
-// Benchmark: the whole p2p server (actors/server.ts createServer) accepting connections, beside
-// @ethereumjs/devp2p 10 in the same run, each side in its own process (bench/procs/server-node.ts; issue 4 "Proof").
-//   - connections established per second through the full checkpoint flow (listener slot → ECIES → postHandshake
-//     verdict → Hello → addPeer verdict → protocol runs and sends its first message, which the dialer awaits),
-//     many dialer identities in another process, 1 lane and 8 lanes; ethjs: its RLPx server ← its dialers;
-//   - the supervisor's own overhead: listener CPU per connection through createServer minus the same through a
-//     bare startPeer per socket (accept-all checkpoint actor, no server) in the same process, alternating rounds,
-//     as a share of the server's figure;
-//   - memory per connected peer through the whole server (RSS and heap after GC) with 500 idle peers.
-// Targets: ≥ 10× ethjs, within 1.5× of geth's full p2p.Server on this machine class (464/s with one dialer,
-// 1 208/s with 8 → ≥ 309 / ≥ 805), supervisor < 5 % of a connection's CPU, ≤ 40 kB RSS per peer (geth ≈ 37 kB).
-// BENCH_MS sets each rate window (default 3000 ms); BENCH_LOADER=plain runs the processes without tsx keepNames;
-// BENCH_PARTS=server,ethjs,memory picks parts (default all).
-import { type ChildProcess, fork } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Row, report } from './lib.ts'
-import { median, quantile } from './procs/driver.ts'
+import { median, type NodeProc, quantile, spawnBenchProc } from './procs/driver.ts'
 
 const MS = Number(process.env.BENCH_MS ?? 3000)
 const PEERS = Number(process.env.BENCH_PEERS ?? 500)
@@ -23,65 +9,11 @@ const WARMUP_PEERS = 24
 const OVERHEAD_ROUNDS = 6
 const here = dirname(fileURLToPath(import.meta.url))
 const script = join(here, 'procs', 'server-node.ts')
-const loader = process.env.BENCH_LOADER === 'plain' ? join(here, 'procs', 'plain-ts.mjs') : 'tsx'
 
-type Reply = { ok: boolean; result?: unknown; error?: string }
+type Proc = NodeProc
 
-interface Proc {
-  call<T>(cmd: Record<string, unknown>, timeoutMs?: number): Promise<T>
-  exit(): Promise<void>
-}
-
-async function spawnProc(nodeFlags: string[] = []): Promise<Proc> {
-  const child: ChildProcess = fork(script, [], {
-    execArgv: [
-      ...nodeFlags,
-      '--expose-gc',
-      '--import',
-      loader,
-      // BENCH_PROF=<dir>: write a V8 CPU profile of each process there (node --cpu-prof)
-      ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []),
-    ],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  let pending: ((r: Reply) => void) | undefined
-  child.on('message', (r: Reply) => {
-    const p = pending
-    pending = undefined
-    p?.(r)
-  })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const next = (timeoutMs: number, what: string) =>
-    new Promise<Reply>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no reply to ${what} in ${timeoutMs} ms`)), timeoutMs)
-      pending = (r) => {
-        clearTimeout(t)
-        resolve(r)
-      }
-      exited.then(() => {
-        clearTimeout(t)
-        reject(new Error(`bench process exited during ${what}`))
-      })
-    })
-  const ready = await next(30_000, 'start')
-  if (!ready.ok) throw new Error(ready.error)
-  return {
-    async call<T>(cmd: Record<string, unknown>, timeoutMs = 120_000): Promise<T> {
-      const r = next(timeoutMs, String(cmd.cmd))
-      child.send(cmd)
-      const reply = await r
-      if (!reply.ok) throw new Error(`${String(cmd.cmd)}: ${reply.error}`)
-      return reply.result as T
-    },
-    async exit() {
-      if (child.exitCode !== null) return
-      child.send({ cmd: 'exit' })
-      const t = setTimeout(() => child.kill(), 5000)
-      await exited
-      clearTimeout(t)
-    },
-  }
-}
+const spawnProc = (nodeFlags: string[] = []): Promise<Proc> =>
+  spawnBenchProc(script, [], 'bench process', nodeFlags)
 
 type Target = { port: number; pubkey: string }
 type Connects = { count: number; failed: number; elapsedMs: number; latencies: number[]; cpuMs: number }
@@ -343,7 +275,7 @@ const rows: Row[] = [
   { name: `… the same while it holds ${PEERS} peers`, unit: 'conn/s', ours: mem.busyRate },
 ]
 report(
-  `p2p server: connections through the checkpoint flow, supervisor overhead, memory per peer (loader: ${loader === 'tsx' ? 'tsx' : 'plain'})`,
+  `p2p server: connections through the checkpoint flow, supervisor overhead, memory per peer (loader: ${process.env.BENCH_LOADER === 'plain' ? 'plain' : 'tsx'})`,
   rows,
 )
 console.log('(latency and CPU rows: lower is better, so a ratio < 1 means we are faster)')

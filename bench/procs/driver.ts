@@ -1,4 +1,4 @@
-// Spawns bench/procs/rlpx-node.ts as a child process (its own V8 and event loop, like a real remote peer) and
+// Spawns bench processes (bench/procs/rlpx-node.ts, server-node.ts) as child processes (its own V8 and event loop, like a real remote peer) and
 // sends it commands over IPC; shared by the two-process RLPx benchmarks.
 import { type ChildProcess, fork } from 'node:child_process'
 import { dirname, join } from 'node:path'
@@ -18,8 +18,17 @@ export interface NodeProc {
 
 type Reply = { ok: boolean; result?: unknown; error?: string }
 
-export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []): Promise<NodeProc> {
-  const child = fork(script, [impl], {
+/**
+ * Fork `scriptPath` (a bench process speaking {cmd} → {ok, result?, error?} over IPC) under our loader, wait for
+ * its start reply, and return a handle that sends commands and awaits their replies.
+ */
+export async function spawnBenchProc(
+  scriptPath: string,
+  args: string[],
+  label: string,
+  nodeFlags: string[] = [],
+): Promise<NodeProc> {
+  const child = fork(scriptPath, args, {
     execArgv: [
       ...nodeFlags,
       '--expose-gc',
@@ -40,7 +49,7 @@ export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []
   const next = (timeoutMs: number, what: string) =>
     new Promise<Reply>((resolve, reject) => {
       const t = setTimeout(
-        () => reject(new Error(`${impl} node: no reply to ${what} in ${timeoutMs} ms`)),
+        () => reject(new Error(`${label}: no reply to ${what} in ${timeoutMs} ms`)),
         timeoutMs,
       )
       pending = (r) => {
@@ -49,19 +58,19 @@ export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []
       }
       exited.then(() => {
         clearTimeout(t)
-        reject(new Error(`${impl} node exited during ${what}`))
+        reject(new Error(`${label} exited during ${what}`))
       })
     })
   const ready = await next(30_000, 'start')
   if (!ready.ok) throw new Error(ready.error)
   return {
-    impl,
+    impl: label,
     child,
     async call<T>(cmd: Record<string, unknown>, timeoutMs = 120_000): Promise<T> {
       const r = next(timeoutMs, String(cmd.cmd))
       child.send(cmd)
       const reply = await r
-      if (!reply.ok) throw new Error(`${impl} ${String(cmd.cmd)}: ${reply.error}`)
+      if (!reply.ok) throw new Error(`${label} ${String(cmd.cmd)}: ${reply.error}`)
       return reply.result as T
     },
     async exit() {
@@ -72,6 +81,12 @@ export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []
       clearTimeout(t)
     },
   }
+}
+
+export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []): Promise<NodeProc> {
+  const proc = await spawnBenchProc(script, [impl], `${impl} node`, nodeFlags)
+  proc.impl = impl
+  return proc
 }
 
 export function median(xs: number[]): number {
