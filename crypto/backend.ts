@@ -1,5 +1,11 @@
 // Crypto backend switch: the fast native/WebAssembly path on Node, the pure-JS noble path as the portable
 // fallback. Both run the same vectors in tests. Select with DEVP2P_CRYPTO=noble|fast or setCryptoBackend().
+//   seam               fast                                noble
+//   secp256k1.ts       `secp256k1` (native libsecp256k1)   @noble/curves (ECDH, recovery, point checks) +
+//                                                          @noble/secp256k1 (public keys, signing)
+//   keccak.ts          hash-wasm (WebAssembly)             @noble/hashes
+//   aes.ts (AES-CTR)   node:crypto                         @noble/ciphers (one ECB block: noble on both)
+//   ecies.ts           SHA-256 / HMAC-SHA-256 from @noble/hashes on both (a few hundred bytes per handshake)
 export type CryptoBackend = 'fast' | 'noble'
 
 let current: CryptoBackend = process.env.DEVP2P_CRYPTO === 'noble' ? 'noble' : 'fast'

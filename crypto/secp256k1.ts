@@ -1,9 +1,20 @@
 // secp256k1 seam: keys, ECDH (shared x), recoverable ECDSA (65 bytes r||s||v) and recovery.
-// Fast path: the `secp256k1` package (bundled native libsecp256k1) when it loads; fallback: @noble/secp256k1.
+// Fast path: the `secp256k1` package (bundled native libsecp256k1) when it loads. Portable noble path, each
+// operation on the faster of the two noble libraries (measured on Node 20, ms per operation):
+//   @noble/curves      ECDH (variable-base multiply: ScalarMultiplier.mulCT, 1.55 against 2.6 for
+//                      @noble/secp256k1) and signature recovery (GLV-split Strauss–Shamir over public
+//                      inputs, 1.3 against 2.3); also point validation (on-curve check, no encode round trip)
+//   @noble/secp256k1   public keys and signing (fixed-base multiply on its precomputed G table, 0.21 / 0.25
+//                      against 0.39 / 0.43 for @noble/curves)
+// ECDH uses mulCT, the constant-time fixed-window multiply (a fixed sequence of doublings and additions, a
+// data-oblivious table scan), unblinded: the same guarantee as @noble/secp256k1's own multiply (which has no
+// blinding either); getSharedSecret would add 128 bits of scalar blinding at +50 % cost.
 // Public keys are 64 bytes X||Y (no 0x04 prefix) unless named `compressed`.
 
 import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
+import { ScalarMultiplier } from '@noble/curves/abstract/curve.js'
+import { secp256k1 as curves } from '@noble/curves/secp256k1.js'
 import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import * as noble from '@noble/secp256k1'
@@ -34,11 +45,22 @@ interface Secp {
   isValidPrivate(priv: Uint8Array): boolean
   decompress(pub33: Uint8Array): Uint8Array // 65 bytes
   compress(pub65: Uint8Array): Uint8Array
+  /** throws unless pub65 is a point on the curve */
+  validate(pub65: Uint8Array): void
 }
+
+const CurvePoint = curves.Point
+const { Fn, Fp } = CurvePoint
+/** no RNG: mulCT is the unblinded constant-time path (see the top) */
+const constantTimeMul = new ScalarMultiplier(CurvePoint)
 
 const nobleImpl: Secp = {
   publicKey: (priv) => noble.getPublicKey(priv, false),
-  ecdh: (priv, pub) => noble.getSharedSecret(priv, pub, true).subarray(1),
+  ecdh(priv, pub) {
+    // fromBytes checks the point is on the curve (and not infinity: it has no 65-byte encoding)
+    const q = constantTimeMul.mulCT(CurvePoint.fromBytes(pub), Fn.fromBytes(priv)).p
+    return Fp.toBytes(q.toAffine().x)
+  },
   sign(hash, priv) {
     const rec = noble.sign(hash, priv, { prehash: false, format: 'recovered' }) // [v, r, s]
     const out = new Uint8Array(65)
@@ -47,14 +69,19 @@ const nobleImpl: Secp = {
     return out
   },
   recover(hash, sig) {
-    const rec = new Uint8Array(65)
-    rec[0] = sig[64]!
-    rec.set(sig.subarray(0, 64), 1)
-    return noble.Point.fromBytes(noble.recoverPublicKey(rec, hash, { prehash: false })).toBytes(false)
+    const s = new curves.Signature(
+      Fn.fromBytes(sig.subarray(0, 32)),
+      Fn.fromBytes(sig.subarray(32, 64)),
+      sig[64],
+    )
+    return s.recoverPublicKey(hash).toBytes(false)
   },
   isValidPrivate: (priv) => noble.utils.isValidSecretKey(priv),
-  decompress: (pub) => noble.Point.fromBytes(pub).toBytes(false),
-  compress: (pub) => noble.Point.fromBytes(pub).toBytes(true),
+  decompress: (pub) => CurvePoint.fromBytes(pub).toBytes(false),
+  compress: (pub) => CurvePoint.fromBytes(pub).toBytes(true),
+  validate(pub) {
+    CurvePoint.fromBytes(pub)
+  },
 }
 
 type NativeSecp = typeof import('secp256k1')
@@ -86,6 +113,9 @@ function loadNative(): Secp | null {
     isValidPrivate: (priv) => n.privateKeyVerify(priv),
     decompress: (pub) => n.publicKeyConvert(pub, false),
     compress: (pub) => n.publicKeyConvert(pub, true),
+    validate(pub) {
+      if (!n.publicKeyVerify(pub)) throw new Error('public key is not on the curve')
+    },
   }
 }
 
@@ -144,8 +174,8 @@ export function publicKeyOf(priv: Uint8Array): Uint8Array {
 /** Any encoding (33, 64 or 65 bytes) → 64-byte X||Y; throws CryptoError when not on the curve. */
 export function uncompressPublicKey(pub: Uint8Array): Uint8Array {
   const p = to65(pub)
-  // validate by a round trip through compression (point on curve)
-  guard(() => impl.compress(p), 'INVALID_PUBLIC_KEY')
+  // a 33-byte key was validated by its decompression; 64/65-byte ones need the on-curve check
+  if (pub.length !== 33) guard(() => impl.validate(p), 'INVALID_PUBLIC_KEY')
   return p.subarray(1)
 }
 

@@ -70,6 +70,87 @@ describe('secp256k1 seam', () => {
   })
 })
 
+describe('secp256k1 seam: the noble path (@noble/curves ECDH and recovery) matches libsecp256k1', () => {
+  const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+  const toHex32 = (x: bigint) => x.toString(16).padStart(64, '0')
+  /** result on each backend: the output hex or the CryptoError code */
+  const both = (f: () => Uint8Array): string[] =>
+    (['fast', 'noble'] as const).map((b) => {
+      setCryptoBackend(b)
+      try {
+        return bytesToHex(f())
+      } catch (e) {
+        assert.ok(e instanceof CryptoError, `${b}: ${String(e)}`)
+        return `error ${e.code}`
+      } finally {
+        setCryptoBackend('fast')
+      }
+    })
+
+  test('ECDH with random keys, the peer key as 33, 64 and 65 bytes (60 runs)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 }), (form) => {
+        const k = generatePrivateKey()
+        const pub = publicKeyOf(generatePrivateKey())
+        const enc = [compressPublicKey(pub), pub, Uint8Array.of(4, ...pub)][form]!
+        const [fast, noble] = both(() => ecdh(k, enc))
+        assert.equal(noble, fast)
+        assert.equal(fast!.length, 64)
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  test('ECDH and key checks reject points off the curve alike (60 runs)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 64 }), (junk) => {
+        const [fast, noble] = both(() => ecdh(KEY_A, junk))
+        assert.equal(noble, fast)
+        const [f2, n2] = both(() => uncompressPublicKey(junk))
+        assert.equal(n2, f2)
+      }),
+      { numRuns: 60 },
+    )
+    const [fast, noble] = both(() => ecdh(KEY_A, new Uint8Array(64)))
+    assert.equal(fast, 'error INVALID_PUBLIC_KEY')
+    assert.equal(noble, fast)
+  })
+
+  test('recovery of arbitrary r, s, v (valid or not) gives the same key or the same error (150 runs)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 64, maxLength: 64 }),
+        fc.integer({ min: 0, max: 3 }),
+        (hash, rs, v) => {
+          const [fast, noble] = both(() => recoverPublicKey(hash, Uint8Array.of(...rs, v)))
+          assert.equal(noble, fast)
+        },
+      ),
+      { numRuns: 150 },
+    )
+  })
+
+  test('high-s twin of a signature recovers the same key on both paths; r or s of 0 or ≥ n is refused', () => {
+    const h = keccak256(new TextEncoder().encode('high s'))
+    const sig = sign(h, KEY_A)
+    const s = BigInt(`0x${bytesToHex(sig.subarray(32, 64))}`)
+    const twin = Uint8Array.of(...sig.subarray(0, 32), ...hexToBytes(toHex32(N - s)), sig[64]! ^ 1)
+    const [fast, noble] = both(() => recoverPublicKey(h, twin))
+    assert.equal(fast, bytesToHex(publicKeyOf(KEY_A)))
+    assert.equal(noble, fast)
+    for (const bad of [0n, N, N + 1n]) {
+      const withR = Uint8Array.of(...hexToBytes(toHex32(bad)), ...sig.subarray(32))
+      const withS = Uint8Array.of(...sig.subarray(0, 32), ...hexToBytes(toHex32(bad)), sig[64]!)
+      for (const x of [withR, withS]) {
+        const [f, n] = both(() => recoverPublicKey(h, x))
+        assert.equal(f, 'error INVALID_SIGNATURE')
+        assert.equal(n, f)
+      }
+    }
+  })
+})
+
 describe('keccak seam', () => {
   onBoth('known digests and running state', () => {
     assert.equal(bytesToHex(keccak256()), 'c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470')
