@@ -145,6 +145,37 @@ function ownPublicKey(privateKey: Uint8Array): Uint8Array {
   return pub
 }
 
+const hellos = new WeakMap<Uint8Array, Map<string, Hello>>()
+/**
+ * Our Hello for this key, name and protocols: one shared (never mutated) object per combination, so its encoding
+ * is computed once (machines/peer-actors.ts keeps it per Hello object), as a server does with its one Hello.
+ */
+function defaultHello(
+  privateKey: Uint8Array,
+  name = DEFAULT_CLIENT_NAME,
+  protocols: readonly Protocol[],
+): Hello {
+  let byKey = hellos.get(privateKey)
+  if (!byKey) {
+    byKey = new Map()
+    hellos.set(privateKey, byKey)
+  }
+  let key = name
+  for (const p of protocols) key += `\n${p.name}/${p.version}`
+  let hello = byKey.get(key)
+  if (!hello) {
+    hello = {
+      version: BASE_PROTOCOL_VERSION,
+      name,
+      caps: protocols.map((p) => ({ name: p.name, version: p.version })),
+      listenPort: 0,
+      id: ownPublicKey(privateKey),
+    }
+    byKey.set(key, hello)
+  }
+  return hello
+}
+
 /** module-level callbacks, so a peer does not create (and keep) its own copies */
 const ignore = (): void => {}
 const toUndefined = (): undefined => undefined
@@ -167,15 +198,13 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     ...(t.write !== undefined && { writeTimeout: t.write }),
     ...(t.disconnect !== undefined && { disconnectTimeout: t.disconnect }),
   })
+  // the handshake starts now (the auth leaves at once when we dialled), while the machine is still being built:
+  // the machine's pendingHandshake invoke joins this same handshake (RlpxConnection.encHandshake is idempotent)
+  connection.encHandshake()
   const protocols = opts.protocols ?? []
-  const localHello: Hello = {
-    version: BASE_PROTOCOL_VERSION,
-    name: opts.name ?? DEFAULT_CLIENT_NAME,
-    caps: protocols.map((p) => ({ name: p.name, version: p.version })),
-    listenPort: 0,
-    id: ownPublicKey(opts.privateKey),
-    ...opts.localHello,
-  }
+  const localHello = opts.localHello
+    ? { ...defaultHello(opts.privateKey, opts.name, protocols), ...opts.localHello }
+    : defaultHello(opts.privateKey, opts.name, protocols)
   // geth always advertises v5 and compresses when the remote's version is ≥ 5; a side told to advertise an
   // older version must not compress either (it claims not to know snappy)
   const transport: PeerTransport =
@@ -223,7 +252,8 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
   // method shorthand, not arrow properties: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
   actor.subscribe({
     next(s) {
-      if (settleReady && s.matches('running')) {
+      // `running` is the only state with substates, so the only one whose value is an object
+      if (settleReady && typeof s.value === 'object') {
         const c = s.context
         const handle = createPeerHandle<PeerSnapshot>(actor, {
           id: c.remoteId!,

@@ -198,8 +198,16 @@ export class RlpxConnection implements PeerTransport {
 
   // ── handshake ────────────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Start the handshake (first call) and return its promise; later calls return the same promise. startPeer
+   * starts it before the peer machine exists, so the auth leaves (and the recipient reads) while the machine is
+   * built; the machine's own call then only adds its abort signal.
+   */
   encHandshake(signal?: AbortSignal): Promise<Uint8Array> {
-    if (this.hsPromise) return this.hsPromise
+    if (this.hsPromise) {
+      if (signal) this.abortWith(signal)
+      return this.hsPromise
+    }
     this.hsPromise = new Promise<Uint8Array>((resolve, reject) => {
       this.hsSettle = { resolve, reject }
     })
@@ -209,20 +217,9 @@ export class RlpxConnection implements PeerTransport {
       this.hsFail(this.early ?? new ConnectionError('CLOSED', 'connection closed before the handshake'))
       return this.hsPromise
     }
-    if (signal?.aborted) {
-      this.hsFail(new ConnectionError('ABORTED', 'handshake aborted'))
-      return this.hsPromise
-    }
     if (signal) {
-      const onAbort = () => {
-        if (this.hsSettle) this.hsFail(new ConnectionError('ABORTED', 'handshake aborted'))
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      // drop the listener once the handshake settles either way
-      this.hsPromise.then(
-        () => signal.removeEventListener('abort', onAbort),
-        () => signal.removeEventListener('abort', onAbort),
-      )
+      this.abortWith(signal)
+      if (!this.hsSettle) return this.hsPromise
     }
     this.phase = 'handshake'
     const timeout = this.opts.handshakeTimeout ?? connectionDefaults.handshakeTimeout
@@ -239,6 +236,8 @@ export class RlpxConnection implements PeerTransport {
         )
         this.hsState = state
         this.writer.writeRaw(packet)
+        // out now, not at the end of the tick: the remote's crypto overlaps ours
+        this.writer.uncork()
       }
     } catch (e) {
       this.hsFail(e)
@@ -246,6 +245,21 @@ export class RlpxConnection implements PeerTransport {
     }
     this.socket.resume()
     return this.hsPromise
+  }
+
+  /** `signal` aborting fails the handshake while it runs (the listener goes once it settles). */
+  private abortWith(signal: AbortSignal): void {
+    if (!this.hsSettle) return
+    if (signal.aborted) {
+      this.hsFail(new ConnectionError('ABORTED', 'handshake aborted'))
+      return
+    }
+    const onAbort = () => {
+      if (this.hsSettle) this.hsFail(new ConnectionError('ABORTED', 'handshake aborted'))
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    const off = () => signal.removeEventListener('abort', onAbort)
+    this.hsPromise!.then(off, off)
   }
 
   /** geth Conn.InitWithSecrets: use these secrets instead of running the handshake (tests). */
@@ -270,6 +284,8 @@ export class RlpxConnection implements PeerTransport {
         const auth = readAuth(this.opts.privateKey, packet)
         const { packet: ack, state } = createAck(auth, this.opts.randomness)
         this.writer.writeRaw(ack)
+        // the ack leaves before we derive our secrets: the initiator's work overlaps ours
+        this.writer.uncork()
         secrets = recipientSecrets(state)
       }
     } catch (e) {
@@ -479,7 +495,11 @@ export class RlpxConnection implements PeerTransport {
           : new ConnectionError('CLOSED', 'connection closed', { cause: this.closeError }),
       )
     }
-    return this.writer.send(code, payload)
+    const sent = this.writer.send(code, payload)
+    // the Hello is the handshake's last leg: it leaves now rather than at the end of the tick (a tick's frames
+    // are batched into one write, but after a busy microtask queue that end can be far)
+    if (code === P2P_MSG.hello) this.writer.uncork()
+    return sent
   }
 
   setSnappy(on: boolean): void {

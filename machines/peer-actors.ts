@@ -138,8 +138,19 @@ export function readHello(
  * error. Snappy is switched the moment a valid Hello is read — `setSnappy(version ≥ 5)`, geth
  * SetSnappy(their.Version >= snappyProtocolVersion) — before the machine checks the identity, as geth does.
  */
+/** each Hello object's encoding: a node sends the same Hello (one object, see actors/peer.ts) to every peer */
+const encodedHellos = new WeakMap<Hello, Uint8Array>()
+function encodedHello(h: Hello): Uint8Array {
+  let bytes = encodedHellos.get(h)
+  if (!bytes) {
+    bytes = encodeHello(h)
+    encodedHellos.set(h, bytes)
+  }
+  return bytes
+}
+
 export const protoHandshakeLogic = fromPromise<Hello, ProtoHandshakeInput>(async ({ input, signal }) => {
-  const written = input.transport.send(P2P_MSG.hello, encodeHello(input.localHello)).then(
+  const written = input.transport.send(P2P_MSG.hello, encodedHello(input.localHello)).then(
     () => undefined,
     (e: unknown) => ({ e }),
   )

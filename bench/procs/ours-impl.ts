@@ -79,11 +79,9 @@ export const oursImpl: BenchImpl = {
       pubkey: publicKeyOf(privateKey),
       port,
       async dial(pubkey, tcpPort) {
+        // the peer starts on the connecting socket: the auth is sealed while the TCP handshake is in flight
+        // (node holds the write until connected); a refused connect drops the peer, rejecting `ready`
         const socket = tcpConnect(tcpPort, '127.0.0.1')
-        await new Promise<void>((resolve, reject) => {
-          socket.once('connect', resolve)
-          socket.once('error', reject)
-        })
         let gotRw!: (x: [MsgReadWriter, Sink]) => void
         const rwP = new Promise<[MsgReadWriter, Sink]>((r) => {
           gotRw = r
