@@ -3,7 +3,7 @@
 // protocol read side (geth p2p/peer.go readLoop / handle / pingLoop's Pong) and one runner per matched protocol
 // (geth Peer.startProtocols). Pure: the transport does the I/O; these only subscribe and call it.
 import { Observable } from 'rxjs'
-import { type AnyActorRef, fromCallback, fromPromise } from 'xstate'
+import { type AnyActorRef, fromCallback } from 'xstate'
 import { DecodeError } from '../codecs/errors.ts'
 import type { NodeId } from '../codecs/node.ts'
 import {
@@ -20,6 +20,7 @@ import {
   SNAPPY_PROTOCOL_VERSION,
 } from '../codecs/p2p.ts'
 import { type Msg, type PeerHandle, type Protocol, ProtocolError, protocolRW } from './protocol.ts'
+import { fromTask } from './task.ts'
 
 /**
  * What the peer machine needs of a connection (implemented by actors/rlpx-connection). Contract:
@@ -55,12 +56,14 @@ export interface EncHandshakeOutput {
   remotePubkey: Uint8Array
 }
 
-/** RLPx ECIES handshake through the transport. */
-export const encHandshakeLogic = fromPromise<EncHandshakeOutput, EncHandshakeInput>(
-  async ({ input, signal }) => ({
-    remotePubkey: await input.transport.encHandshake(signal),
-  }),
-)
+/**
+ * RLPx ECIES handshake through the transport. Nothing to cancel when the machine abandons it: every way out of
+ * pendingHandshake ends in `dropped`, which closes the transport (and so fails the handshake), and whoever stops
+ * the peer actor from outside closes the connection (actors/peer.ts, actors/server.ts).
+ */
+export const encHandshakeLogic = fromTask<EncHandshakeOutput, EncHandshakeInput>(async ({ input }) => ({
+  remotePubkey: await input.transport.encHandshake(),
+}))
 
 export interface ProtoHandshakeInput {
   transport: PeerTransport
@@ -78,16 +81,33 @@ export function readHello(
   signal?: AbortSignal,
   onHello?: (hello: Hello) => void,
 ): Promise<Hello> {
-  return new Promise<Hello>((resolve, reject) => {
+  const reader = helloReader(messages$, onHello)
+  if (signal) {
+    if (signal.aborted) reader.cancel()
+    else {
+      signal.addEventListener('abort', reader.cancel, { once: true })
+      const off = () => signal.removeEventListener('abort', reader.cancel)
+      reader.hello.then(off, off)
+    }
+  }
+  return reader.hello
+}
+
+/** readHello's reader: `cancel()` rejects with SHUTTING_DOWN and unsubscribes (if still reading). */
+function helloReader(
+  messages$: Observable<Msg>,
+  onHello?: (hello: Hello) => void,
+): { hello: Promise<Hello>; cancel: () => void } {
+  let cancel!: () => void
+  const hello = new Promise<Hello>((resolve, reject) => {
     let settled = false
     const finish = (f: () => void) => {
       if (settled) return
       settled = true
       sub?.unsubscribe()
-      signal?.removeEventListener('abort', onAbort)
       f()
     }
-    const onAbort = () => finish(() => reject(new ProtocolError('SHUTTING_DOWN', 'hello read aborted')))
+    cancel = () => finish(() => reject(new ProtocolError('SHUTTING_DOWN', 'hello read aborted')))
     let sub: { unsubscribe(): void } | undefined
     sub = messages$.subscribe({
       next: (m) =>
@@ -126,11 +146,8 @@ export function readHello(
         ),
     })
     if (settled) sub.unsubscribe()
-    else if (signal) {
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-    }
   })
+  return { hello, cancel }
 }
 
 /**
@@ -149,14 +166,16 @@ function encodedHello(h: Hello): Uint8Array {
   return bytes
 }
 
-export const protoHandshakeLogic = fromPromise<Hello, ProtoHandshakeInput>(async ({ input, signal }) => {
+export const protoHandshakeLogic = fromTask<Hello, ProtoHandshakeInput>(async ({ input, onStop }) => {
   const written = input.transport.send(P2P_MSG.hello, encodedHello(input.localHello)).then(
     () => undefined,
     (e: unknown) => ({ e }),
   )
-  const theirs = await readHello(input.transport.messages$, signal, (h) =>
+  const reader = helloReader(input.transport.messages$, (h) =>
     input.transport.setSnappy(h.version >= SNAPPY_PROTOCOL_VERSION),
   )
+  onStop(reader.cancel)
+  const theirs = await reader.hello
   const werr = await written
   if (werr) throw werr.e
   return theirs
