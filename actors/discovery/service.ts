@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Subscription } from 'rxjs'
 import { Observable } from 'rxjs'
-import { createActor, fromPromise } from 'xstate'
+import { createActor } from 'xstate'
 import { equalBytes } from '../../codecs/bytes.ts'
 import type { PongPacket } from '../../codecs/discv4.ts'
 import { parseNode } from '../../codecs/enode.ts'
@@ -27,6 +27,7 @@ import type { Node } from '../../codecs/node.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { publicKeyOf } from '../../crypto/secp256k1.ts'
 import { lookupMachine, nextLookupDelay } from '../../machines/lookup.machine.ts'
+import { fromTask } from '../../machines/task.ts'
 import { openUdpSocket, type UdpAddress, type UdpSocket } from '../udp.ts'
 import type { Discv4, Discv4Config } from './discv4-types.ts'
 import { IpTracker } from './ip-tracker.ts'
@@ -337,12 +338,13 @@ class Discv4Service implements Discv4 {
     const table = this.table
     const machine = lookupMachine.provide({
       actors: {
-        seed: fromPromise(async ({ input }) => table.findnodeByID(input.target, BUCKET_SIZE, false)),
-        waitForNodes: fromPromise(async ({ signal }) => {
+        // fromTask: no AbortController per query (machines/task.ts); waitForNodes reads the lazy signal
+        seed: fromTask(async ({ input }) => table.findnodeByID(input.target, BUCKET_SIZE, false)),
+        waitForNodes: fromTask(async ({ signal }) => {
           if (!refill) throw new Error('no refill during refresh')
           await this.waitForTable(signal)
         }),
-        findnode: fromPromise(async ({ input }) => this.query(input.node, targetKey)),
+        findnode: fromTask(async ({ input }) => this.query(input.node, targetKey)),
       },
     })
     const actor = createActor(machine, { input: { target: keccak256(targetKey), selfId: table.selfId } })
