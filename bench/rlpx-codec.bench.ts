@@ -24,7 +24,7 @@ import {
 } from '../codecs/rlpx-handshake.ts'
 import { type CryptoBackend, setCryptoBackend } from '../crypto/backend.ts'
 import { eciesDecrypt, eciesEncrypt } from '../crypto/ecies.ts'
-import { keccak256 } from '../crypto/keccak.ts'
+import { fastKeccak, keccak256 } from '../crypto/keccak.ts'
 import { generatePrivateKey, hasNativeSecp256k1, publicKeyOf } from '../crypto/secp256k1.ts'
 import { measure, type Row, report } from './lib.ts'
 
@@ -275,7 +275,7 @@ async function ceilingRows(): Promise<{
   const rows: Row[] = [
     { name: 'keccak-256, hash-wasm (its own API)', unit: 'MB/s', ours: hashWasmMBps },
     {
-      name: 'keccak-256, crypto/keccak.ts [fast] (same module, driven directly)',
+      name: `keccak-256, crypto/keccak.ts [fast] (${fastKeccak === 'core' ? 'its WebAssembly core, crypto/keccak-wasm.ts' : 'hash-wasm driven directly'})`,
       unit: 'MB/s',
       ours: keccakMBps,
     },
@@ -383,7 +383,7 @@ report('keccak-256 ceiling: what bounds frame throughput (1 MiB inputs, this run
 console.log(
   `\nNote: seal+open of one frame in ONE thread MACs every byte twice (the sender's egress and the receiver's` +
     ` ingress keccak) and runs AES-CTR twice: at most ${(1 / (2 / ceiling.keccakMBps + 2 / ceiling.aesMBps)).toFixed(0)} MB/s` +
-    ` with hash-wasm's keccak (as crypto/keccak.ts drives it), ${(1 / (2 / ceiling.sha3MBps + 2 / ceiling.aesMBps)).toFixed(0)} MB/s even at OpenSSL's` +
+    ` with crypto/keccak.ts's keccak, ${(1 / (2 / ceiling.sha3MBps + 2 / ceiling.aesMBps)).toFixed(0)} MB/s even at OpenSSL's` +
     ` keccak speed, so the one-thread rows carry no target. The ≥ 250 MB/s target is the pipelined row's: on a` +
     ` connection the sender seals on one core and the receiver opens on another.`,
 )

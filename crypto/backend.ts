@@ -3,7 +3,7 @@
 //   seam               fast                                noble
 //   secp256k1.ts       `secp256k1` (native libsecp256k1)   @noble/curves (ECDH, recovery, point checks) +
 //                                                          @noble/secp256k1 (public keys, signing)
-//   keccak.ts          hash-wasm (WebAssembly)             @noble/hashes
+//   keccak.ts          own WebAssembly core (or hash-wasm) @noble/hashes
 //   aes.ts (AES-CTR)   node:crypto                         @noble/ciphers (one ECB block: noble on both)
 //   ecies.ts           SHA-256 / HMAC-SHA-256 from @noble/hashes on both (a few hundred bytes per handshake)
 export type CryptoBackend = 'fast' | 'noble'

@@ -1,14 +1,17 @@
-// keccak-256 seam. Fast path: hash-wasm's keccak WebAssembly (~10× noble, copyable running state);
+// keccak-256 seam. Fast path: a WebAssembly keccak core driven directly (crypto/keccak-wasm.ts, emitted by
+// this project, ≈ 1.2× hash-wasm; used after a self-check), else hash-wasm's keccak module (~10× noble);
 // fallback: @noble/hashes. Also the shared-hasher running state the RLPx MAC needs (save/load).
 //
-// The fast path drives the keccak module's exports directly (Hash_Init / Hash_Update / Hash_Final on one
-// instance of our own, the 400-byte running state copied in and out of its memory): hash-wasm's IHasher
-// save()/load() allocate a prefixed copy and build a DataView on every call, which made them the largest
-// cost of an RLPx frame. The compiled module is taken from hash-wasm itself (captured while createKeccak
-// instantiates it); if that ever fails, the IHasher save/load path below is used instead.
+// The fast path drives one core instance of our own (init / update / final on an input window, the running
+// state copied in and out of its memory): hash-wasm's IHasher save()/load() allocate a prefixed copy and
+// build a DataView on every call, which made them the largest cost of an RLPx frame. When our core is
+// unavailable, hash-wasm's compiled module is taken from hash-wasm itself (captured while createKeccak
+// instantiates it) and driven the same way through its exports; if that fails too, the IHasher save/load
+// path below is used instead.
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createKeccak, type IHasher } from 'hash-wasm'
 import { onBackendChange } from './backend.ts'
+import { createKeccakCore, type KeccakCore } from './keccak-wasm.ts'
 
 // the WebAssembly global, typed here: the project's lib settings do not declare it
 type WasmModule = object
@@ -33,20 +36,22 @@ interface KeccakExports {
 }
 
 /** hash-wasm's input window (MAX_HEAP): at most this many bytes per Hash_Update */
-const WINDOW = 16 * 1024
+const HASH_WASM_WINDOW = 16 * 1024
 /** keccak-256 domain padding byte (original Keccak, as Ethereum uses) */
 const KECCAK_PAD = 0x01
 const DIGEST_SIZE = 32
 
-/** Our own instance of the keccak module, its input window and state views. */
+/** A keccak instance driven directly: our core, or hash-wasm's module behind the same shape. */
 interface Direct {
-  ex: KeccakExports
-  /** the input window; after Hash_Final its first 32 bytes hold the digest */
+  core: KeccakCore
+  /** core.window: the input window; after final() its first 32 bytes hold the digest */
   window: Uint8Array
-  /** the running state inside the module's memory */
+  /** core.state: the running state inside the instance's memory */
   state: Uint8Array
-  /** the state right after Hash_Init(256) */
+  /** the state right after init() */
   initial: Uint8Array
+  /** one call for a whole hash of window[0..n) (hash-wasm's Hash_Calculate), when the instance has it */
+  calculate?: (length: number) => void
 }
 
 let wasm: IHasher | null = null
@@ -69,68 +74,98 @@ async function captureModule(): Promise<{ hasher: IHasher; module: WasmModule | 
   }
 }
 
-function makeDirect(module: WasmModule): Direct | null {
-  const ex = new WA.Instance(module, {}).exports as KeccakExports
-  if (typeof ex.Hash_Update !== 'function' || !(ex.memory instanceof WA.Memory)) return null
-  const mem = ex.memory.buffer
-  const size = new DataView(mem).getUint32(ex.STATE_SIZE.value as number, true)
-  const window = new Uint8Array(mem, ex.Hash_GetBuffer(), WINDOW)
-  const state = new Uint8Array(mem, ex.Hash_GetState(), size)
-  ex.Hash_Init(256)
-  const d: Direct = { ex, window, state, initial: state.slice() }
-  // self-check against hash-wasm's own API and a fixed vector: keccak256('') = c5d2…a470
+/** Wrap a direct core and self-check it against a fixed vector and hash-wasm's own API (when loaded). */
+function makeDirect(core: KeccakCore, calculate?: (length: number) => void): Direct | null {
+  core.init()
+  const d: Direct = { core, window: core.window, state: core.state, initial: core.state.slice(), calculate }
+  // keccak256('') = c5d2…a470, then a probe longer than the window, split at an odd point
   const empty = directHash(d, [new Uint8Array(0)])
   if (empty[0] !== 0xc5 || empty[31] !== 0x70) return null
-  const probe = new Uint8Array(WINDOW + 300).map((_, i) => i * 31)
-  const mine = directHash(d, [probe])
-  const theirs = wasm!.init().update(probe).digest('binary')
+  const probe = new Uint8Array(d.window.length + 300).map((_, i) => i * 31)
+  const mine = directHash(d, [probe.subarray(0, 137), probe.subarray(137)])
+  const theirs = wasm ? wasm.init().update(probe).digest('binary') : keccak_256(probe)
   for (let i = 0; i < DIGEST_SIZE; i++) if (mine[i] !== theirs[i]) return null
   return d
 }
 
+/** hash-wasm's keccak module, instantiated again for our own use, as a KeccakCore. */
+function hashWasmDirect(module: WasmModule): Direct | null {
+  const ex = new WA.Instance(module, {}).exports as KeccakExports
+  if (typeof ex.Hash_Update !== 'function' || !(ex.memory instanceof WA.Memory)) return null
+  const mem = ex.memory.buffer
+  const size = new DataView(mem).getUint32(ex.STATE_SIZE.value as number, true)
+  const core: KeccakCore = {
+    window: new Uint8Array(mem, ex.Hash_GetBuffer(), HASH_WASM_WINDOW),
+    state: new Uint8Array(mem, ex.Hash_GetState(), size),
+    init: () => ex.Hash_Init(256),
+    update: (n) => ex.Hash_Update(n),
+    final: (padding) => ex.Hash_Final(padding),
+  }
+  return makeDirect(core, (n) => ex.Hash_Calculate(n, 256, KECCAK_PAD))
+}
+
+let hashWasmModule: WasmModule | undefined
 try {
   const { hasher, module } = await captureModule()
   wasm = hasher
+  hashWasmModule = module
+} catch {
+  wasm = null
+}
+for (const make of [
+  () => {
+    const core = createKeccakCore()
+    return core ? makeDirect(core) : null
+  },
+  () => (hashWasmModule ? hashWasmDirect(hashWasmModule) : null),
+]) {
   try {
-    direct = module ? makeDirect(module) : null
+    direct = make()
   } catch {
     direct = null
   }
-} catch {
-  wasm = null
-  direct = null
+  if (direct) break
 }
+/** Which keccak the fast path runs: 'core' (crypto/keccak-wasm.ts), 'hash-wasm' (direct or IHasher), or null. */
+export const fastKeccak: 'core' | 'hash-wasm' | null = direct
+  ? direct.calculate
+    ? 'hash-wasm'
+    : 'core'
+  : wasm
+    ? 'hash-wasm'
+    : null
 
 let useWasm = false
 onBackendChange((b) => {
-  useWasm = b === 'fast' && wasm !== null
+  useWasm = b === 'fast' && (direct !== null || wasm !== null)
 })
 
 function feed(d: Direct, data: Uint8Array): void {
   const n = data.length
-  if (n <= WINDOW) {
+  const w = d.window.length
+  if (n <= w) {
     d.window.set(data)
-    d.ex.Hash_Update(n)
+    d.core.update(n)
     return
   }
-  for (let o = 0; o < n; o += WINDOW) {
-    const chunk = data.subarray(o, Math.min(n, o + WINDOW))
+  for (let o = 0; o < n; o += w) {
+    const chunk = data.subarray(o, Math.min(n, o + w))
     d.window.set(chunk)
-    d.ex.Hash_Update(chunk.length)
+    d.core.update(chunk.length)
   }
 }
 
 function directHash(d: Direct, chunks: Uint8Array[]): Uint8Array {
   loaded = null
-  if (chunks.length === 1 && chunks[0]!.length <= WINDOW) {
+  if (d.calculate && chunks.length === 1 && chunks[0]!.length <= d.window.length) {
     const c = chunks[0]!
     d.window.set(c)
-    d.ex.Hash_Calculate(c.length, 256, KECCAK_PAD)
+    d.calculate(c.length)
     return d.window.slice(0, DIGEST_SIZE)
   }
-  d.ex.Hash_Init(256)
+  d.core.init()
   for (const c of chunks) feed(d, c)
-  d.ex.Hash_Final(KECCAK_PAD)
+  d.core.final(KECCAK_PAD)
   return d.window.slice(0, DIGEST_SIZE)
 }
 
@@ -184,7 +219,7 @@ class DirectKeccakState implements KeccakState {
   digest(): Uint8Array {
     this.use()
     loaded = null
-    this.d.ex.Hash_Final(KECCAK_PAD)
+    this.d.core.final(KECCAK_PAD)
     return this.d.window.slice(0, DIGEST_SIZE)
   }
   updateDigest(data: Uint8Array, out: Uint8Array): void {
@@ -193,7 +228,7 @@ class DirectKeccakState implements KeccakState {
     feed(d, data)
     this.saved.set(d.state)
     loaded = null
-    d.ex.Hash_Final(KECCAK_PAD)
+    d.core.final(KECCAK_PAD)
     out.set(d.window.subarray(0, DIGEST_SIZE))
   }
 }
