@@ -7,7 +7,7 @@
 // build a DataView on every call, which made them the largest cost of an RLPx frame. When our core is
 // unavailable, hash-wasm's compiled module is taken from hash-wasm itself (captured while createKeccak
 // instantiates it) and driven the same way through its exports; if that fails too, the IHasher save/load
-// path below is used instead.
+// path below is used instead. DEVP2P_KECCAK=hash-wasm skips our core.
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { createKeccak, type IHasher } from 'hash-wasm'
 import { onBackendChange } from './backend.ts'
@@ -114,7 +114,8 @@ try {
 }
 for (const make of [
   () => {
-    const core = createKeccakCore()
+    // DEVP2P_KECCAK=hash-wasm skips our core (to compare, or to test the fallback)
+    const core = process.env.DEVP2P_KECCAK === 'hash-wasm' ? null : createKeccakCore()
     return core ? makeDirect(core) : null
   },
   () => (hashWasmModule ? hashWasmDirect(hashWasmModule) : null),

@@ -1,6 +1,7 @@
 // The WebAssembly keccak core (crypto/keccak-wasm.ts) against @noble/hashes: every length around the block
 // boundaries, random inputs split into random updates, parked and resumed states, and a full window.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import fc from 'fast-check'
@@ -88,6 +89,28 @@ describe('keccak WebAssembly core', () => {
       big.subarray(2 * WINDOW_SIZE),
     ]
     assert.deepEqual(hash(k, parts), keccak_256(big))
+  })
+
+  it('DEVP2P_KECCAK=hash-wasm selects the hash-wasm fallback, which gives the same digests and running states', () => {
+    const url = new URL('../../../crypto/keccak.ts', import.meta.url).href
+    const script = `const k = await import(${JSON.stringify(url)})
+      const d = new Uint8Array(40000).map((_, i) => i * 7)
+      const st = k.createKeccakState(); st.update(d.subarray(0, 999)); const mid = st.digest(); st.update(d.subarray(999))
+      const hex = (b) => Buffer.from(b).toString('hex')
+      console.log(JSON.stringify([k.fastKeccak, hex(k.keccak256(d)), hex(mid), hex(st.digest())]))`
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env: { ...process.env, DEVP2P_KECCAK: 'hash-wasm' },
+      encoding: 'utf8',
+    })
+    assert.equal(r.status, 0, r.stderr)
+    const d = Uint8Array.from({ length: 40000 }, (_, i) => (i * 7) & 0xff)
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex')
+    assert.deepEqual(JSON.parse(r.stdout.trim()), [
+      'hash-wasm',
+      hex(keccak_256(d)),
+      hex(keccak_256(d.subarray(0, 999))),
+      hex(keccak_256(d)),
+    ])
   })
 
   it('the SHA3-256 padding (0x06) gives SHA3-256: the permutation is the standard one', async () => {
