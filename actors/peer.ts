@@ -38,7 +38,7 @@ import {
   type PostHandshakeCheckpoint,
   peerMachine,
 } from '../machines/peer.machine.ts'
-import { createPeerHandle, type PeerTransport } from '../machines/peer-actors.ts'
+import type { PeerTransport } from '../machines/peer-actors.ts'
 import type { PeerHandle, Protocol } from '../machines/protocol.ts'
 import { RlpxConnection, type RlpxConnectionOptions } from './rlpx-connection.ts'
 
@@ -227,78 +227,94 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     ...(opts.inspect && { inspect: opts.inspect }),
   }) as PeerActor
 
-  let resolveDropped!: (o: PeerOutput) => void
-  const dropped = new Promise<PeerOutput>((r) => {
-    resolveDropped = r
-  })
-  let settleReady: { resolve(h: PeerHandle<PeerSnapshot>): void; reject(e: unknown): void } | undefined
-  const ready = new Promise<PeerHandle<PeerSnapshot>>((resolve, reject) => {
-    settleReady = { resolve, reject }
-  })
-  ready.catch(ignore)
+  return new Session(actor, connection, inbound, opts.onError)
+}
 
-  let finished = false
-  // a method, not an arrow const: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
-  const { finish } = {
-    finish(out: PeerOutput) {
-      if (finished) return
-      finished = true
-      connection.close()
-      settleReady?.reject(new PeerDroppedError(out))
-      settleReady = undefined
-      resolveDropped(out)
-    },
-  }
-  // method shorthand, not arrow properties: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
-  actor.subscribe({
-    next(s) {
-      // `running` is the only state with substates, so the only one whose value is an object
-      if (settleReady && typeof s.value === 'object') {
-        const c = s.context
-        const handle = createPeerHandle<PeerSnapshot>(actor, {
-          id: c.remoteId!,
-          pubkey: c.remotePubkey!,
-          hello: c.hello!,
-          inbound,
-        })
-        settleReady.resolve(handle)
-        settleReady = undefined
-      }
-    },
-    complete() {
-      const out = actor.getSnapshot().output
-      if (out) return finish(out)
-      // stopped from outside (actor.stop()): tell the remote we quit, like geth's server shutdown
-      connection.close(DiscReason.Quitting)
-      finish({ reason: DiscReason.Quitting, requestedByRemote: false })
-    },
-    error(error) {
-      opts.onError?.(error)
-      finish({ reason: DiscReason.NetworkError, requestedByRemote: false, error })
-    },
-  })
-  actor.start()
+/**
+ * startPeer's session: one object per peer whose handlers live on the prototype (an idle peer then holds this
+ * object and its promises rather than a closure per handler). It observes the actor: `ready` when the machine
+ * reaches `running`, `dropped` / `closed` when it is final or stopped.
+ */
+class Session implements PeerSession {
+  readonly ready: Promise<PeerHandle<PeerSnapshot>>
+  readonly dropped: Promise<PeerOutput>
+  readonly closed: Promise<void>
+  private settleReady: { resolve(h: PeerHandle<PeerSnapshot>): void; reject(e: unknown): void } | undefined
+  private resolveDropped!: (o: PeerOutput) => void
+  private finished = false
 
-  const closed = dropped.then(() => connection.closed).then(toUndefined)
-  const snapshot$ = new Observable<PeerSnapshot>((sub) => {
-    sub.next(actor.getSnapshot())
-    const s = actor.subscribe({
-      next: (v) => sub.next(v),
-      error: (e) => sub.error(e),
-      complete: () => sub.complete(),
+  constructor(
+    readonly actor: PeerActor,
+    readonly connection: RlpxConnection,
+    readonly inbound: boolean,
+    private readonly onError: ((error: unknown) => void) | undefined,
+  ) {
+    this.dropped = new Promise<PeerOutput>((r) => {
+      this.resolveDropped = r
     })
-    return () => s.unsubscribe()
-  })
-  return {
-    actor,
-    connection,
-    inbound,
-    snapshot$,
-    ready,
-    dropped,
-    closed,
-    disconnect(reason) {
-      if (actor.getSnapshot().status === 'active') actor.send({ type: 'peer.disconnect', reason })
-    },
+    this.ready = new Promise<PeerHandle<PeerSnapshot>>((resolve, reject) => {
+      this.settleReady = { resolve, reject }
+    })
+    this.ready.catch(ignore)
+    // callers may pass `session.disconnect` around unbound
+    this.disconnect = this.disconnect.bind(this)
+    actor.subscribe(this)
+    actor.start()
+    this.closed = this.dropped.then(() => connection.closed).then(toUndefined)
+  }
+
+  /** the actor's snapshots: the current one first, then every change until the peer ends */
+  get snapshot$(): Observable<PeerSnapshot> {
+    const actor = this.actor
+    return new Observable<PeerSnapshot>((sub) => {
+      sub.next(actor.getSnapshot())
+      const s = actor.subscribe({
+        next: (v) => sub.next(v),
+        error: (e) => sub.error(e),
+        complete: () => sub.complete(),
+      })
+      return () => s.unsubscribe()
+    })
+  }
+
+  disconnect(reason: DiscReason): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'peer.disconnect', reason })
+  }
+
+  /** @internal actor observer */
+  next(s: PeerSnapshot): void {
+    // `running` is the only state with substates, so the only one whose value is an object; entering it the
+    // machine made the protocols' handle, which `ready` hands out too
+    if (this.settleReady && typeof s.value === 'object' && s.context.peer) {
+      this.settleReady.resolve(s.context.peer as PeerHandle<PeerSnapshot>)
+      this.settleReady = undefined
+    }
+  }
+
+  /** @internal actor observer */
+  complete(): void {
+    const out = this.actor.getSnapshot().output
+    if (out) {
+      this.finish(out)
+      return
+    }
+    // stopped from outside (actor.stop()): tell the remote we quit, like geth's server shutdown
+    this.connection.close(DiscReason.Quitting)
+    this.finish({ reason: DiscReason.Quitting, requestedByRemote: false })
+  }
+
+  /** @internal actor observer */
+  error(error: unknown): void {
+    this.onError?.(error)
+    this.finish({ reason: DiscReason.NetworkError, requestedByRemote: false, error })
+  }
+
+  private finish(out: PeerOutput): void {
+    if (this.finished) return
+    this.finished = true
+    this.connection.close()
+    this.settleReady?.reject(new PeerDroppedError(out))
+    this.settleReady = undefined
+    this.resolveDropped(out)
   }
 }

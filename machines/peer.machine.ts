@@ -104,6 +104,8 @@ export interface PeerContext {
   remoteId?: NodeId
   /** the remote Hello */
   hello?: Hello
+  /** the handle handed to the protocols (and by startPeer as `ready`'s value), from entering `running` */
+  peer?: PeerHandle
   matched: SharedCapability<Protocol>[]
   reason?: DiscReason
   requestedByRemote: boolean
@@ -230,6 +232,7 @@ export const peerMachine = setup({
         hello: context.hello!,
         inbound: context.inbound,
       })
+      enqueue.assign({ peer })
       const { transport } = context
       // one shared send, from a method rather than an arrow: no name-keeping wrapper under tsx (keepNames)
       const { send } = {

@@ -278,46 +278,76 @@ export interface ProtocolRWOptions {
  * INVALID_MSG_CODE and adds the offset.
  */
 export function protocolRW(upstream$: Observable<Msg>, opts: ProtocolRWOptions): ProtocolRW {
-  const { offset, length } = opts
-  const channel = new MsgChannel(opts.maxQueued, opts.maxQueuedBytes)
-  let overflowed = false
-  const sub = upstream$.subscribe({
-    next: (m) => {
-      if (m.code < offset || m.code >= offset + length) return
-      if (channel.push(offset === 0 ? m : { ...m, code: m.code - offset })) return
-      if (channel.closed || overflowed) return
-      overflowed = true
-      const err = new ProtocolError('QUEUE_OVERFLOW', 'too many unread messages', {
-        details: { queued: channel.queued, queuedBytes: channel.queuedBytes },
-      })
-      channel.error(err)
-      opts.onOverflow?.(err)
-    },
-    error: () => channel.complete(),
-    complete: () => channel.complete(),
-  })
-  let disposed = false
-  return {
-    offset,
-    length,
-    messages$: channel.messages$,
-    send(code, payload) {
-      if (disposed) return Promise.reject(new ProtocolError('SHUTTING_DOWN', 'peer is shutting down'))
-      if (!Number.isInteger(code) || code < 0 || code >= length) {
-        return Promise.reject(
-          new ProtocolError('INVALID_MSG_CODE', `code ${code} not handled (length ${length})`, {
-            details: { code, length },
-          }),
-        )
-      }
-      return opts.send(code + offset, payload)
-    },
-    dispose() {
-      if (disposed) return
-      disposed = true
-      sub.unsubscribe()
-      channel.complete()
-    },
+  return new ProtoRW(upstream$, opts)
+}
+
+/**
+ * protocolRW's object: one per protocol per peer, so a class (methods on the prototype, the instance is its own
+ * upstream observer) rather than a closure per handler — an idle peer holds fewer objects.
+ */
+class ProtoRW implements ProtocolRW {
+  readonly offset: number
+  readonly length: number
+  readonly messages$: Observable<Msg>
+  private readonly channel: MsgChannel
+  private readonly opts: ProtocolRWOptions
+  private readonly sub: { unsubscribe(): void }
+  private overflowed = false
+  private disposed = false
+
+  constructor(upstream$: Observable<Msg>, opts: ProtocolRWOptions) {
+    this.offset = opts.offset
+    this.length = opts.length
+    this.opts = opts
+    this.channel = new MsgChannel(opts.maxQueued, opts.maxQueuedBytes)
+    this.messages$ = this.channel.messages$
+    // protocols may pass `rw.send` around unbound (`const { send } = rw`)
+    this.send = this.send.bind(this)
+    this.sub = upstream$.subscribe(this)
+  }
+
+  /** @internal upstream observer */
+  next(m: Msg): void {
+    const { offset, channel } = this
+    if (m.code < offset || m.code >= offset + this.length) return
+    if (channel.push(offset === 0 ? m : { ...m, code: m.code - offset })) return
+    if (channel.closed || this.overflowed) return
+    this.overflowed = true
+    const err = new ProtocolError('QUEUE_OVERFLOW', 'too many unread messages', {
+      details: { queued: channel.queued, queuedBytes: channel.queuedBytes },
+    })
+    channel.error(err)
+    this.opts.onOverflow?.(err)
+  }
+
+  /** @internal upstream observer: the peer machine learns a failure itself; the protocol sees EOF */
+  error(): void {
+    this.channel.complete()
+  }
+
+  /** @internal upstream observer */
+  complete(): void {
+    this.channel.complete()
+  }
+
+  send(code: number, payload: Uint8Array): Promise<void> {
+    if (this.disposed) return Promise.reject(new ProtocolError('SHUTTING_DOWN', 'peer is shutting down'))
+    const { length } = this
+    if (!Number.isInteger(code) || code < 0 || code >= length) {
+      return Promise.reject(
+        new ProtocolError('INVALID_MSG_CODE', `code ${code} not handled (length ${length})`, {
+          details: { code, length },
+        }),
+      )
+    }
+    return this.opts.send(code + this.offset, payload)
+  }
+
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    this.sub.unsubscribe()
+    this.channel.complete()
   }
 }
 
