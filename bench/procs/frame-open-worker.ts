@@ -1,10 +1,20 @@
 // Worker thread for bench/rlpx-codec.bench.ts's pipelined frame row: the receiving end of a connection on a
 // core of its own. It derives the recipient's connection secrets from the SecretParams in workerData (the
 // same derivation recipientSecrets does), opens every frame the main thread transfers to it, answers each
-// with one credit message (1), and on 'end' replies with the frame count and the last payload it read.
+// with one credit message (this thread's CPU ms so far, NaN where /proc/thread-self is missing), and on 'end'
+// replies with the frame count and the last payload it read.
+import { readFileSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { FrameCoder } from '../../codecs/rlpx-frame.ts'
 import { deriveSecrets, type SecretParams } from '../../codecs/rlpx-handshake.ts'
+
+function threadCpuMs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6
+  } catch {
+    return Number.NaN
+  }
+}
 
 const port = parentPort
 if (!port) throw new Error('frame-open-worker runs as a worker thread')
@@ -23,6 +33,6 @@ port.on('message', (m: Uint8Array | 'end') => {
     last = msg.payload
     frames++
   }
-  port.postMessage(1)
+  port.postMessage(threadCpuMs())
 })
 port.postMessage('ready')
