@@ -51,25 +51,59 @@ export interface Listener {
   close(): Promise<void>
 }
 
-/** geth's expHeap of recently seen inbound IPs, as a Map of expiry times (expired lazily on each check). */
+/**
+ * geth's expHeap of recently seen inbound IPs, as a Map of expiry times. Entries are added in time order with
+ * one fixed throttle, so the Map's insertion order is expiry order (a re-added IP moves to the end): expiring
+ * drops entries from the front until the first one still valid — O(expired), not a scan of every entry. Should
+ * the clock go backwards, the order breaks and expiring scans every entry until the history is empty again.
+ */
 class InboundHistory {
   private readonly seen = new Map<string, number>()
+  private last = Number.NEGATIVE_INFINITY
+  private ordered = true
   expire(now: number): void {
-    for (const [ip, at] of this.seen) if (at <= now) this.seen.delete(ip)
+    for (const [ip, at] of this.seen) {
+      if (at > now) {
+        if (this.ordered) return
+        continue
+      }
+      this.seen.delete(ip)
+    }
+    if (this.seen.size === 0) {
+      this.ordered = true
+      this.last = Number.NEGATIVE_INFINITY
+    }
   }
   contains(ip: string): boolean {
     return this.seen.has(ip)
   }
   add(ip: string, expiry: number): void {
+    if (expiry < this.last) this.ordered = false
+    this.last = expiry
+    this.seen.delete(ip)
     this.seen.set(ip, expiry)
   }
 }
+
+/** How many addresses' LAN verdicts are kept (the verdict of an address never changes). */
+const LAN_CACHE_SIZE = 1024
 
 export async function listen(opts: ListenerOptions): Promise<Listener> {
   const slots =
     opts.maxPendingPeers && opts.maxPendingPeers > 0 ? opts.maxPendingPeers : DEFAULT_MAX_PENDING_PEERS
   const backlog = opts.backlog ?? DEFAULT_ACCEPT_BACKLOG
-  const isLan = opts.isLan ?? ((ip: string) => netIsLan(ip))
+  const isLanOf = opts.isLan ?? ((ip: string) => netIsLan(ip))
+  // parsing an address per connection is measurable at hundreds of connections/s: keep recent verdicts
+  const lanCache = new Map<string, boolean>()
+  const isLan = (ip: string): boolean => {
+    let lan = lanCache.get(ip)
+    if (lan === undefined) {
+      lan = isLanOf(ip)
+      if (lanCache.size >= LAN_CACHE_SIZE) lanCache.clear()
+      lanCache.set(ip, lan)
+    }
+    return lan
+  }
   const throttle = opts.throttleMs ?? INBOUND_THROTTLE_MS
   const now = opts.now ?? Date.now
   const history = new InboundHistory()

@@ -20,7 +20,7 @@
 
 import { lookup } from 'node:dns/promises'
 import type { Socket } from 'node:net'
-import { type Observable, ReplaySubject, Subject, tap } from 'rxjs'
+import { Observable, Subject, tap } from 'rxjs'
 import { type Actor, type AnyActorRef, createActor, waitFor } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
 import { formatEnode, parseNode } from '../codecs/enode.ts'
@@ -110,6 +110,8 @@ const idHex = (n: Node | string): string => bytesToHex(toNode(n).id)
 
 export function createServer(config: ServerConfig): Server {
   const log = config.logger ?? noopLogger
+  // per-connection log records are built only when there is a logger to take them
+  const logging = config.logger !== undefined
   const privateKey = config.privateKey
   const pubkey = publicKeyOf(privateKey)
   const selfId = keccak256(pubkey)
@@ -124,7 +126,14 @@ export function createServer(config: ServerConfig): Server {
   const timeouts = config.peerTimeouts ?? {}
 
   const events = new Subject<PeerEvent>()
-  const snapshots = new ReplaySubject<ServerSnapshot>(1)
+  // supervisor snapshots go out only while someone subscribes; a new subscriber first gets the current one
+  // (ReplaySubject(1) semantics without buffering every snapshot of every connection)
+  const snapshots = new Subject<ServerSnapshot>()
+  const snapshot$ = new Observable<ServerSnapshot>((sub) => {
+    const current = supervisor?.getSnapshot()
+    if (current !== undefined) sub.next(current)
+    return snapshots.subscribe(sub)
+  })
   const connMeta = new WeakMap<RlpxConnection, ConnMeta>()
   const live = new Set<RlpxConnection>()
   const records = new Map<string, PeerRecord>()
@@ -280,22 +289,26 @@ export function createServer(config: ServerConfig): Server {
       staticDial: !meta.inbound && statics?.has(e.id) === true,
     })
     metrics?.peerAdded(e.inbound)
-    log.debug({ id: e.id, inbound: e.inbound, name: e.name, addr: meta.remote }, 'Adding p2p peer')
-    events.next({ type: 'add', peer: e.id, local: meta.local, remote: meta.remote })
+    if (logging)
+      log.debug({ id: e.id, inbound: e.inbound, name: e.name, addr: meta.remote }, 'Adding p2p peer')
+    if (events.observed) events.next({ type: 'add', peer: e.id, local: meta.local, remote: meta.remote })
   }
 
   const onPeerDropped = (e: { id: string; inbound: boolean } & Parameters<typeof dropErrorText>[0]) => {
     const rec = records.get(e.id)
     records.delete(e.id)
     metrics?.peerDropped(e.inbound)
-    const error = dropErrorText(e)
-    log.debug({ id: e.id, req: e.requestedByRemote, err: error }, 'Removing p2p peer')
-    events.next({
-      type: 'drop',
-      peer: e.id,
-      error,
-      ...(rec ? { local: rec.meta.local, remote: rec.meta.remote } : {}),
-    })
+    if (logging || events.observed) {
+      const error = dropErrorText(e)
+      if (logging) log.debug({ id: e.id, req: e.requestedByRemote, err: error }, 'Removing p2p peer')
+      if (events.observed)
+        events.next({
+          type: 'drop',
+          peer: e.id,
+          error,
+          ...(rec ? { local: rec.meta.local, remote: rec.meta.remote } : {}),
+        })
+    }
     const waiters = dropWaiters.get(e.id)
     dropWaiters.delete(e.id)
     for (const w of waiters ?? []) w()
@@ -359,15 +372,19 @@ export function createServer(config: ServerConfig): Server {
     })
     actor.on('peer.added', onPeerAdded)
     actor.on('peer.dropped', onPeerDropped)
-    actor.on('dial.started', (e) => {
-      log.trace({ id: e.task.id, flag: e.task.flag }, 'Starting p2p dial')
-    })
-    actor.on('conn.rejected', (e) =>
-      log.trace({ id: e.id, stage: e.stage, reason: e.reason, inbound: e.inbound }, 'Rejected peer'),
-    )
+    if (logging) {
+      actor.on('dial.started', (e) => {
+        log.trace({ id: e.task.id, flag: e.task.flag }, 'Starting p2p dial')
+      })
+      actor.on('conn.rejected', (e) =>
+        log.trace({ id: e.id, stage: e.stage, reason: e.reason, inbound: e.inbound }, 'Rejected peer'),
+      )
+    }
     actor.on('conn.refused', (e) => (e.conn as RlpxConnection).close())
     actor.subscribe({
-      next: (s) => snapshots.next(s),
+      next: (s) => {
+        if (snapshots.observed) snapshots.next(s)
+      },
       error: (err) => log.error({ err: String(err) }, 'P2P supervisor failed'),
     })
     return actor
@@ -628,7 +645,7 @@ export function createServer(config: ServerConfig): Server {
     nodeInfo,
     peersInfo,
     events$: events.asObservable(),
-    snapshot$: snapshots.asObservable(),
+    snapshot$,
     metrics: config.metrics,
     get discovery() {
       return phase === 'running' ? discovery : undefined

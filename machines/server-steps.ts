@@ -6,6 +6,7 @@ import type { AnyActorRef, AnyEventObject } from 'xstate'
 import { DiscReason, discReasonString } from '../codecs/p2p.ts'
 import type { DialOutput } from './dial.machine.ts'
 import {
+  type DialSchedulerState,
   type DialTask,
   dialDone,
   freeDialSlots,
@@ -79,7 +80,7 @@ export function childEndedStep(
     return { dial: dialDone(context.dial, childId.slice(5), context.now(), result) }
   }
   const conn = context.conns.get(childId)
-  if (!conn) return undefined
+  if (conn === undefined) return undefined
   enqueue.stopChild(childId)
   const out: PeerOutput = done
     ? ((ev.output as PeerOutput | undefined) ?? {
@@ -90,7 +91,7 @@ export function childEndedStep(
   let { dial, peers, inboundCount } = context
   const id = conn.id
   if (conn.added && id !== undefined && peers.get(id)?.childId === childId) {
-    peers = withMap(peers, id, undefined)
+    peers = peers.delete(id)
     inboundCount -= conn.inbound ? 1 : 0
     dial = peerRemoved(dial, id, conn.dialed)
     enqueue.emit({ type: 'peer.dropped', id, childId, inbound: conn.inbound, ...out })
@@ -102,27 +103,33 @@ export function childEndedStep(
         error: out.error !== undefined ? reasonText(out.error) : discReasonString(out.reason),
       } as AnyEventObject)
   }
-  return { conns: withMap(context.conns, childId, undefined), peers, inboundCount, dial }
+  const change: Partial<ServerContext> = { conns: context.conns.delete(childId), peers, inboundCount, dial }
+  if (conn.slot !== undefined) change.freeSlots = { n: conn.slot, next: context.freeSlots }
+  return change
 }
 
 /**
  * The loop head of geth's dialScheduler: start static dials into free slots, spawn their dial machines, tell
- * the candidate source how many dynamic candidates are welcome, re-arm the history timer. Runs (on the
- * context as changed by the event) after every event that can change the scheduler state while running.
- * Returns the context change, or undefined when there is none.
+ * the candidate source how many dynamic candidates are welcome, re-arm the history timer. Runs (on `dial`, the
+ * scheduler state as changed by the event) after every event that can change the scheduler state while
+ * running. Returns the context change, or undefined when there is none.
  */
-export function pumpStep(context: ServerContext, enqueue: StepEnqueue): Partial<ServerContext> | undefined {
+export function pumpStep(
+  context: Pick<ServerContext, 'demand' | 'historyTimerAt' | 'now'>,
+  dial: DialSchedulerState,
+  enqueue: StepEnqueue,
+): Partial<ServerContext> | undefined {
   // fast path (most events): no static dial can start, the demand and the history timer are unchanged —
   // then the full pass below would change nothing, so skip it (and the context copy of its assign)
-  const slots = freeDialSlots(context.dial)
+  const slots = freeDialSlots(dial)
   if (
-    (slots <= 0 || context.dial.staticPool.length === 0) &&
+    (slots <= 0 || dial.staticPool.length === 0) &&
     Math.max(0, slots) === context.demand &&
-    nextHistoryExpiry(context.dial) === context.historyTimerAt
+    nextHistoryExpiry(dial) === context.historyTimerAt
   )
     return undefined
   const now = context.now()
-  const out = schedule(context.dial, now)
+  const out = schedule(dial, now)
   for (const task of out.started) {
     enqueue.spawnChild('dial', { id: `dial:${task.id}`, systemId: `dial:${task.id}`, input: { task } })
     enqueue.emit({ type: 'dial.started', task })

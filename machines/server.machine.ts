@@ -113,13 +113,28 @@ export interface ServerInput {
 }
 
 export interface ConnEntry {
-  childId: string
-  inbound: boolean
+  readonly childId: string
+  /** the recycled number in the child id (`peer:in:<n>`, `peer:<id>#<n>`), returned to `freeSlots` when it ends */
+  readonly slot: number | undefined
+  readonly inbound: boolean
   /** remote id once the ECIES handshake told it (postHandshake), or the dialled id */
-  id?: string
-  dialed: boolean
-  trusted: boolean
-  added: boolean
+  readonly id: string | undefined
+  readonly dialed: boolean
+  readonly trusted: boolean
+  readonly added: boolean
+}
+
+/** Every ConnEntry is built here, fields always in this order (one object shape on the per-connection path). */
+function connEntry(
+  childId: string,
+  slot: number | undefined,
+  inbound: boolean,
+  id: string | undefined,
+  dialed: boolean,
+  trusted: boolean,
+  added: boolean,
+): ConnEntry {
+  return { childId, slot, inbound, id, dialed, trusted, added }
 }
 
 export interface PeerEntry {
@@ -147,7 +162,14 @@ export interface ServerContext {
   demand: number
   /** when the history timer is armed for (ms), if armed */
   historyTimerAt: number | undefined
+  /** child-id numbers handed out so far (`peer:in:<n>`); ended children's numbers are reused from `freeSlots` */
   seq: number
+  /**
+   * numbers of ended children, reused before `seq` grows: XState memoizes its transition candidates per event
+   * type and state node for ever, and a child's done event type carries its id (`xstate.done.actor.<id>`), so
+   * ever-new ids would grow that memo (and the time spent filling it) with every connection
+   */
+  freeSlots: FreeSlots | undefined
   error?: string
 }
 
@@ -199,6 +221,20 @@ export type ServerEmitted =
 
 export interface ServerOutput {
   error?: string
+}
+
+/** A persistent stack of reusable child-id numbers. */
+export interface FreeSlots {
+  readonly n: number
+  readonly next: FreeSlots | undefined
+}
+
+/** Take a child-id number: the most recently freed one, else the next new one. */
+function takeSlot(context: ServerContext): { slot: number; seq: number; freeSlots: FreeSlots | undefined } {
+  const f = context.freeSlots
+  return f
+    ? { slot: f.n, seq: context.seq, freeSlots: f.next }
+    : { slot: context.seq, seq: context.seq + 1, freeSlots: undefined }
 }
 
 /** Placeholder for the peer machine; the actors layer provides the real one. */
@@ -255,11 +291,12 @@ export const serverMachine = setup({
     /** A peer or dial child ended while running: the bookkeeping and the dial pump, in one assign. */
     childEndedAndPump: enqueueActions(({ context, event, enqueue }) => {
       const p = childEndedStep(context, event, enqueue)
-      const q = pumpStep(p ? { ...context, ...p } : context, enqueue)
-      if (p || q) enqueue.assign({ ...p, ...q })
+      const q = pumpStep(context, p?.dial ?? context.dial, enqueue)
+      if (p && q) enqueue.assign(Object.assign(p, q))
+      else if (p || q) enqueue.assign((p ?? q)!)
     }),
     pump: enqueueActions(({ context, enqueue }) => {
-      const q = pumpStep(context, enqueue)
+      const q = pumpStep(context, context.dial, enqueue)
       if (q) enqueue.assign(q)
     }),
   },
@@ -292,6 +329,7 @@ export const serverMachine = setup({
       demand: 0,
       historyTimerAt: undefined,
       seq: 0,
+      freeSlots: undefined,
     }
   },
   initial: 'idle',
@@ -358,20 +396,19 @@ export const serverMachine = setup({
         },
         'conn.inbound': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const childId = `peer:in:${context.seq}`
+            const { slot, seq, freeSlots } = takeSlot(context)
+            const childId = `peer:in:${slot}`
             enqueue.spawnChild('peer', {
               id: childId,
               input: context.makePeerInput({ conn: event.conn, inbound: true }),
             })
             enqueue.assign({
-              seq: context.seq + 1,
-              conns: withMap(context.conns, childId, {
+              seq,
+              freeSlots,
+              conns: context.conns.set(
                 childId,
-                inbound: true,
-                dialed: false,
-                trusted: false,
-                added: false,
-              }),
+                connEntry(childId, slot, true, undefined, false, false, false),
+              ),
             })
           }),
         },
@@ -379,7 +416,8 @@ export const serverMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             let childId = `peer:${event.id}`
             const unique = !context.conns.has(childId)
-            if (!unique) childId = `peer:${event.id}#${context.seq}`
+            const s = unique ? undefined : takeSlot(context)
+            if (s) childId = `peer:${event.id}#${s.slot}`
             enqueue.spawnChild('peer', {
               id: childId,
               ...(unique ? { systemId: childId } : {}),
@@ -391,15 +429,11 @@ export const serverMachine = setup({
               }),
             })
             enqueue.assign({
-              seq: context.seq + 1,
-              conns: withMap(context.conns, childId, {
+              ...(s ? { seq: s.seq, freeSlots: s.freeSlots } : {}),
+              conns: context.conns.set(
                 childId,
-                inbound: false,
-                id: event.id,
-                dialed: true,
-                trusted: context.trusted.has(event.id),
-                added: false,
-              }),
+                connEntry(childId, s?.slot, false, event.id, true, context.trusted.has(event.id), false),
+              ),
             })
           }),
         },
@@ -415,8 +449,8 @@ export const serverMachine = setup({
               input: { task },
             })
             enqueue.emit({ type: 'dial.started', task })
-            const q = pumpStep({ ...context, dial: o.state }, enqueue)
-            enqueue.assign({ dial: o.state, ...q })
+            const q = pumpStep(context, o.state, enqueue)
+            enqueue.assign(q ? Object.assign({ dial: o.state }, q) : { dial: o.state })
           }),
         },
         'dial.historyExpired': {
@@ -437,11 +471,15 @@ export const serverMachine = setup({
             const trusted = context.trusted.has(id)
             const reason = postHandshakeChecks(context.limits, context, { id, inbound, trusted })
             const accepted = reason === null
-            if (conn || (accepted && inbound))
-              enqueue.assign({
-                ...(conn ? { conns: withMap(context.conns, conn.childId, { ...conn, id, trusted }) } : {}),
-                ...(accepted && inbound ? { dial: inboundPending(context.dial, id) } : {}),
-              })
+            if (conn !== undefined) {
+              const conns = context.conns.set(
+                conn.childId,
+                connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, conn.added),
+              )
+              enqueue.assign(
+                accepted && inbound ? { conns, dial: inboundPending(context.dial, id) } : { conns },
+              )
+            } else if (accepted && inbound) enqueue.assign({ dial: inboundPending(context.dial, id) })
             if (accepted) {
               enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
             } else {
@@ -461,14 +499,9 @@ export const serverMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             const id = hexId(event.id)
             const childId = event.peer.id
-            const conn = context.conns.get(childId) ?? {
-              childId,
-              inbound: event.inbound,
-              id,
-              dialed: !event.inbound,
-              trusted: context.trusted.has(id),
-              added: false,
-            }
+            const conn =
+              context.conns.get(childId) ??
+              connEntry(childId, undefined, event.inbound, id, !event.inbound, context.trusted.has(id), false)
             const reason = addPeerChecks(context.limits, context.protocols, context, {
               id,
               inbound: conn.inbound,
@@ -487,7 +520,8 @@ export const serverMachine = setup({
                 reason,
               })
               enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
-              enqueue.assign({ dial, ...pumpStep({ ...context, dial }, enqueue) })
+              const q = pumpStep(context, dial, enqueue)
+              enqueue.assign(q ? Object.assign({ dial }, q) : { dial })
               return
             }
             dial = peerAdded(dial, id, conn.dialed)
@@ -499,17 +533,30 @@ export const serverMachine = setup({
               name: event.name,
               caps: event.caps,
             }
-            const change = {
+            const change: Partial<ServerContext> = {
               dial,
-              peers: withMap(context.peers, id, entry),
+              peers: context.peers.set(id, entry),
               inboundCount: context.inboundCount + (conn.inbound ? 1 : 0),
-              conns: withMap(context.conns, childId, { ...conn, id, added: true }),
+              conns: context.conns.set(
+                childId,
+                connEntry(childId, conn.slot, conn.inbound, id, conn.dialed, conn.trusted, true),
+              ),
             }
             if (conn.dialed)
               enqueue.sendTo(systemActor(`dial:${id}`), { type: 'dial.handshake.done' } as AnyEventObject)
             enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
-            enqueue.emit({ type: 'peer.added', id, ...entry })
-            enqueue.assign({ ...change, ...pumpStep({ ...context, ...change }, enqueue) })
+            enqueue.emit({
+              type: 'peer.added',
+              id,
+              childId,
+              inbound: entry.inbound,
+              dialed: entry.dialed,
+              trusted: entry.trusted,
+              name: entry.name,
+              caps: entry.caps,
+            })
+            const q = pumpStep(context, dial, enqueue)
+            enqueue.assign(q ? Object.assign(change, q) : change)
           }),
         },
         'xstate.done.actor.*': { actions: 'childEndedAndPump' },

@@ -590,7 +590,8 @@ describe('server with the real peer machine', () => {
       const children = actor.getSnapshot().children as Record<string, AnyActorRef>
       assert.deepEqual(
         Object.keys(children).filter((k) => k.startsWith('peer:')),
-        ['peer:in:0', 'peer:in:3'],
+        // twin (1) and me (2) ended, so b reused 2 (last freed first) and c 1; c was refused
+        ['peer:in:0', 'peer:in:2'],
         'rejected peers were stopped',
       )
       actor.send({ type: 'stop' })
@@ -598,6 +599,28 @@ describe('server with the real peer machine', () => {
       assert.equal(actor.getSnapshot().status, 'done')
       assert.deepEqual(a.closes, [DiscReason.Quitting])
       assert.deepEqual(b.closes, [DiscReason.Quitting])
+      assert.deepEqual(errors, [])
+    } finally {
+      actor.stop()
+    }
+  })
+
+  it('reuses the child ids of ended connections (ids stay bounded by the connections alive at once)', async () => {
+    const { actor, errors } = await start(3)
+    try {
+      const seen = new Set<string>()
+      for (let i = 0; i < 20; i++) {
+        const t = new LoopTransport(new Uint8Array(64).fill(1 + (i % 3)))
+        actor.send({ type: 'conn.inbound', conn: t })
+        await settle()
+        for (const k of Object.keys(actor.getSnapshot().children)) if (k.startsWith('peer:')) seen.add(k)
+        assert.equal(actor.getSnapshot().context.peers.size, 1)
+        t.close()
+        await settle()
+        assert.equal(actor.getSnapshot().context.peers.size, 0)
+      }
+      assert.deepEqual([...seen], ['peer:in:0'])
+      assert.equal(actor.getSnapshot().context.seq, 1)
       assert.deepEqual(errors, [])
     } finally {
       actor.stop()
