@@ -23,7 +23,7 @@ interface WasmApi {
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly
 
-/** The exports of hash-wasm's keccak module (hash-wasm src/keccak.c). */
+/** The exports of hash-wasm's keccak module (hash-wasm src/sha3.c). */
 interface KeccakExports {
   memory: { buffer: ArrayBuffer }
   Hash_GetBuffer(): number
