@@ -178,7 +178,6 @@ function defaultHello(
 
 /** module-level callbacks, so a peer does not create (and keep) its own copies */
 const ignore = (): void => {}
-const toUndefined = (): undefined => undefined
 
 let sharedSupervisor: ReturnType<typeof createCheckpointSupervisor> | undefined
 /** One accept-all supervisor shared by every peer started without one (stateless; holds no timer or socket). */
@@ -241,6 +240,7 @@ class Session implements PeerSession {
   readonly closed: Promise<void>
   private settleReady: { resolve(h: PeerHandle<PeerSnapshot>): void; reject(e: unknown): void } | undefined
   private resolveDropped!: (o: PeerOutput) => void
+  private resolveClosed!: () => void
   private finished = false
 
   constructor(
@@ -258,9 +258,11 @@ class Session implements PeerSession {
     this.ready.catch(ignore)
     // callers may pass `session.disconnect` around unbound
     this.disconnect = this.disconnect.bind(this)
+    this.closed = new Promise<void>((r) => {
+      this.resolveClosed = r
+    })
     actor.subscribe(this)
     actor.start()
-    this.closed = this.dropped.then(() => connection.closed).then(toUndefined)
   }
 
   /** the actor's snapshots: the current one first, then every change until the peer ends */
@@ -316,5 +318,7 @@ class Session implements PeerSession {
     this.settleReady?.reject(new PeerDroppedError(out))
     this.settleReady = undefined
     this.resolveDropped(out)
+    // `closed` follows `dropped`: once the socket is closed and the connection's timers cleared
+    this.connection.closed.then(() => this.resolveClosed())
   }
 }

@@ -370,13 +370,37 @@ export function createPeerHandle<TSnapshot>(
   actor: Pick<AnyActorRef, 'send' | 'subscribe' | 'getSnapshot'>,
   facts: PeerInfoFacts,
 ): PeerHandle<TSnapshot> {
-  return {
-    id: facts.id,
-    pubkey: facts.pubkey,
-    name: facts.hello.name,
-    caps: facts.hello.caps.map(capString),
-    inbound: facts.inbound,
-    snapshot$: new Observable<TSnapshot>((sub) => {
+  return new ActorPeerHandle<TSnapshot>(actor, facts)
+}
+
+/** createPeerHandle's object: every idle peer holds one, so `caps` and `snapshot$` are made when first read. */
+class ActorPeerHandle<TSnapshot> implements PeerHandle<TSnapshot> {
+  readonly id: NodeId
+  readonly pubkey: Uint8Array
+  readonly name: string
+  readonly inbound: boolean
+  private capStrings: string[] | undefined
+
+  constructor(
+    private readonly actor: Pick<AnyActorRef, 'send' | 'subscribe' | 'getSnapshot'>,
+    private readonly facts: PeerInfoFacts,
+  ) {
+    this.id = facts.id
+    this.pubkey = facts.pubkey
+    this.name = facts.hello.name
+    this.inbound = facts.inbound
+    // protocols may pass `peer.disconnect` around unbound
+    this.disconnect = this.disconnect.bind(this)
+  }
+
+  get caps(): string[] {
+    this.capStrings ??= this.facts.hello.caps.map(capString)
+    return this.capStrings
+  }
+
+  get snapshot$(): Observable<TSnapshot> {
+    const actor = this.actor
+    return new Observable<TSnapshot>((sub) => {
       sub.next(actor.getSnapshot() as TSnapshot)
       const s = actor.subscribe({
         next: (v: unknown) => sub.next(v as TSnapshot),
@@ -384,9 +408,10 @@ export function createPeerHandle<TSnapshot>(
         complete: () => sub.complete(),
       })
       return () => s.unsubscribe()
-    }),
-    disconnect(reason) {
-      actor.send({ type: 'peer.disconnect', reason })
-    },
+    })
+  }
+
+  disconnect(reason: DiscReason): void {
+    this.actor.send({ type: 'peer.disconnect', reason })
   }
 }
