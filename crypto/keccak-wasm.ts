@@ -13,6 +13,8 @@
 //   KeccakCore.state         the running state inside the module's memory (lanes, partial block, fill count):
 //                            copy it out and back in to park and resume a hash (the RLPx MAC does)
 //   init() / update(n) (absorb window[0..n)) / final(padding) (0x01 for keccak-256; ends that hash)
+//   hash(n, padding)         init + update(n) + final(padding) in one absorb call (the padding is written
+//                            in place after the input: the memory past the window has room for it)
 
 /** keccak-256 rate: 1600 − 2·256 bits */
 export const KECCAK_256_RATE = 136
@@ -25,6 +27,7 @@ export interface KeccakCore {
   init(): void
   update(length: number): void
   final(padding: number): void
+  hash(length: number, padding: number): void
 }
 
 // memory layout (2 pages of 64 KiB): running state | round constants | input window
@@ -34,6 +37,7 @@ const FILL = 336 // u32: bytes in the partial block
 const STATE_SIZE = 340
 const RC_AT = 384 // 24 × 8 bytes
 const WINDOW_AT = 1024
+/** the window ends at 66 560: the rest of the second page holds hash()'s padding block */
 const PAGES = 2
 
 /** ι round constants (FIPS 202 Algorithm 5, rc(t) packed per round) */
@@ -307,6 +311,17 @@ export function createKeccakCore(): KeccakCore | null {
       mem[PARTIAL + f] = mem[PARTIAL + f]! ^ padding
       mem[PARTIAL + rate - 1] = mem[PARTIAL + rate - 1]! ^ 0x80
       absorb(PARTIAL, 1)
+      fill[0] = 0
+      mem.copyWithin(WINDOW_AT, LANES, LANES + 32)
+    },
+    hash(length, padding) {
+      const end = WINDOW_AT + length
+      const last = end - (length % rate)
+      mem.fill(0, LANES, LANES + 200)
+      mem.fill(0, end, last + rate)
+      mem[end] = mem[end]! ^ padding
+      mem[last + rate - 1] = mem[last + rate - 1]! ^ 0x80
+      absorb(WINDOW_AT, (last - WINDOW_AT) / rate + 1)
       fill[0] = 0
       mem.copyWithin(WINDOW_AT, LANES, LANES + 32)
     },

@@ -50,8 +50,10 @@ interface Direct {
   state: Uint8Array
   /** the state right after init() */
   initial: Uint8Array
-  /** one call for a whole hash of window[0..n) (hash-wasm's Hash_Calculate), when the instance has it */
-  calculate?: (length: number) => void
+  /** one call for a whole keccak-256 of window[0..n) */
+  calculate: (length: number) => void
+  /** which implementation this is */
+  kind: 'core' | 'hash-wasm'
 }
 
 let wasm: IHasher | null = null
@@ -75,12 +77,26 @@ async function captureModule(): Promise<{ hasher: IHasher; module: WasmModule | 
 }
 
 /** Wrap a direct core and self-check it against a fixed vector and hash-wasm's own API (when loaded). */
-function makeDirect(core: KeccakCore, calculate?: (length: number) => void): Direct | null {
+function makeDirect(
+  core: KeccakCore,
+  calculate: (length: number) => void,
+  kind: Direct['kind'],
+): Direct | null {
   core.init()
-  const d: Direct = { core, window: core.window, state: core.state, initial: core.state.slice(), calculate }
+  const d: Direct = {
+    core,
+    window: core.window,
+    state: core.state,
+    initial: core.state.slice(),
+    calculate,
+    kind,
+  }
   // keccak256('') = c5d2…a470, then a probe longer than the window, split at an odd point
   const empty = directHash(d, [new Uint8Array(0)])
   if (empty[0] !== 0xc5 || empty[31] !== 0x70) return null
+  const short = directHash(d, [Uint8Array.of(1, 2, 3)])
+  const shortRef = keccak_256(Uint8Array.of(1, 2, 3))
+  for (let i = 0; i < DIGEST_SIZE; i++) if (short[i] !== shortRef[i]) return null
   const probe = new Uint8Array(d.window.length + 300).map((_, i) => i * 31)
   const mine = directHash(d, [probe.subarray(0, 137), probe.subarray(137)])
   const theirs = wasm ? wasm.init().update(probe).digest('binary') : keccak_256(probe)
@@ -100,8 +116,9 @@ function hashWasmDirect(module: WasmModule): Direct | null {
     init: () => ex.Hash_Init(256),
     update: (n) => ex.Hash_Update(n),
     final: (padding) => ex.Hash_Final(padding),
+    hash: (n, padding) => ex.Hash_Calculate(n, 256, padding),
   }
-  return makeDirect(core, (n) => ex.Hash_Calculate(n, 256, KECCAK_PAD))
+  return makeDirect(core, (n) => ex.Hash_Calculate(n, 256, KECCAK_PAD), 'hash-wasm')
 }
 
 let hashWasmModule: WasmModule | undefined
@@ -116,7 +133,7 @@ for (const make of [
   () => {
     // DEVP2P_KECCAK=hash-wasm skips our core (to compare, or to test the fallback)
     const core = process.env.DEVP2P_KECCAK === 'hash-wasm' ? null : createKeccakCore()
-    return core ? makeDirect(core) : null
+    return core ? makeDirect(core, (n) => core.hash(n, KECCAK_PAD), 'core') : null
   },
   () => (hashWasmModule ? hashWasmDirect(hashWasmModule) : null),
 ]) {
@@ -128,13 +145,7 @@ for (const make of [
   if (direct) break
 }
 /** Which keccak the fast path runs: 'core' (crypto/keccak-wasm.ts), 'hash-wasm' (direct or IHasher), or null. */
-export const fastKeccak: 'core' | 'hash-wasm' | null = direct
-  ? direct.calculate
-    ? 'hash-wasm'
-    : 'core'
-  : wasm
-    ? 'hash-wasm'
-    : null
+export const fastKeccak: 'core' | 'hash-wasm' | null = direct ? direct.kind : wasm ? 'hash-wasm' : null
 
 let useWasm = false
 onBackendChange((b) => {
@@ -158,7 +169,7 @@ function feed(d: Direct, data: Uint8Array): void {
 
 function directHash(d: Direct, chunks: Uint8Array[]): Uint8Array {
   loaded = null
-  if (d.calculate && chunks.length === 1 && chunks[0]!.length <= d.window.length) {
+  if (chunks.length === 1 && chunks[0]!.length <= d.window.length) {
     const c = chunks[0]!
     d.window.set(c)
     d.calculate(c.length)

@@ -52,6 +52,20 @@ describe('keccak WebAssembly core', () => {
     }
   })
 
+  it('one-shot hash(): every length 0 … 3 blocks + 1, and a full window', () => {
+    const k = core!
+    for (const n of [
+      ...Array.from({ length: 3 * KECCAK_256_RATE + 2 }, (_, i) => i),
+      WINDOW_SIZE - 1,
+      WINDOW_SIZE,
+    ]) {
+      const d = bytes(n, n)
+      k.window.set(d)
+      k.hash(n, 0x01)
+      assert.deepEqual(k.window.slice(0, 32), keccak_256(d), `length ${n}`)
+    }
+  })
+
   it('random data in random updates matches noble (300 runs)', () => {
     const k = core!
     fc.assert(
