@@ -395,21 +395,19 @@ export const serverMachine = setup({
           ],
         },
         'conn.inbound': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          // spawned from the assign: one snapshot copy for the child and the context (spawnChild + assign: two)
+          actions: assign(({ context, event, spawn }) => {
             const { slot, seq, freeSlots } = takeSlot(context)
             const childId = `peer:in:${slot}`
-            enqueue.spawnChild('peer', {
-              id: childId,
-              input: context.makePeerInput({ conn: event.conn, inbound: true }),
-            })
-            enqueue.assign({
+            spawn('peer', { id: childId, input: context.makePeerInput({ conn: event.conn, inbound: true }) })
+            return {
               seq,
               freeSlots,
               conns: context.conns.set(
                 childId,
                 connEntry(childId, slot, true, undefined, false, false, false),
               ),
-            })
+            }
           }),
         },
         'dial.connected': {
