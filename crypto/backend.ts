@@ -5,7 +5,8 @@
 //                                                          @noble/secp256k1 (public keys, signing)
 //   keccak.ts          own WebAssembly core (or hash-wasm) @noble/hashes
 //   aes.ts (AES-CTR)   node:crypto                         @noble/ciphers (one ECB block: noble on both)
-//   ecies.ts           SHA-256 / HMAC-SHA-256 from @noble/hashes on both (a few hundred bytes per handshake)
+//   ecies.ts           HMAC-SHA-256 from node:crypto           @noble/hashes (the KDF's SHA-256: noble on both)
+//   random.ts          node:crypto's CSPRNG on both, drawn 4 KiB at a time
 export type CryptoBackend = 'fast' | 'noble'
 
 let current: CryptoBackend = process.env.DEVP2P_CRYPTO === 'noble' ? 'noble' : 'fast'

@@ -11,7 +11,6 @@
 // blinding either); getSharedSecret would add 128 bits of scalar blinding at +50 % cost.
 // Public keys are 64 bytes X||Y (no 0x04 prefix) unless named `compressed`.
 
-import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { ScalarMultiplier } from '@noble/curves/abstract/curve.js'
 import { secp256k1 as curves } from '@noble/curves/secp256k1.js'
@@ -19,6 +18,7 @@ import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import * as noble from '@noble/secp256k1'
 import { onBackendChange } from './backend.ts'
+import { randomBytes } from './random.ts'
 
 noble.hashes.hmacSha256 = (key, msg) => hmac(sha256, key, msg)
 noble.hashes.sha256 = sha256
@@ -152,13 +152,13 @@ function guard<T>(f: () => T, code: CryptoError['code']): T {
 
 export function generatePrivateKey(): Uint8Array {
   for (;;) {
-    const k = new Uint8Array(randomBytes(32))
-    if (nobleImpl.isValidPrivate(k)) return k
+    const k = randomBytes(32)
+    if (impl.isValidPrivate(k)) return k
   }
 }
 
 export function isValidPrivateKey(priv: Uint8Array): boolean {
-  return priv.length === 32 && nobleImpl.isValidPrivate(priv)
+  return priv.length === 32 && impl.isValidPrivate(priv)
 }
 
 function checkPriv(priv: Uint8Array): void {
