@@ -6,11 +6,17 @@
 // Output: readable lines by default; with --json, JSON lines {"event":"started",node,enode,...},
 // {"event":"peer",node,...PeerEvent}, {"event":"status",t,nodes:[{node,state,peers,connections,table}]},
 // {"event":"stopped"}.
+//
+// Dashboard (dashboard/): on by default at http://127.0.0.1:DEFAULT_DASHBOARD_PORT/ (an ephemeral port when that one
+// is taken), `--dashboard PORT` for a given port (0 = ephemeral, no fallback), `--no-dashboard` for none. Its URL is
+// printed before the nodes start: `dashboard: http://127.0.0.1:PORT/`, or {"event":"dashboard","url"} with --json.
+// It binds 127.0.0.1 only and closes (every SSE stream with it) after the nodes stopped.
 import type { Command } from 'commander'
 import { map } from 'rxjs'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
 import { createServer, type Server } from '../../actors/server.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
+import { createDevnetDashboard, type DevnetDashboard } from '../../dashboard/devnet.ts'
 import { out, stopSignal } from './util.ts'
 
 interface DevnetOpts {
@@ -19,7 +25,12 @@ interface DevnetOpts {
   interval: string
   maxpeers: string
   json?: boolean
+  /** undefined / true: the default port with fallback; a string: that port; false: --no-dashboard */
+  dashboard?: string | boolean
 }
+
+/** The dashboard's default port (an ephemeral one is taken when it is in use). */
+export const DEFAULT_DASHBOARD_PORT = 3387
 
 /** Upper bound on --nodes: each node is a full server with discovery; keep a laptop responsive. */
 export const MAX_DEVNET_NODES = 200
@@ -55,6 +66,16 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   const duration = count('--duration', opts.duration, 0, 7 * 24 * 3600)
   const interval = count('--interval', opts.interval, 0.1, 3600)
   const maxPeers = count('--maxpeers', opts.maxpeers, 1, 1000)
+  const dashPort =
+    opts.dashboard === false
+      ? undefined
+      : typeof opts.dashboard === 'string'
+        ? count('--dashboard port', opts.dashboard, 0, 65535)
+        : DEFAULT_DASHBOARD_PORT
+  if (dashPort !== undefined && !Number.isInteger(dashPort))
+    throw new Error(`invalid --dashboard port ${JSON.stringify(opts.dashboard)}`)
+  const dash: DevnetDashboard | undefined =
+    dashPort === undefined ? undefined : createDevnetDashboard({ nodes: n })
   const servers: Server[] = []
   const states: string[] = []
   const started = Date.now()
@@ -67,7 +88,9 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
       maxPeers,
       bootstrapNodes: bootnodes,
       protocols: [createBuiltinProtocol()],
+      ...(dash ? { inspect: dash.inspect(i) } : {}),
     })
+    dash?.attach(i, srv)
     servers.push(srv)
     states.push('idle')
     srv.snapshot$.pipe(map((s) => String(s.value))).subscribe((v) => {
@@ -94,11 +117,16 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   }
   let timer: NodeJS.Timeout | undefined
   try {
+    if (dash && dashPort !== undefined) {
+      const { url } = await dash.listen(dashPort, { fallback: typeof opts.dashboard !== 'string' })
+      out(opts.json ? JSON.stringify({ event: 'dashboard', url }) : `dashboard: ${url}`)
+    }
     const boot = mk(0, [])
     await boot.start()
     const bootEnode = boot.nodeInfo().enode
     await Promise.all(Array.from({ length: n - 1 }, (_, k) => mk(k + 1, [bootEnode]).start()))
     servers.forEach((srv, i) => {
+      dash?.started(i, srv)
       const info = srv.nodeInfo()
       if (opts.json)
         out(JSON.stringify({ event: 'started', node: i, enode: info.enode, enr: info.enr, id: info.id }))
@@ -113,6 +141,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
     signal.cancel()
     clearInterval(timer)
     await Promise.all(servers.map((s) => s.stop()))
+    await dash?.close()
     out(opts.json ? JSON.stringify({ event: 'stopped' }) : 'devnet stopped')
   }
 }
@@ -126,6 +155,20 @@ export function register(program: Command): void {
     .option('--interval <seconds>', 'status output interval', '2')
     .option('--maxpeers <n>', 'maximum peers per node', '50')
     .option('--json', 'JSON lines on stdout')
+    .option(
+      '--dashboard [port]',
+      `live statechart dashboard on http://127.0.0.1:PORT/ (default ${DEFAULT_DASHBOARD_PORT}, or any free port if that is taken; 0 = any free port)`,
+    )
+    .option('--no-dashboard', 'do not start the dashboard')
+    .addHelpText(
+      'after',
+      `
+The dashboard (on unless --no-dashboard; 127.0.0.1 only) is one self-contained page, updated live over
+Server-Sent Events: the peer machine's statechart with how many peers are in each state across the devnet and
+the drops by DiscReason, every node's supervisor state, peers (in / out), connections and discovery table size,
+the selected node's peers (state, client, caps), and a log of recent transitions and peer events.
+GET /state.json returns the whole current state as JSON; GET /events is the SSE stream.`,
+    )
     .action(async (opts: DevnetOpts) => {
       await runDevnet(opts)
     })
