@@ -17,7 +17,7 @@ import {
 } from './dial-scheduler.ts'
 import type { PeerOutput } from './peer.machine.ts'
 import type { PersistentMap } from './persistent-map.ts'
-import type { ServerContext, ServerEmitted, ServerEvent } from './server.machine.ts'
+import type { FreeSlots, ServerContext, ServerEmitted, ServerEvent } from './server.machine.ts'
 
 /**
  * Send targets that never throw: a missing child resolves to undefined, which XState turns into the
@@ -74,10 +74,16 @@ export function childEndedStep(
   const ev = event as { type: string; actorId?: string; output?: unknown; error?: unknown }
   const childId = ev.actorId ?? ev.type.slice(done ? DONE_PREFIX.length : ERROR_PREFIX.length)
   if (childId.startsWith('dial:')) {
+    const d = context.dials.get(childId)
+    if (d === undefined) return undefined
     enqueue.stopChild(childId)
     const out = done ? (ev.output as DialOutput | undefined) : undefined
     const result = out && out.resolved !== undefined ? { resolved: out.resolved } : {}
-    return { dial: dialDone(context.dial, childId.slice(5), context.now(), result) }
+    return {
+      dial: dialDone(context.dial, d.id, context.now(), result),
+      dials: context.dials.delete(childId),
+      freeSlots: { n: d.slot, next: context.freeSlots },
+    }
   }
   const conn = context.conns.get(childId)
   if (conn === undefined) return undefined
@@ -115,9 +121,11 @@ export function childEndedStep(
  * running. Returns the context change, or undefined when there is none.
  */
 export function pumpStep(
-  context: Pick<ServerContext, 'demand' | 'historyTimerAt' | 'now'>,
+  context: ServerContext,
   dial: DialSchedulerState,
   enqueue: StepEnqueue,
+  /** what the event changed before the pump (its child-id numbers and dial children are read from here) */
+  changed?: Partial<ServerContext>,
 ): Partial<ServerContext> | undefined {
   // fast path (most events): no static dial can start, the demand and the history timer are unchanged —
   // then the full pass below would change nothing, so skip it (and the context copy of its assign)
@@ -130,10 +138,18 @@ export function pumpStep(
     return undefined
   const now = context.now()
   const out = schedule(dial, now)
-  for (const task of out.started) {
-    enqueue.spawnChild('dial', { id: `dial:${task.id}`, systemId: `dial:${task.id}`, input: { task } })
-    enqueue.emit({ type: 'dial.started', task })
-  }
+  const change: Partial<ServerContext> =
+    out.started.length > 0
+      ? spawnDials(
+          {
+            seq: changed?.seq ?? context.seq,
+            freeSlots: changed && 'freeSlots' in changed ? changed.freeSlots : context.freeSlots,
+            dials: changed?.dials ?? context.dials,
+          },
+          out.started,
+          enqueue,
+        )
+      : {}
   const next = nextHistoryExpiry(out.state)
   if (next !== context.historyTimerAt) {
     enqueue.cancel('historyTimer')
@@ -145,5 +161,39 @@ export function pumpStep(
       type: 'candidates.demand',
       count: out.demand,
     } as AnyEventObject)
-  return { dial: out.state, demand: out.demand, historyTimerAt: next }
+  change.dial = out.state
+  change.demand = out.demand
+  change.historyTimerAt = next
+  return change
+}
+
+/** Take a child-id number: the most recently freed one, else the next new one. */
+export function takeSlot(c: Pick<ServerContext, 'seq' | 'freeSlots'>): {
+  slot: number
+  seq: number
+  freeSlots: FreeSlots | undefined
+} {
+  const f = c.freeSlots
+  return f
+    ? { slot: f.n, seq: c.seq, freeSlots: f.next }
+    : { slot: c.seq, seq: c.seq + 1, freeSlots: undefined }
+}
+
+/** Spawn a dial machine `dial:<n>` (systemId `dial:<idHex>`) per task; returns the numbers and dial children. */
+export function spawnDials(
+  c: Pick<ServerContext, 'seq' | 'freeSlots' | 'dials'>,
+  tasks: readonly DialTask[],
+  enqueue: StepEnqueue,
+): Partial<ServerContext> {
+  let { seq, freeSlots, dials } = c
+  for (const task of tasks) {
+    const t = takeSlot({ seq, freeSlots })
+    seq = t.seq
+    freeSlots = t.freeSlots
+    const childId = `dial:${t.slot}`
+    dials = dials.set(childId, { id: task.id, slot: t.slot })
+    enqueue.spawnChild('dial', { id: childId, systemId: `dial:${task.id}`, input: { task } })
+    enqueue.emit({ type: 'dial.started', task })
+  }
+  return { seq, freeSlots, dials }
 }

@@ -5,9 +5,11 @@
 // dial machine per dial task, and stops every child when it ends (DESIGN.md §8). Pure: sockets, the
 // listener, discovery and the peer's I/O are provided actors; time is `input.now` and named delays.
 //
-// Children: peer machines `peer:<idHex>` (dialled; also the systemId) and `peer:in:<n>` (inbound, id
-// unknown until the ECIES handshake: no systemId), dial machines `dial:<idHex>` (id and systemId),
-// the invoked `candidates` source (running only, input {demand}) and `startup` (starting only).
+// Children: peer machines `peer:in:<n>` (inbound, id unknown until the ECIES handshake: no systemId) and
+// `peer:out:<n>` (dialled; systemId `peer:<idHex>` unless another live peer holds it), dial machines `dial:<n>`
+// (systemId `dial:<idHex>`), the invoked `candidates` source (running only, input {demand}) and `startup`
+// (starting only). The numbers `<n>` of ended children are reused: XState memoizes transition candidates per
+// event type for ever, and a child's done event type carries its id (`xstate.done.actor.<id>`).
 // Input (ServerInput): self, maxPeers, maxPendingPeers, dialRatio, noDial, protocols (our caps), staticNodes,
 // trustedNodes, netRestrict, canResolve, seed, now, makePeerInput (PeerSpawnInput → the peer's input).
 //
@@ -79,7 +81,16 @@ import {
 } from './dial-scheduler.ts'
 import type { PeerOutput } from './peer.machine.ts'
 import { PersistentMap } from './persistent-map.ts'
-import { childActor, childEndedStep, pumpStep, reasonText, systemActor, withMap } from './server-steps.ts'
+import {
+  childActor,
+  childEndedStep,
+  pumpStep,
+  reasonText,
+  spawnDials,
+  systemActor,
+  takeSlot,
+  withMap,
+} from './server-steps.ts'
 
 /** What the supervisor knows when it spawns a peer; `makePeerInput` turns it into the peer machine's input. */
 export interface PeerSpawnInput {
@@ -114,7 +125,7 @@ export interface ServerInput {
 
 export interface ConnEntry {
   readonly childId: string
-  /** the recycled number in the child id (`peer:in:<n>`, `peer:<id>#<n>`), returned to `freeSlots` when it ends */
+  /** the number in the child id (`peer:in:<n>`, `peer:out:<n>`), returned to `freeSlots` when it ends */
   readonly slot: number | undefined
   readonly inbound: boolean
   /** remote id once the ECIES handshake told it (postHandshake), or the dialled id */
@@ -162,7 +173,9 @@ export interface ServerContext {
   demand: number
   /** when the history timer is armed for (ms), if armed */
   historyTimerAt: number | undefined
-  /** child-id numbers handed out so far (`peer:in:<n>`); ended children's numbers are reused from `freeSlots` */
+  /** dial children (`dial:<n>`) → the node id they dial and their number */
+  dials: PersistentMap<string, DialChild>
+  /** child-id numbers handed out so far (`<n>` above); ended children's numbers are reused from `freeSlots` */
   seq: number
   /**
    * numbers of ended children, reused before `seq` grows: XState memoizes its transition candidates per event
@@ -223,18 +236,16 @@ export interface ServerOutput {
   error?: string
 }
 
+export interface DialChild {
+  /** the dialled node id (hex) */
+  readonly id: string
+  readonly slot: number
+}
+
 /** A persistent stack of reusable child-id numbers. */
 export interface FreeSlots {
   readonly n: number
   readonly next: FreeSlots | undefined
-}
-
-/** Take a child-id number: the most recently freed one, else the next new one. */
-function takeSlot(context: ServerContext): { slot: number; seq: number; freeSlots: FreeSlots | undefined } {
-  const f = context.freeSlots
-  return f
-    ? { slot: f.n, seq: context.seq, freeSlots: f.next }
-    : { slot: context.seq, seq: context.seq + 1, freeSlots: undefined }
 }
 
 /** Placeholder for the peer machine; the actors layer provides the real one. */
@@ -291,7 +302,7 @@ export const serverMachine = setup({
     /** A peer or dial child ended while running: the bookkeeping and the dial pump, in one assign. */
     childEndedAndPump: enqueueActions(({ context, event, enqueue }) => {
       const p = childEndedStep(context, event, enqueue)
-      const q = pumpStep(context, p?.dial ?? context.dial, enqueue)
+      const q = pumpStep(context, p?.dial ?? context.dial, enqueue, p)
       if (p && q) enqueue.assign(Object.assign(p, q))
       else if (p || q) enqueue.assign((p ?? q)!)
     }),
@@ -328,6 +339,7 @@ export const serverMachine = setup({
       dial,
       demand: 0,
       historyTimerAt: undefined,
+      dials: PersistentMap.empty(),
       seq: 0,
       freeSlots: undefined,
     }
@@ -411,14 +423,15 @@ export const serverMachine = setup({
           }),
         },
         'dial.connected': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            let childId = `peer:${event.id}`
-            const unique = !context.conns.has(childId)
-            const s = unique ? undefined : takeSlot(context)
-            if (s) childId = `peer:${event.id}#${s.slot}`
+          actions: enqueueActions(({ context, event, enqueue, system }) => {
+            const { slot, seq, freeSlots } = takeSlot(context)
+            const childId = `peer:out:${slot}`
+            const systemId = `peer:${event.id}`
+            // a second live connection to the same node (simultaneous dials) runs without the systemId
+            const registered = (system as { get(id: string): unknown }).get(systemId) !== undefined
             enqueue.spawnChild('peer', {
               id: childId,
-              ...(unique ? { systemId: childId } : {}),
+              ...(registered ? {} : { systemId }),
               input: context.makePeerInput({
                 conn: event.conn,
                 inbound: false,
@@ -427,10 +440,11 @@ export const serverMachine = setup({
               }),
             })
             enqueue.assign({
-              ...(s ? { seq: s.seq, freeSlots: s.freeSlots } : {}),
+              seq,
+              freeSlots,
               conns: context.conns.set(
                 childId,
-                connEntry(childId, s?.slot, false, event.id, true, context.trusted.has(event.id), false),
+                connEntry(childId, slot, false, event.id, true, context.trusted.has(event.id), false),
               ),
             })
           }),
@@ -440,15 +454,10 @@ export const serverMachine = setup({
             const o = offerCandidate(context.dial, event.node, context.now())
             // nothing started: the scheduler state is unchanged, so the pump would change nothing either
             if (!o.started) return
-            const task = o.started
-            enqueue.spawnChild('dial', {
-              id: `dial:${task.id}`,
-              systemId: `dial:${task.id}`,
-              input: { task },
-            })
-            enqueue.emit({ type: 'dial.started', task })
-            const q = pumpStep(context, o.state, enqueue)
-            enqueue.assign(q ? Object.assign({ dial: o.state }, q) : { dial: o.state })
+            const change = spawnDials(context, [o.started], enqueue)
+            change.dial = o.state
+            const q = pumpStep(context, o.state, enqueue, change)
+            enqueue.assign(q ? Object.assign(change, q) : change)
           }),
         },
         'dial.historyExpired': {

@@ -378,11 +378,17 @@ describe('server scenarios', () => {
   it('static nodes are dialled at start, redialled after a drop once the history expires', async () => {
     const h = await running({ maxPeers: 6, staticNodes: [nodeOf(1)] })
     assert.ok(h.connects.has(idOf(1)))
-    assert.ok(h.children()[`dial:${idOf(1)}`], 'dial child with its systemId-named id')
-    assert.ok(h.actor.system.get(`dial:${idOf(1)}`))
+    const dialRef = h.actor.system.get(`dial:${idOf(1)}`)
+    assert.ok(dialRef, 'dial machine registered as dial:<id>')
+    assert.equal(h.children()[dialRef.id], dialRef, 'a child with a numbered id (dial:<n>)')
+    assert.match(dialRef.id, /^dial:\d+$/)
     await h.connect(idOf(1), fakeConn(1))
-    assert.ok(h.actor.system.get(`peer:${idOf(1)}`), 'dialled peer registered as peer:<id>')
-    assert.equal(h.children()[`dial:${idOf(1)}`], undefined, 'finished dial child stopped')
+    const peerRef = h.actor.system.get(`peer:${idOf(1)}`)
+    assert.ok(peerRef, 'dialled peer registered as peer:<id>')
+    assert.match(peerRef.id, /^peer:out:\d+$/)
+    assert.equal(h.children()[dialRef.id], undefined, 'finished dial child stopped')
+    assert.equal(h.actor.system.get(`dial:${idOf(1)}`), undefined)
+    assert.equal(h.ctx().dials.size, 0)
     await h.toPeer(idOf(1), { type: 'fake.remoteDisconnect', reason: DiscReason.TooManyPeers })
     assert.equal(h.ctx().peers.size, 0)
     assert.equal(h.connects.size, 0, 'recently dialled: not yet')
@@ -402,7 +408,11 @@ describe('server scenarios', () => {
     await h.inbound(fakeConn(1)) // inbound from the same node wins the race
     await h.connect(idOf(1), fakeConn(1))
     assert.equal(lastRejection(h), DiscReason.AlreadyConnected)
-    assert.equal(h.children()[`dial:${idOf(1)}`], undefined)
+    assert.equal(h.actor.system.get(`dial:${idOf(1)}`), undefined)
+    assert.deepEqual(
+      Object.keys(h.children()).filter((k) => k.startsWith('dial:')),
+      [],
+    )
     assert.equal(h.ctx().dial.dialing.size, 0)
     assert.equal(h.ctx().peers.get(idOf(1))!.inbound, true)
   })
@@ -447,7 +457,11 @@ describe('server scenarios', () => {
     h.actor.send({ type: 'stop' })
     await h.flush()
     assert.ok(h.actor.getSnapshot().matches('stopping'))
-    assert.equal(h.children()[`dial:${idOf(2)}`], undefined, 'dial tasks are cancelled')
+    assert.deepEqual(
+      Object.keys(h.children()).filter((k) => k.startsWith('dial:')),
+      [],
+      'dial tasks are cancelled',
+    )
     const peers = Object.entries(h.children()).filter(([id]) => id.startsWith('peer:'))
     assert.equal(peers.length, 5)
     for (const [, ref] of peers)
