@@ -3,7 +3,7 @@
 // the 15 s dial timeout is a named delay, and the connected socket is handed to the supervisor, which
 // runs the peer machine and reports back how the handshakes ended.
 //
-// Spawned by the supervisor with id and systemId `dial:<nodeIdHex>`, input `{ task }` (a DialTask from
+// Spawned by the supervisor as `dial:<n>` with systemId `dial:<nodeIdHex>`, input `{ task }` (a DialTask from
 // machines/dial-scheduler.ts). Root output `DialOutput` = `{ node, flag, error?, resolved? }`.
 //
 // | event / actor                  | direction            | payload                           | meaning                    |

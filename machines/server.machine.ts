@@ -22,7 +22,7 @@
 // | `trusted.add` / `trusted.remove` | handle          | {id: hex}                                | trusted set (geth AddTrustedPeer)         |
 // | `conn.inbound`                 | listener          | {conn}                                   | spawn peer `peer:in:<n>` (inbound)        |
 // | `dial.candidate`               | `candidates`      | {node: Node}                             | dynamic dial if a slot is free + checkDial|
-// | `dial.connected`               | dial child        | {id, node, flag, conn}                   | spawn peer `peer:<id>` (dialled)          |
+// | `dial.connected`               | dial child        | {id, node, flag, conn}                   | spawn peer `peer:out:<n>` (dialled)       |
 // | `checkpoint.postHandshake`     | peer child        | {peer: ref, id: NodeId|hex, inbound}     | reply accepted / rejected {reason}        |
 // | `checkpoint.addPeer`           | peer child        | {peer, id, inbound, caps, name}          | reply; accepted → peer map, dial told done|
 // | `xstate.done.actor.<child>`    | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild                   |
