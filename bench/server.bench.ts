@@ -7,6 +7,8 @@ const MS = Number(process.env.BENCH_MS ?? 3000)
 const PEERS = Number(process.env.BENCH_PEERS ?? 500)
 const WARMUP_PEERS = 24
 const OVERHEAD_ROUNDS = 6
+/** alternating server / bare rounds run before the counted ones */
+const WARMUP_ROUNDS = 2
 const here = dirname(fileURLToPath(import.meta.url))
 const script = join(here, 'procs', 'server-node.ts')
 
@@ -68,6 +70,12 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
       // (order alternates per round, after a warm-up of the bare path too: CPU per connection still drifts down)
       const bareTarget = await listener.call<Target>({ cmd: 'listen', kind: 'bare' })
       await run(bareTarget, 8, Math.min(2000, MS))
+      // and alternating 1-lane rounds, not counted: the first alternations still measure the JIT re-tiering
+      // the switch between the two paths causes (their server − bare differences came out 2–3× the later ones)
+      for (let i = 0; i < WARMUP_ROUNDS; i++) {
+        await run(target, 1, MS / 3)
+        await run(bareTarget, 1, MS / 3)
+      }
       const acc = {
         server: { cpu: 0, attempts: 0, count: 0, ms: 0 },
         bare: { cpu: 0, attempts: 0, count: 0, ms: 0 },
