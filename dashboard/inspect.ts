@@ -1,6 +1,6 @@
 // XState inspection → dashboard PeerUpdates (createServer's `inspect` option, DESIGN.md §1 "every actor is
-// inspectable"). Every peer is a child of its node's supervisor with id `peer:<idHex>` (dialled, `#<n>` when the
-// id was taken) or `peer:in:<n>` (inbound; ids are reused, so actors are keyed by their sessionId). Only
+// inspectable"). Every peer is a child of its node's supervisor whose id starts with `peer:` (`peer:in:<n>` for
+// inbound ones; child ids are reused when a peer ends, so actors are keyed by their sessionId). Only
 // `@xstate.snapshot` events of peer machines are read: value, status, output ({reason, requestedByRemote}) and
 // the public facts the machine records (inbound, remote id, the remote Hello's name and caps). Pure.
 //

@@ -47,7 +47,7 @@ tr.gone td { opacity:.45; }
 .bars div { display:flex; align-items:center; gap:8px; margin:3px 0; }
 .bars .lbl { width:150px; color:var(--dim); } .bars .bar { height:10px; background:var(--drop); border-radius:2px; min-width:2px; }
 #log { font-size:12px; max-height:420px; overflow:auto; }
-#log div { padding:1px 0; white-space:nowrap; overflow:hidden; text-overflow:ellipsis; }
+#log div { padding:1px 0 1px 2.2em; text-indent:-2.2em; overflow-wrap:anywhere; }
 #log .t { color:var(--dim); } #log .add { color:var(--run); } #log .drop { color:var(--drop); } #log .srv { color:var(--accent); }
 .muted { color:var(--dim); }
 @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
@@ -55,11 +55,14 @@ tr.gone td { opacity:.45; }
 
 const SCRIPT = `
 'use strict'
+window.onerror = function (msg, src, line) {
+  var c = document.getElementById('conn'); c.className = 'bad'; c.textContent = 'page error: ' + msg + ' (line ' + line + ')'
+}
 var S = { chart: null, nodes: [], peers: new Map(), counts: {}, serverCounts: {}, drops: {}, totals: {}, log: [],
   sel: 0, seq: 0, t0: 0 }
 var LOG_MAX = 300
-var PEER_OPTS = { box: 150, gap: 124, h: 70, finalNote: '— peers stay here 5 s after ending' }
-var SERVER_OPTS = { box: 110, gap: 90, h: 50 }
+var PEER_OPTS = { box: 176, gap: 120, h: 70, finalNote: '— peers stay here 5 s after ending' }
+var SERVER_OPTS = { box: 100, gap: 84, h: 58 }
 var $ = function (id) { return document.getElementById(id) }
 function esc(v) { return String(v).replace(/[&<>"']/g, function (c) {
   return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] }) }
@@ -83,7 +86,7 @@ function drawChart(svgId, chart, opts) {
     x += w + GAP
   })
   var width = x - GAP + 10
-  var fy = Y + rowH + 56
+  var fy = Y + rowH + 72
   var out = []
   out.push('<defs><marker id="' + svgId + 'a" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5a6878"/></marker></defs>')
   var mk = ' marker-end="url(#' + svgId + 'a)"'
@@ -102,7 +105,7 @@ function drawChart(svgId, chart, opts) {
     if (!p || !q) return
     var lbl = esc(pair[k].join(' / '))
     if (q.x === p.x + p.w + GAP) {
-      var y = Y + 30
+      var y = Y + 46
       out.push('<line class="edge" x1="' + (p.x + p.w) + '" y1="' + y + '" x2="' + (q.x - 2) + '" y2="' + y + '"' + mk + '/>')
       out.push('<text class="elabel" text-anchor="middle" x="' + (p.x + p.w + GAP / 2) + '" y="' + (y - 6) + '">' + lbl + '</text>')
     } else {
@@ -117,7 +120,10 @@ function drawChart(svgId, chart, opts) {
       var cx = p.x + p.w / 2
       out.push('<g><title>' + esc(s.key + ' → ' + finals.map(function (f) { return f.key }).join(',') + ': ' + toFinal[s.path].join(', ')) + '</title>')
       out.push('<line class="edge" x1="' + cx + '" y1="' + (p.y + p.h) + '" x2="' + cx + '" y2="' + (fy - 2) + '"' + mk + '/>')
-      out.push('<text class="elabel" x="' + (cx + 5) + '" y="' + (p.y + p.h + 22) + '">' + esc(toFinal[s.path].length > 1 ? toFinal[s.path].length + ' ways' : toFinal[s.path][0]) + '</text></g>')
+      toFinal[s.path].forEach(function (l, j) {
+        out.push('<text class="elabel" x="' + (cx + 5) + '" y="' + (p.y + p.h + 16 + j * 13) + '">' + esc(l) + '</text>')
+      })
+      out.push('</g>')
     }
     out.push('<rect class="box" data-p="' + esc(s.path) + '" x="' + p.x + '" y="' + p.y + '" width="' + p.w + '" height="' + p.h + '" rx="8"/>')
     out.push('<text class="name" x="' + (p.x + 10) + '" y="' + (p.y + 18) + '">' + esc(s.key) + (s.type === 'parallel' ? ' <tspan class="small">(parallel)</tspan>' : '') + '</text>')
@@ -144,6 +150,7 @@ function drawChart(svgId, chart, opts) {
   if (rootLabels.length) out.push('<text class="small" x="10" y="' + (fy + 58) + '">from any state → ' + esc(finals.map(function (f) { return f.key }).join(',')) + ': ' + esc(rootLabels.join(', ')) + '</text>')
   var svg = $(svgId)
   svg.setAttribute('viewBox', '0 0 ' + width + ' ' + (fy + (rootLabels.length ? 66 : 48)))
+  svg.style.maxWidth = width + 'px'
   svg.innerHTML = out.join('')
 }
 function paintCounts(svgId, counts) {
@@ -189,7 +196,7 @@ function renderDrops() {
 }
 function renderLog() {
   $('log').innerHTML = S.log.slice().reverse().map(function (e) {
-    return '<div class="' + e.c + '"><span class="t">' + fmtT(e.t) + '</span> node' + e.n + ' <span class="mono">' + esc(e.p) + '</span> ' + esc(e.m) + '</div>'
+    return '<div class="' + e.c + '"><span class="t">' + fmtT(e.t) + '</span> node' + e.n + ' <span class="mono">' + esc(e.p.slice(0, 10)) + '</span> ' + esc(e.m) + '</div>'
   }).join('')
 }
 function renderHeader() {

@@ -76,6 +76,16 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
     throw new Error(`invalid --dashboard port ${JSON.stringify(opts.dashboard)}`)
   const dash: DevnetDashboard | undefined =
     dashPort === undefined ? undefined : createDevnetDashboard({ nodes: n })
+  let dashUrl = ''
+  if (dash && dashPort !== undefined) {
+    // before any output: a port that is taken (given explicitly) fails like a bad flag, nothing on stdout
+    try {
+      dashUrl = (await dash.listen(dashPort, { fallback: typeof opts.dashboard !== 'string' })).url
+    } catch (e) {
+      await dash.close()
+      throw new Error(`dashboard: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
   const servers: Server[] = []
   const states: string[] = []
   const started = Date.now()
@@ -117,10 +127,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   }
   let timer: NodeJS.Timeout | undefined
   try {
-    if (dash && dashPort !== undefined) {
-      const { url } = await dash.listen(dashPort, { fallback: typeof opts.dashboard !== 'string' })
-      out(opts.json ? JSON.stringify({ event: 'dashboard', url }) : `dashboard: ${url}`)
-    }
+    if (dash) out(opts.json ? JSON.stringify({ event: 'dashboard', url: dashUrl }) : `dashboard: ${dashUrl}`)
     const boot = mk(0, [])
     await boot.start()
     const bootEnode = boot.nodeInfo().enode
@@ -167,7 +174,8 @@ The dashboard (on unless --no-dashboard; 127.0.0.1 only) is one self-contained p
 Server-Sent Events: the peer machine's statechart with how many peers are in each state across the devnet and
 the drops by DiscReason, every node's supervisor state, peers (in / out), connections and discovery table size,
 the selected node's peers (state, client, caps), and a log of recent transitions and peer events.
-GET /state.json returns the whole current state as JSON; GET /events is the SSE stream.`,
+GET /state.json returns the whole current state as JSON; GET /events is the SSE stream.
+`,
     )
     .action(async (opts: DevnetOpts) => {
       await runDevnet(opts)

@@ -1,12 +1,14 @@
 // The devnet dashboard through the real binary: `devnet --nodes 3 --dashboard 0 --duration 10 --json` prints its
 // URL, serves the page (with the peer machine's state names), /state.json shows every peer `running` once the
 // mesh formed, /events streams SSE messages, and at the end of --duration the process closes the open stream and
-// exits 0 by itself. Plus the text form of the URL line, and --no-dashboard printing none.
+// exits 0 by itself. Plus the text form of the URL line, --no-dashboard printing none, and a taken port.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
-import { BIN, run } from '../helpers/cli.ts'
+import { assertFails, BIN, run } from '../helpers/cli.ts'
 import { openSse } from '../helpers/sse.ts'
 
 interface StateJson {
@@ -100,5 +102,16 @@ describe('devnet dashboard', () => {
     assert.equal(off.code, 0, off.stderr)
     assert.doesNotMatch(off.stdout, /dashboard/)
     assert.match(off.stdout, /^node0 {2}started enode:\/\//)
+  })
+
+  it('fails with one line when the --dashboard port given is taken', async () => {
+    const blocker = createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+    try {
+      const port = (blocker.address() as AddressInfo).port
+      assertFails(await run('devnet', '--nodes', '1', '--dashboard', String(port)), /dashboard: .*EADDRINUSE/)
+    } finally {
+      await new Promise((r) => blocker.close(r))
+    }
   })
 })

@@ -6,6 +6,7 @@ import { request } from 'node:http'
 import { describe, it } from 'node:test'
 import { createAggregate } from '../../dashboard/aggregate.ts'
 import { describeMachine } from '../../dashboard/chart.ts'
+import { createDevnetDashboard } from '../../dashboard/devnet.ts'
 import { startDashboardServer } from '../../dashboard/http.ts'
 import { peerMachine } from '../../machines/peer.machine.ts'
 import { serverMachine } from '../../machines/server.machine.ts'
@@ -105,12 +106,20 @@ describe('dashboard HTTP server', () => {
     }
   })
 
-  it('reports a taken port as EADDRINUSE', async () => {
+  it('reports a taken port as EADDRINUSE; the devnet dashboard falls back to a free port only when asked', async () => {
     const a = await startDashboardServer({ aggregate: mk(), port: 0 })
+    const strict = createDevnetDashboard({ nodes: 1 })
+    const lenient = createDevnetDashboard({ nodes: 1 })
     try {
       await assert.rejects(startDashboardServer({ aggregate: mk(), port: a.port }), { code: 'EADDRINUSE' })
+      await assert.rejects(strict.listen(a.port), { code: 'EADDRINUSE' })
+      const got = await lenient.listen(a.port, { fallback: true })
+      assert.notEqual(got.port, a.port)
+      assert.equal((await raw(`${got.url}state.json`)).status, 200)
     } finally {
       await a.close()
+      await strict.close()
+      await lenient.close()
     }
   })
 })
