@@ -56,6 +56,77 @@ describe('PersistentMap', () => {
     )
   })
 
+  it('many keys, equal-hash keys and odd keys: every version equals its model', () => {
+    // the trie's string hash reads only the first 8 and last 16 characters of long keys, so these collide
+    const colliding = (i: number) => `${'a'.repeat(8)}${i.toString(16).padStart(4, '0')}${'b'.repeat(16)}`
+    const keys: unknown[] = [
+      ...Array.from({ length: 30 }, (_, i) => colliding(i % 6)),
+      ...Array.from({ length: 60 }, (_, i) => `peer:in:${i}`),
+      ...Array.from({ length: 20 }, (_, i) => i * 37),
+      Number.NaN,
+      -0,
+      0.5,
+      true,
+      null,
+      undefined,
+      10n,
+    ]
+    const step = fc.record({
+      del: fc.boolean(),
+      from: fc.nat(),
+      key: fc.integer({ min: 0, max: keys.length - 1 }),
+      value: fc.integer(),
+    })
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 20, maxLength: 300, size: 'max' }), (ops) => {
+        const versions = [PersistentMap.empty<unknown, number>()]
+        const models = [new Map<unknown, number>()]
+        for (const o of ops) {
+          // mostly derive from the newest version, sometimes from an older one
+          const i = o.from % 4 === 0 ? o.from % versions.length : versions.length - 1
+          const k = keys[o.key]
+          const model = new Map(models[i])
+          if (o.del) model.delete(k)
+          else model.set(k, o.value)
+          const next = o.del ? versions[i]!.delete(k) : versions[i]!.set(k, o.value)
+          versions.push(next)
+          models.push(model)
+          assert.equal(next.get(k), model.get(k))
+          assert.equal(next.size, model.size)
+        }
+        for (const [i, v] of versions.entries()) {
+          const m = models[i]!
+          assert.equal(v.size, m.size)
+          for (const [k, x] of m) assert.equal(v.get(k), x)
+          assert.equal([...v.keys()].length, m.size)
+          for (const k of keys) assert.equal(v.has(k), m.has(k))
+        }
+      }),
+      { numRuns: 40 },
+    )
+  })
+
+  it('a deep trie (3 000 keys) shrinks back key by key, older versions intact', () => {
+    const keys = Array.from({ length: 3000 }, (_, i) => `node-${(i * 7919) % 3000}`)
+    let m = PersistentMap.empty<string, number>()
+    for (const [i, k] of keys.entries()) m = m.set(k, i)
+    const full = m
+    assert.equal(full.size, 3000)
+    const deleted = new Set<string>()
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[(i * 1237) % 3000]!
+      m = m.delete(k)
+      deleted.add(k)
+      if (i % 500 === 499) {
+        assert.equal(m.size, 3000 - deleted.size)
+        for (const [j, key] of keys.entries()) assert.equal(m.get(key), deleted.has(key) ? undefined : j)
+      }
+    }
+    assert.equal(m.size, 0)
+    assert.deepEqual([...m.keys()], [])
+    for (const [i, k] of keys.entries()) assert.equal(full.get(k), i)
+  })
+
   it('delete of a missing key returns the same version; from() copies its input', () => {
     const src = new Map([[1, 'a']])
     const a = PersistentMap.from(src)
