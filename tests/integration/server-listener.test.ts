@@ -8,9 +8,9 @@ import { describe, it } from 'node:test'
 import { type InboundRejection, listen } from '../../actors/listener.ts'
 import { assertNoLeaks, makeNode, metric, resources, sleep, waitUntil } from './server-helpers.ts'
 
-/** Open a TCP connection to 127.0.0.1:port; resolves once connected. */
-async function open(port: number): Promise<Socket> {
-  const s = connect({ host: '127.0.0.1', port })
+/** Open a TCP connection to 127.0.0.1:port (from `localAddress` if given); resolves once connected. */
+async function open(port: number, localAddress?: string): Promise<Socket> {
+  const s = connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) })
   s.on('error', () => {})
   await once(s, 'connect')
   return s
@@ -131,6 +131,41 @@ describe('listener', () => {
       for (const c of clients) c.destroy()
       for (const s of handed) s.destroy()
       await Promise.all([internet.close(), lan.close()])
+    }
+  })
+
+  it('expires the throttle of each address on time even after the clock went backwards', async () => {
+    const rejected: InboundRejection[] = []
+    let clock = 1_000_000
+    const handed: Socket[] = []
+    const l = await listen({
+      host: '127.0.0.1',
+      port: 0,
+      isLan: () => false,
+      now: () => clock,
+      onConnection: (s) => handed.push(s),
+      onRejected: (_, r) => rejected.push(r),
+    })
+    const clients: Socket[] = []
+    try {
+      const port = l.address().port
+      clients.push(await open(port, '127.0.0.1')) // throttled until 1 030 000
+      clock = 950_000 // the clock steps back
+      clients.push(await open(port, '127.0.0.2')) // throttled until 980 000, behind the first entry
+      clock = 990_000
+      // 127.0.0.2's entry expired although 127.0.0.1's, inserted before it, has not
+      const again = await open(port, '127.0.0.2')
+      clients.push(again)
+      assert.equal(await closedWithin(again, 200), false)
+      const first = await open(port, '127.0.0.1')
+      clients.push(first)
+      assert.equal(await closedWithin(first, 10_000), true)
+      assert.deepEqual(rejected, ['throttled'])
+      assert.equal(handed.length, 3)
+    } finally {
+      for (const c of clients) c.destroy()
+      for (const s of handed) s.destroy()
+      await l.close()
     }
   })
 
