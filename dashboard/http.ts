@@ -1,8 +1,9 @@
 // The dashboard's HTTP side (node:http, loopback only): `GET /` the self-contained page (dashboard/page.ts),
 // `GET /state.json` the whole aggregate, `GET /events` Server-Sent Events — one `full` message on connect, then
 // `delta` messages at most every `intervalMs` (one JSON.stringify per tick shared by every client). A client
-// whose socket is backed up gets no deltas until it drains, then one `full` again, so a slow browser can neither
-// grow our memory nor make the nodes wait. Requests whose Host header is not this loopback address are refused
+// whose socket is backed up gets no deltas until it drains, then one `full` if a delta was skipped meanwhile, so
+// a slow browser can neither grow our memory (at most one message queued beyond the socket) nor make the nodes
+// wait. Requests whose Host header is not this loopback address are refused
 // (DNS-rebinding guard). close() ends every SSE response and socket and stops the timers.
 //
 // API
@@ -43,8 +44,10 @@ export interface DashboardServer {
 
 interface Client {
   res: ServerResponse
-  /** write() returned false: skip deltas until 'drain', then send a full state */
+  /** write() returned false: no deltas until 'drain' */
   blocked: boolean
+  /** a delta was skipped while blocked: send a full state on 'drain' */
+  stale: boolean
 }
 
 export function startDashboardServer(opts: DashboardServerOptions): Promise<DashboardServer> {
@@ -75,11 +78,12 @@ export function startDashboardServer(opts: DashboardServerOptions): Promise<Dash
       'x-content-type-options': 'nosniff',
     })
     res.write(`retry: ${SSE_RETRY_MS}\n\n`)
-    const c: Client = { res, blocked: false }
+    const c: Client = { res, blocked: false, stale: false }
     clients.add(c)
     res.on('drain', () => {
-      if (!c.blocked) return
       c.blocked = false
+      if (!c.stale) return
+      c.stale = false
       sendFull(c)
     })
     const gone = () => clients.delete(c)
@@ -123,7 +127,10 @@ export function startDashboardServer(opts: DashboardServerOptions): Promise<Dash
     const delta = agg.takeDelta(t)
     if (!delta || clients.size === 0) return
     const data = JSON.stringify(delta)
-    for (const c of clients) if (!c.blocked) send(c, 'delta', data)
+    for (const c of clients) {
+      if (c.blocked) c.stale = true
+      else send(c, 'delta', data)
+    }
   }
   const tick = setInterval(flush, opts.intervalMs ?? DASHBOARD_INTERVAL_MS)
   const keepAlive = setInterval(() => {

@@ -3,6 +3,7 @@
 // stream so nothing is left open.
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { describe, it } from 'node:test'
 import { createAggregate } from '../../dashboard/aggregate.ts'
 import { describeMachine } from '../../dashboard/chart.ts'
@@ -120,6 +121,52 @@ describe('dashboard HTTP server', () => {
       await a.close()
       await strict.close()
       await lenient.close()
+    }
+  })
+
+  it('skips deltas for a client that does not read, then sends it one full state when it drains', async () => {
+    const agg = mk()
+    const d = await startDashboardServer({ aggregate: agg, port: 0, intervalMs: 20 })
+    const sock = connect(d.port, '127.0.0.1')
+    try {
+      await new Promise((r) => sock.once('connect', r))
+      sock.write(`GET /events HTTP/1.1\r\nHost: 127.0.0.1:${d.port}\r\n\r\n`)
+      sock.pause()
+      const ROUNDS = 40
+      const PEERS = 200
+      const name = 'x'.repeat(5_000)
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let i = 0; i < PEERS; i++)
+          agg.peerUpdate(
+            0,
+            {
+              key: `x:${i}`,
+              actor: 'peer:in:0',
+              value: 'protoHandshakeChecks',
+              status: 'active',
+              name: name + round,
+            },
+            Date.now(),
+          )
+        await new Promise((r) => setTimeout(r, 25))
+      }
+      // every round's delta is > 1 MB: unread, they would have queued ~40 MB in the response
+      let text = ''
+      sock.setEncoding('utf8')
+      sock.on('data', (c: string) => {
+        text += c
+      })
+      sock.resume()
+      const deadline = Date.now() + 10_000
+      while (Date.now() < deadline && (text.match(/event: full/g) ?? []).length < 2)
+        await new Promise((r) => setTimeout(r, 50))
+      const fulls = (text.match(/event: full/g) ?? []).length
+      const deltas = (text.match(/event: delta/g) ?? []).length
+      assert.equal(fulls, 2, 'the first full, then one after draining')
+      assert.ok(deltas < ROUNDS / 2, `${deltas} deltas were queued for a client that did not read`)
+    } finally {
+      sock.destroy()
+      await d.close()
     }
   })
 })
