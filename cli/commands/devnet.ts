@@ -7,7 +7,7 @@
 // {"event":"peer",node,...PeerEvent}, {"event":"status",t,nodes:[{node,state,peers,connections,table}]},
 // {"event":"stopped"}.
 //
-// Dashboard (dashboard/): on by default at http://127.0.0.1:DEFAULT_DASHBOARD_PORT/ (an ephemeral port when that one
+// Dashboard (cli/dashboard/): on by default at http://127.0.0.1:DEFAULT_DASHBOARD_PORT/ (an ephemeral port when that one
 // is taken), `--dashboard PORT` for a given port (0 = ephemeral, no fallback), `--no-dashboard` for none. Its URL is
 // printed before the nodes start: `dashboard: http://127.0.0.1:PORT/`, or {"event":"dashboard","url"} with --json.
 // It binds 127.0.0.1 only and closes (every SSE stream with it) after the nodes stopped.
@@ -16,7 +16,7 @@ import { map } from 'rxjs'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
 import { createServer, type Server } from '../../actors/server.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
-import { createDevnetDashboard, type DevnetDashboard } from '../../dashboard/devnet.ts'
+import { createDevnetDashboard, type DevnetDashboard } from '../dashboard/devnet.ts'
 import { out, stopSignal } from './util.ts'
 
 interface DevnetOpts {

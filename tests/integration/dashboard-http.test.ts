@@ -1,14 +1,14 @@
-// The dashboard's HTTP side (dashboard/http.ts) on 127.0.0.1 over a synthetic aggregate: the page, /state.json,
+// The dashboard's HTTP side (cli/dashboard/http.ts) on 127.0.0.1 over a synthetic aggregate: the page, /state.json,
 // SSE `full` then throttled `delta` messages, the Host guard, unknown paths and methods, and close() ending every
 // stream so nothing is left open.
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { connect } from 'node:net'
 import { describe, it } from 'node:test'
-import { createAggregate } from '../../dashboard/aggregate.ts'
-import { describeMachine } from '../../dashboard/chart.ts'
-import { createDevnetDashboard } from '../../dashboard/devnet.ts'
-import { startDashboardServer } from '../../dashboard/http.ts'
+import { createAggregate } from '../../cli/dashboard/aggregate.ts'
+import { describeMachine } from '../../cli/dashboard/chart.ts'
+import { createDevnetDashboard } from '../../cli/dashboard/devnet.ts'
+import { startDashboardServer } from '../../cli/dashboard/http.ts'
 import { peerMachine } from '../../machines/peer.machine.ts'
 import { serverMachine } from '../../machines/server.machine.ts'
 import { openSse } from '../helpers/sse.ts'

@@ -1,18 +1,18 @@
-// The dashboard aggregate (dashboard/aggregate.ts) fed synthetic peer snapshots, PeerEvents, supervisor states and
+// The dashboard aggregate (cli/dashboard/aggregate.ts) fed synthetic peer snapshots, PeerEvents, supervisor states and
 // stats: per-state counts across nodes, per-node tables (in / out / handshaking), drops by DiscReason, lingering
 // dropped peers, deltas and the log; plus a property: counts always equal a recount of the peers shown.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { DiscReason } from '../../../codecs/p2p.ts'
 import {
   type Aggregate,
   createAggregate,
   DROPPED_LINGER_MS,
   type PeerUpdate,
   reasonName,
-} from '../../../dashboard/aggregate.ts'
-import { describeMachine, statePaths } from '../../../dashboard/chart.ts'
+} from '../../../cli/dashboard/aggregate.ts'
+import { describeMachine, statePaths } from '../../../cli/dashboard/chart.ts'
+import { DiscReason } from '../../../codecs/p2p.ts'
 import { peerMachine } from '../../../machines/peer.machine.ts'
 import { serverMachine } from '../../../machines/server.machine.ts'
 

@@ -1,8 +1,8 @@
-// The statechart description the dashboard draws (dashboard/chart.ts), read from the real peer and server
+// The statechart description the dashboard draws (cli/dashboard/chart.ts), read from the real peer and server
 // machines: states in order with types and regions, transitions with readable labels, active state paths.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { describeMachine, edgeLabel, statePaths } from '../../../dashboard/chart.ts'
+import { describeMachine, edgeLabel, statePaths } from '../../../cli/dashboard/chart.ts'
 import { peerMachine } from '../../../machines/peer.machine.ts'
 import { serverMachine } from '../../../machines/server.machine.ts'
 

@@ -1,10 +1,10 @@
-// XState inspection events → dashboard PeerUpdates (dashboard/inspect.ts): only peer machine snapshots count,
+// XState inspection events → dashboard PeerUpdates (cli/dashboard/inspect.ts): only peer machine snapshots count,
 // keyed by sessionId, with the remote id, Hello name and caps, and the drop reason from the output.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { InspectionEvent } from 'xstate'
+import { peerUpdateOf } from '../../../cli/dashboard/inspect.ts'
 import { DiscReason } from '../../../codecs/p2p.ts'
-import { peerUpdateOf } from '../../../dashboard/inspect.ts'
 
 const snap = (id: string, snapshot: Record<string, unknown>, type = '@xstate.snapshot'): InspectionEvent =>
   ({

@@ -1,6 +1,6 @@
 // The devnet dashboard's model (issue: "a local devnet with a live statechart dashboard"): one aggregate over N
 // nodes fed by what the public server API shows — peer machine snapshots from XState inspection
-// (dashboard/inspect.ts turns `@xstate.snapshot` events into PeerUpdates), geth PeerEvents (`events$`), the
+// (cli/dashboard/inspect.ts turns `@xstate.snapshot` events into PeerUpdates), geth PeerEvents (`events$`), the
 // supervisor's state (`snapshot$`) and polled `stats()` / discovery table sizes. Pure: no sockets or timers;
 // the caller passes `now` (ms) everywhere, so tests feed synthetic updates and read counts and tables back.
 //
@@ -13,8 +13,8 @@
 // Counts: `counts[path]` = peer actors whose snapshot is in that state path now (`running`, `running.ping`,
 // `running.ping.waiting`, …); a dropped peer stays `lingerMs` in `dropped` (and in its node's table) before it
 // is forgotten. `drops[name]` counts every peer machine that ended, by DiscReason name (codecs/p2p.ts).
-import type { PeerEvent } from '../actors/server-info.ts'
-import { DiscReason } from '../codecs/p2p.ts'
+import type { PeerEvent } from '../../actors/server-info.ts'
+import { DiscReason } from '../../codecs/p2p.ts'
 import { type ChartJson, statePaths } from './chart.ts'
 
 /** How long a dropped peer stays visible (in `dropped` and its node's table), ms. */

@@ -1,4 +1,4 @@
-// The dashboard's HTTP side (node:http, loopback only): `GET /` the self-contained page (dashboard/page.ts),
+// The dashboard's HTTP side (node:http, loopback only): `GET /` the self-contained page (cli/dashboard/page.ts),
 // `GET /state.json` the whole aggregate, `GET /events` Server-Sent Events — one `full` message on connect, then
 // `delta` messages at most every `intervalMs` (one JSON.stringify per tick shared by every client). A client
 // whose socket is backed up gets no deltas until it drains, then one `full` if a delta was skipped meanwhile, so

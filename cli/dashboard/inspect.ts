@@ -7,7 +7,7 @@
 // API
 //   peerUpdateOf(inspectionEvent) → PeerUpdate | undefined (undefined for everything that is not a peer snapshot)
 import type { InspectionEvent } from 'xstate'
-import { bytesToHex } from '../codecs/bytes.ts'
+import { bytesToHex } from '../../codecs/bytes.ts'
 import type { PeerUpdate } from './aggregate.ts'
 
 /** The fields of a peer machine's context the dashboard reads (machines/peer.machine.ts PeerContext). */

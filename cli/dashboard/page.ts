@@ -1,6 +1,6 @@
 // The dashboard page: one self-contained HTML document (inline CSS and JS, no external URLs) that reads
-// `/events` (SSE: `full`, then `delta` messages from dashboard/http.ts) and draws (1) the peer machine's
-// statechart as SVG from the chart description (dashboard/chart.ts) with a live count of peer actors in each
+// `/events` (SSE: `full`, then `delta` messages from cli/dashboard/http.ts) and draws (1) the peer machine's
+// statechart as SVG from the chart description (cli/dashboard/chart.ts) with a live count of peer actors in each
 // state and the drops by DiscReason, (2) the supervisors (their statechart with node counts, and a table of every
 // node), (3) the selected node's peers, (4) the recent transitions and peer events. Every string that comes from
 // a remote (client names, caps) is escaped before it reaches the DOM.

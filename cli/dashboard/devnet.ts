@@ -1,6 +1,6 @@
 // The devnet dashboard wired to N servers through their public API only: an `inspect` callback per node (give it
 // to createServer), `events$` and `snapshot$` subscriptions, and `stats()` / discovery table sizes polled every
-// second; the aggregate (dashboard/aggregate.ts) is served by dashboard/http.ts. Used by `devp2p-actors devnet`.
+// second; the aggregate (cli/dashboard/aggregate.ts) is served by cli/dashboard/http.ts. Used by `devp2p-actors devnet`.
 //
 // API
 //   const dash = createDevnetDashboard({ nodes })
@@ -9,9 +9,9 @@
 //   await dash.close()                                       // HTTP server, SSE responses, timer, subscriptions
 import type { Subscription } from 'rxjs'
 import type { InspectionEvent } from 'xstate'
-import type { Server } from '../actors/server.ts'
-import { peerMachine } from '../machines/peer.machine.ts'
-import { serverMachine } from '../machines/server.machine.ts'
+import type { Server } from '../../actors/server.ts'
+import { peerMachine } from '../../machines/peer.machine.ts'
+import { serverMachine } from '../../machines/server.machine.ts'
 import { type Aggregate, createAggregate } from './aggregate.ts'
 import { describeMachine } from './chart.ts'
 import { type DashboardServer, startDashboardServer } from './http.ts'
