@@ -14,7 +14,12 @@
 //                                                   (60 s), then seeding runs once more; still empty → done
 //   findnode     fromPromise<Node[], { node, target }>  one FINDNODE round trip (bonding, Neighbors collection,
 //                                                   table.trackRequest are the service's business); spawned
-//                                                   as child `findnode:<node id hex>`; rejection = failure
+//                                                   as child `findnode:<slot>` (slot 0 … α−1, the query's
+//                                                   node in context.slots); rejection = failure. Slots are
+//                                                   reused, not node ids: XState memoizes transition
+//                                                   candidates per event type for ever, and a child's done
+//                                                   event type carries its id (one per node ever asked
+//                                                   would grow that memo for the life of the process)
 // Events in:  `lookup.cancel` → done at once (children stop with the machine), plus the children's
 //             xstate.done.actor.* / xstate.error.actor.* events.
 // Emitted:    `lookup.found` { nodes } — nodes seen for the first time (seeds and each reply), in arrival order,
@@ -63,6 +68,8 @@ export interface LookupContext {
   asked: Record<string, true>
   /** id hex of the queries in flight */
   inFlight: string[]
+  /** id hex of the node each query slot asks ('' = free); the child of slot i is `findnode:<i>` */
+  slots: string[]
   /** high-water mark of inFlight.length */
   maxInFlight: number
   queries: number
@@ -101,8 +108,12 @@ function mergeNodes(
   return { ctx: { seen, result }, fresh }
 }
 
-function queryKey(actorId: string): string {
-  return actorId.slice(FINDNODE_PREFIX.length)
+/** The slot of a `findnode:<slot>` child id, or -1 when the id is not one (exactly `findnode:` + digits). */
+function slotOf(actorId: string): number {
+  if (!actorId.startsWith(FINDNODE_PREFIX)) return -1
+  const tail = actorId.slice(FINDNODE_PREFIX.length)
+  const slot = Number(tail)
+  return Number.isInteger(slot) && slot >= 0 && String(slot) === tail ? slot : -1
 }
 
 export const lookupMachine = setup({
@@ -128,8 +139,10 @@ export const lookupMachine = setup({
       Array.isArray(params.nodes) && params.nodes.some((n: Node | undefined) => n?.id instanceof Uint8Array),
     isRefilled: ({ context }) => context.refilled,
     isFinished: ({ context }) => context.inFlight.length === 0,
-    isQuery: ({ context }, params: { actorId: string }) =>
-      params.actorId.startsWith(FINDNODE_PREFIX) && context.inFlight.includes(queryKey(params.actorId)),
+    isQuery: ({ context }, params: { actorId: string }) => {
+      const slot = slotOf(params.actorId)
+      return slot >= 0 && (context.slots[slot] ?? '') !== ''
+    },
   },
   actions: {
     addNodes: enqueueActions(({ context, enqueue }, params: { nodes: unknown }) => {
@@ -139,9 +152,13 @@ export const lookupMachine = setup({
     }),
     markRefilled: assign({ refilled: true }),
     finishQuery: assign(({ context }, params: { actorId: string; failed: boolean }) => {
-      const key = queryKey(params.actorId)
+      const slot = slotOf(params.actorId)
+      const key = context.slots[slot]
+      const slots = [...context.slots]
+      slots[slot] = ''
       return {
         inFlight: context.inFlight.filter((k) => k !== key),
+        slots,
         failures: context.failures + (params.failed ? 1 : 0),
       }
     }),
@@ -150,25 +167,29 @@ export const lookupMachine = setup({
     startQueries: enqueueActions(({ context, enqueue }) => {
       const asked = { ...context.asked }
       const inFlight = [...context.inFlight]
-      const picks: Node[] = []
+      const slots = [...context.slots]
+      const picks: { node: Node; slot: number }[] = []
       for (const n of context.result) {
         if (inFlight.length >= ALPHA) break
         const key = idKey(n.id)
         if (asked[key]) continue
         asked[key] = true
         inFlight.push(key)
-        picks.push(n)
+        const slot = slots.indexOf('')
+        slots[slot] = key
+        picks.push({ node: n, slot })
       }
       if (picks.length === 0) return
       enqueue.assign({
         asked,
         inFlight,
+        slots,
         queries: context.queries + picks.length,
         maxInFlight: Math.max(context.maxInFlight, inFlight.length),
       })
-      for (const node of picks)
+      for (const { node, slot } of picks)
         enqueue.spawnChild('findnode', {
-          id: `${FINDNODE_PREFIX}${idKey(node.id)}`,
+          id: `${FINDNODE_PREFIX}${slot}`,
           input: { node, target: context.target },
         })
     }),
@@ -183,6 +204,7 @@ export const lookupMachine = setup({
       seen: { ...self },
       asked: { ...self },
       inFlight: [],
+      slots: new Array<string>(ALPHA).fill(''),
       maxInFlight: 0,
       queries: 0,
       failures: 0,

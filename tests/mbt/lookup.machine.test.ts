@@ -20,7 +20,8 @@ import {
 } from '../../machines/lookup.machine.ts'
 
 type Snap = SnapshotFrom<typeof lookupMachine>
-type AnyEvent = { type: string; output?: unknown; error?: unknown; actorId?: string }
+/** `key`: for findnode children, the node asked (the child id names its slot, `findnode:<slot>`) */
+type AnyEvent = { type: string; output?: unknown; error?: unknown; actorId?: string; key?: string }
 
 const AFTER_REFILL = 'xstate.after.tableRefillTimeout.lookup.seeding.refilling'
 
@@ -90,15 +91,15 @@ const modelEvents =
       evs.push({ type: AFTER_REFILL })
     } else if (s.matches('querying')) {
       for (const key of s.context.inFlight) {
-        const actorId = `findnode:${key}`
-        evs.push({ type: `xstate.done.actor.${actorId}`, output: replies[key] ?? [], actorId })
-        evs.push({ type: `xstate.error.actor.${actorId}`, error: new Error('timeout'), actorId })
+        const actorId = `findnode:${s.context.slots.indexOf(key)}`
+        evs.push({ type: `xstate.done.actor.${actorId}`, output: replies[key] ?? [], actorId, key })
+        evs.push({ type: `xstate.error.actor.${actorId}`, error: new Error('timeout'), actorId, key })
       }
     }
     return evs
   }
 
-/** Promises the test resolves by hand, one per running child (keyed by the child's id). */
+/** Promises the test resolves by hand, one per running child (`seed`, `waitForNodes`, `findnode:<node key>`). */
 class Controller {
   pending = new Map<
     string,
@@ -136,6 +137,9 @@ const flush = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
 }
 
+/** The controller's name for the child an event settles (findnode children are keyed by the node asked). */
+const childOf = (ev: AnyEvent): string => (ev.key !== undefined ? `findnode:${ev.key}` : ev.actorId!)
+
 function findnodeChildren(s: Snap): string[] {
   return Object.keys(s.children).filter((id) => id.startsWith('findnode:'))
 }
@@ -156,8 +160,8 @@ async function replay(path: ModelPath): Promise<Snap> {
     if (ev.type === 'xstate.init') continue
     if (ev.type === 'lookup.cancel') actor.send({ type: 'lookup.cancel' })
     else if (ev.type === AFTER_REFILL) clock.increment(TABLE_REFILL_TIMEOUT_MS)
-    else if (ev.type.startsWith('xstate.done.actor.')) ctl.settle(ev.actorId!, true, ev.output)
-    else if (ev.type.startsWith('xstate.error.actor.')) ctl.settle(ev.actorId!, false, ev.error)
+    else if (ev.type.startsWith('xstate.done.actor.')) ctl.settle(childOf(ev), true, ev.output)
+    else if (ev.type.startsWith('xstate.error.actor.')) ctl.settle(childOf(ev), false, ev.error)
     else assert.fail(`unexpected model event ${ev.type}`)
     await flush()
     const snap = actor.getSnapshot()
@@ -168,11 +172,14 @@ async function replay(path: ModelPath): Promise<Snap> {
     )
     // invariants on the real actor
     assert.ok(snap.context.inFlight.length <= 3)
-    if (snap.status === 'active')
+    if (snap.status === 'active') {
+      // one child per busy slot, and the busy slots ask exactly the nodes in flight
       assert.deepEqual(
         findnodeChildren(snap).sort(),
-        snap.context.inFlight.map((x) => `findnode:${x}`).sort(),
+        snap.context.slots.flatMap((key, i) => (key ? [`findnode:${i}`] : [])).sort(),
       )
+      assert.deepEqual(snap.context.slots.filter((x) => x).sort(), [...snap.context.inFlight].sort())
+    }
     assert.ok(!snap.context.inFlight.includes(k(self)), 'self never queried')
     assert.ok(snap.context.result.length <= 16)
     assert.ok(!snap.context.result.some((r) => k(r) === k(self)), 'self never in the result')
@@ -232,7 +239,13 @@ test('model: every simple path of a three-node lookup, replayed against fake act
 test('model: a finished lookup asked all of the closest nodes and ends with none in flight', async () => {
   const ctl = new Controller()
   const actor = createActor(controlledMachine(ctl), { input: { target, selfId: self.id } })
-  actor.subscribe({ error: () => {} })
+  const childIds = new Set<string>()
+  actor.subscribe({
+    next: (snap) => {
+      for (const id of findnodeChildren(snap)) childIds.add(id)
+    },
+    error: () => {},
+  })
   actor.start()
   await flush()
   ctl.settle('seed', true, seeds)
@@ -250,6 +263,11 @@ test('model: a finished lookup asked all of the closest nodes and ends with none
   assert.equal(s.context.inFlight.length, 0)
   assert.equal(s.context.queries, 5)
   assert.deepEqual(Object.keys(s.children), [])
+  // five nodes asked through at most α = 3 reused child ids (the done event types stay a fixed few)
+  assert.ok(
+    [...childIds].every((id) => ['findnode:0', 'findnode:1', 'findnode:2'].includes(id)),
+    [...childIds].join(),
+  )
 })
 
 // ---- scenarios on a synthetic Kademlia network ----
