@@ -29,7 +29,7 @@ import {
 } from 'xstate'
 import type { Node } from '../codecs/node.ts'
 import { BASE_PROTOCOL_VERSION, DiscReason, type Hello, SNAPPY_PROTOCOL_VERSION } from '../codecs/p2p.ts'
-import { publicKeyOf } from '../crypto/secp256k1.ts'
+import { staticPublicKey } from '../codecs/rlpx-handshake.ts'
 import {
   type AddPeerCheckpoint,
   type PeerMachine,
@@ -134,17 +134,6 @@ function withoutSnappy(c: RlpxConnection): PeerTransport {
   }
 }
 
-const publicKeys = new WeakMap<Uint8Array, Uint8Array>()
-/** Our static public key, derived once per private key object (a server passes the same one to every peer). */
-function ownPublicKey(privateKey: Uint8Array): Uint8Array {
-  let pub = publicKeys.get(privateKey)
-  if (!pub) {
-    pub = publicKeyOf(privateKey)
-    publicKeys.set(privateKey, pub)
-  }
-  return pub
-}
-
 const hellos = new WeakMap<Uint8Array, Map<string, Hello>>()
 /**
  * Our Hello for this key, name and protocols: one shared (never mutated) object per combination, so its encoding
@@ -162,14 +151,16 @@ function defaultHello(
   }
   let key = name
   for (const p of protocols) key += `\n${p.name}/${p.version}`
+  // our public key, derived once per private-key object (and again if its bytes were rewritten in place)
+  const id = staticPublicKey(privateKey)
   let hello = byKey.get(key)
-  if (!hello) {
+  if (!hello || hello.id !== id) {
     hello = {
       version: BASE_PROTOCOL_VERSION,
       name,
       caps: protocols.map((p) => ({ name: p.name, version: p.version })),
       listenPort: 0,
-      id: ownPublicKey(privateKey),
+      id,
     }
     byKey.set(key, hello)
   }

@@ -197,7 +197,7 @@ const staticPublicKeys = new WeakMap<Uint8Array, { key: Uint8Array; pub: Uint8Ar
  * Our static public key, derived once per private-key object (a node dials every peer with the same one);
  * the key bytes are compared on each use, so a caller that rewrites the array in place still gets a fresh key.
  */
-function staticPublicKey(privateKey: Uint8Array): Uint8Array {
+export function staticPublicKey(privateKey: Uint8Array): Uint8Array {
   const hit = staticPublicKeys.get(privateKey)
   if (hit && equalBytes(hit.key, privateKey)) return hit.pub
   const pub = publicKeyOf(privateKey)

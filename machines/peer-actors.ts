@@ -5,6 +5,7 @@
 import { Observable } from 'rxjs'
 import { type AnyActorRef, fromCallback } from 'xstate'
 import { DecodeError } from '../codecs/errors.ts'
+import { weakMemo } from '../codecs/memo.ts'
 import type { NodeId } from '../codecs/node.ts'
 import {
   BASE_PROTOCOL_LENGTH,
@@ -156,15 +157,7 @@ function helloReader(
  * SetSnappy(their.Version >= snappyProtocolVersion) — before the machine checks the identity, as geth does.
  */
 /** each Hello object's encoding: a node sends the same Hello (one object, see actors/peer.ts) to every peer */
-const encodedHellos = new WeakMap<Hello, Uint8Array>()
-function encodedHello(h: Hello): Uint8Array {
-  let bytes = encodedHellos.get(h)
-  if (!bytes) {
-    bytes = encodeHello(h)
-    encodedHellos.set(h, bytes)
-  }
-  return bytes
-}
+const encodedHello = weakMemo(encodeHello)
 
 export const protoHandshakeLogic = fromTask<Hello, ProtoHandshakeInput>(async ({ input, onStop }) => {
   const written = input.transport.send(P2P_MSG.hello, encodedHello(input.localHello)).then(

@@ -126,17 +126,10 @@ export interface DashboardState {
   chart: { peer: ChartJson; server: ChartJson }
 }
 
-export interface DashboardDelta {
-  t: number
-  nodes: NodeRow[]
-  peers: PeerRow[]
+/** What changed since the last delta: the state's fields without the chart, plus the peers no longer shown. */
+export interface DashboardDelta extends Omit<DashboardState, 'chart'> {
   /** keys of peers no longer shown */
   gone: string[]
-  counts: Record<string, number>
-  serverCounts: Record<string, number>
-  drops: Record<string, number>
-  totals: Totals
-  log: LogEntry[]
 }
 
 export interface NodeStats {
