@@ -33,6 +33,22 @@ function closedWithin(s: Socket, ms: number): Promise<boolean> {
   })
 }
 
+/** A listener that treats every address as non-LAN (throttled) on a clock the test sets. */
+async function throttledListener() {
+  const rejected: InboundRejection[] = []
+  const handed: Socket[] = []
+  const time = { clock: 1_000_000 }
+  const l = await listen({
+    host: '127.0.0.1',
+    port: 0,
+    isLan: () => false,
+    now: () => time.clock,
+    onConnection: (s) => handed.push(s),
+    onRejected: (_, r) => rejected.push(r),
+  })
+  return Object.assign(time, { rejected, handed, l })
+}
+
 describe('listener', () => {
   it('holds at most maxPendingPeers connections in setup; the rest wait parked until a slot frees', async () => {
     const baseline = resources()
@@ -94,17 +110,8 @@ describe('listener', () => {
   })
 
   it('throttles a second attempt from one non-LAN address within 30 s; LAN addresses are exempt', async () => {
-    const rejected: InboundRejection[] = []
-    let clock = 1_000_000
-    const handed: Socket[] = []
-    const internet = await listen({
-      host: '127.0.0.1',
-      port: 0,
-      isLan: () => false,
-      now: () => clock,
-      onConnection: (s) => handed.push(s),
-      onRejected: (_, r) => rejected.push(r),
-    })
+    const t = await throttledListener()
+    const { rejected, handed, l: internet } = t
     const lan = await listen({ host: '127.0.0.1', port: 0, onConnection: (s) => handed.push(s) })
     const clients: Socket[] = []
     try {
@@ -113,12 +120,12 @@ describe('listener', () => {
       clients.push(second)
       assert.equal(await closedWithin(second, 10_000), true)
       assert.deepEqual(rejected, ['throttled'])
-      clock += 29_999
+      t.clock += 29_999
       const third = await open(internet.address().port)
       clients.push(third)
       assert.equal(await closedWithin(third, 10_000), true)
       // the history entry is added on the first accepted attempt only; it expires 30 s after that
-      clock += 2
+      t.clock += 2
       const fourth = await open(internet.address().port)
       clients.push(fourth)
       assert.equal(await closedWithin(fourth, 200), false)
@@ -135,24 +142,15 @@ describe('listener', () => {
   })
 
   it('expires the throttle of each address on time even after the clock went backwards', async () => {
-    const rejected: InboundRejection[] = []
-    let clock = 1_000_000
-    const handed: Socket[] = []
-    const l = await listen({
-      host: '127.0.0.1',
-      port: 0,
-      isLan: () => false,
-      now: () => clock,
-      onConnection: (s) => handed.push(s),
-      onRejected: (_, r) => rejected.push(r),
-    })
+    const t = await throttledListener()
+    const { rejected, handed, l } = t
     const clients: Socket[] = []
     try {
       const port = l.address().port
       clients.push(await open(port, '127.0.0.1')) // throttled until 1 030 000
-      clock = 950_000 // the clock steps back
+      t.clock = 950_000 // the clock steps back
       clients.push(await open(port, '127.0.0.2')) // throttled until 980 000, behind the first entry
-      clock = 990_000
+      t.clock = 990_000
       // 127.0.0.2's entry expired although 127.0.0.1's, inserted before it, has not
       const again = await open(port, '127.0.0.2')
       clients.push(again)
