@@ -50,3 +50,14 @@ export function report(title: string, rows: Row[]): void {
     )
   }
 }
+
+/** Bench payload: 64-byte random blocks each repeated once (about 2:1 compressible by snappy). */
+export function payload(n: number): Uint8Array {
+  const p = new Uint8Array(n)
+  for (let i = 0; i < n; i += 128) {
+    const r = crypto.getRandomValues(new Uint8Array(64))
+    p.set(r.subarray(0, Math.min(64, n - i)), i)
+    if (i + 64 < n) p.set(r.subarray(0, Math.min(64, n - i - 64)), i + 64)
+  }
+  return p
+}

@@ -27,7 +27,7 @@ import { type CryptoBackend, setCryptoBackend } from '../crypto/backend.ts'
 import { eciesDecrypt, eciesEncrypt } from '../crypto/ecies.ts'
 import { fastKeccak, keccak256 } from '../crypto/keccak.ts'
 import { generatePrivateKey, hasNativeSecp256k1, publicKeyOf } from '../crypto/secp256k1.ts'
-import { measure, type Row, report } from './lib.ts'
+import { measure, payload, type Row, report } from './lib.ts'
 
 const MS = Number(process.env.BENCH_MS ?? 600)
 const keyA = generatePrivateKey()
@@ -58,17 +58,6 @@ function cpuMsPerOp(f: () => unknown, ms = MS): number {
   }
   const d = process.cpuUsage(start)
   return (d.user + d.system) / 1000 / n
-}
-
-/** Payload for the snappy rows: 64-byte random blocks each repeated once (about 2:1 compressible). */
-function payload(n: number): Uint8Array {
-  const p = new Uint8Array(n)
-  for (let i = 0; i < n; i += 128) {
-    const r = crypto.getRandomValues(new Uint8Array(64))
-    p.set(r.subarray(0, Math.min(64, n - i)), i)
-    if (i + 64 < n) p.set(r.subarray(0, Math.min(64, n - i - 64)), i + 64)
-  }
-  return p
 }
 
 async function eciesRows(): Promise<Row[]> {

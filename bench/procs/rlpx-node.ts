@@ -10,6 +10,7 @@
 //   cpu                                    → { cpuMs } user + system CPU time of this process so far
 //   exit                                   → closes everything and exits
 import { performance } from 'node:perf_hooks'
+import { payload } from '../lib.ts'
 import { BENCH_MSG, type BenchConn, type BenchImpl, type BenchNode } from './impl.ts'
 
 const implName = process.argv[2]
@@ -84,17 +85,6 @@ async function handshakes(c: Cmd) {
   const elapsedMs = performance.now() - start
   const cpu = process.cpuUsage(cpu0)
   return { count: latencies.length, elapsedMs, latencies, cpuMs: (cpu.user + cpu.system) / 1000 }
-}
-
-/** Bench payload: 64-byte random blocks each repeated once (about 2:1 for snappy), like rlpx-codec.bench.ts. */
-function payload(n: number): Uint8Array {
-  const p = new Uint8Array(n)
-  for (let i = 0; i < n; i += 128) {
-    const r = crypto.getRandomValues(new Uint8Array(64))
-    p.set(r.subarray(0, Math.min(64, n - i)), i)
-    if (i + 64 < n) p.set(r.subarray(0, Math.min(64, n - i - 64)), i + 64)
-  }
-  return p
 }
 
 async function connect(c: Cmd): Promise<BenchConn> {
