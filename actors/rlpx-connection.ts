@@ -5,7 +5,8 @@
 //
 // API
 //   new RlpxConnection(socket, { privateKey, remotePubkey?, ...timeouts })   remotePubkey given → initiator
-//   encHandshake(signal?) → Promise<remote 64-byte pubkey>   geth doEncHandshake (5 s deadline, auth/ack ≤ 2048)
+//   encHandshake(signal?) → Promise<remote 64-byte pubkey>   geth doEncHandshake (5 s deadline, auth/ack ≤ 2048);
+//                                        starts it once, later calls join it
 //   initWithSecrets(secrets)             test seam: skip the handshake (geth Conn.InitWithSecrets)
 //   messages$: Observable<Msg>           hot, multicast; decodes only while someone is subscribed (the socket is
 //                                        paused otherwise, so nothing is dropped or buffered without bound, and
@@ -199,9 +200,9 @@ export class RlpxConnection implements PeerTransport {
   // ── handshake ────────────────────────────────────────────────────────────────────────────────────────
 
   /**
-   * Start the handshake (first call) and return its promise; later calls return the same promise. startPeer
-   * starts it before the peer machine exists, so the auth leaves (and the recipient reads) while the machine is
-   * built; the machine's own call then only adds its abort signal.
+   * Start the handshake (first call) and return its promise; later calls return the same promise (and add their
+   * abort signal, if any). startPeer starts it before the peer machine exists, so the auth leaves (and the
+   * recipient reads) while the machine is built; the machine's pendingHandshake invoke then joins it.
    */
   encHandshake(signal?: AbortSignal): Promise<Uint8Array> {
     if (this.hsPromise) {
