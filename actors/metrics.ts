@@ -88,30 +88,33 @@ export function createServerMetrics(registry: Registry): ServerMetrics {
   const live = new Set<Socket>()
   let closedIn = 0
   let closedOut = 0
-  let reportedIn = 0
-  let reportedOut = 0
-  new Counter({
-    name: 'p2p_ingress',
-    help: 'bytes read from peer sockets (geth p2p/ingress)',
-    registers,
-    collect() {
-      let total = closedIn
-      for (const s of live) total += s.bytesRead
-      if (total > reportedIn) this.inc(total - reportedIn)
-      reportedIn = total
-    },
-  })
-  new Counter({
-    name: 'p2p_egress',
-    help: 'bytes written to peer sockets (geth p2p/egress)',
-    registers,
-    collect() {
-      let total = closedOut
-      for (const s of live) total += s.bytesWritten
-      if (total > reportedOut) this.inc(total - reportedOut)
-      reportedOut = total
-    },
-  })
+  /** a byte counter scraped from the live sockets plus what closed ones had moved (`closed()`) */
+  const byteCounter = (name: string, help: string, of: (s: Socket) => number, closed: () => number) => {
+    let reported = 0
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        let total = closed()
+        for (const s of live) total += of(s)
+        if (total > reported) this.inc(total - reported)
+        reported = total
+      },
+    })
+  }
+  byteCounter(
+    'p2p_ingress',
+    'bytes read from peer sockets (geth p2p/ingress)',
+    (s) => s.bytesRead,
+    () => closedIn,
+  )
+  byteCounter(
+    'p2p_egress',
+    'bytes written to peer sockets (geth p2p/egress)',
+    (s) => s.bytesWritten,
+    () => closedOut,
+  )
 
   return {
     registry,
