@@ -34,3 +34,13 @@ export interface BenchImpl {
   name: string
   start(opts: { listen: boolean; maxPeers: number }): Promise<BenchNode>
 }
+
+/** This process's memory once garbage has settled (4 full GCs 50 ms apart; the process runs with --expose-gc). */
+export async function settledMemory(): Promise<NodeJS.MemoryUsage> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  for (let i = 0; i < 4; i++) {
+    gc?.()
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return process.memoryUsage()
+}

@@ -11,7 +11,7 @@
 //   exit                                   → closes everything and exits
 import { performance } from 'node:perf_hooks'
 import { payload } from '../lib.ts'
-import { BENCH_MSG, type BenchConn, type BenchImpl, type BenchNode } from './impl.ts'
+import { BENCH_MSG, type BenchConn, type BenchImpl, type BenchNode, settledMemory } from './impl.ts'
 
 const implName = process.argv[2]
 const impl: BenchImpl =
@@ -162,12 +162,7 @@ async function hold(c: Cmd) {
 }
 
 async function memory() {
-  const gc = (globalThis as { gc?: () => void }).gc
-  for (let i = 0; i < 4; i++) {
-    gc?.()
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  const m = process.memoryUsage()
+  const m = await settledMemory()
   return {
     rss: m.rss,
     heapUsed: m.heapUsed,

@@ -23,7 +23,7 @@ import { keccak256 } from '../../crypto/keccak.ts'
 import { generatePrivateKey, publicKeyOf } from '../../crypto/secp256k1.ts'
 import type { MsgReadWriter, Protocol } from '../../machines/protocol.ts'
 import { type EthjsNode, peerSocket, rawProtocol, startEthjsNode } from '../../tests/interop/ethjs-harness.ts'
-import { BENCH_CAP, BENCH_MSG } from './impl.ts'
+import { BENCH_CAP, BENCH_MSG, settledMemory } from './impl.ts'
 
 type Cmd = {
   cmd: string
@@ -291,12 +291,7 @@ async function hold(c: Cmd) {
 }
 
 async function memory() {
-  const gc = (globalThis as { gc?: () => void }).gc
-  for (let i = 0; i < 4; i++) {
-    gc?.()
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  const m = process.memoryUsage()
+  const m = await settledMemory()
   return {
     rss: m.rss,
     heapUsed: m.heapUsed,
