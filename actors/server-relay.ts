@@ -36,6 +36,14 @@ export interface CheckpointRelay {
   stop(): void
 }
 
+/** one connection between its two checkpoints (a list node: the connections to one remote id) */
+interface Between {
+  readonly ref: AnyActorRef
+  readonly id: string
+  readonly inbound: boolean
+  next: Between | undefined
+}
+
 const hexOf = (id: NodeId | string) => (typeof id === 'string' ? id.toLowerCase() : bytesToHex(id))
 
 export function createCheckpointRelay(opts: {
@@ -44,32 +52,29 @@ export function createCheckpointRelay(opts: {
   forward(event: CheckpointEvent): void
 }): CheckpointRelay {
   const self = opts.self.toLowerCase()
-  /** connections past post-handshake and not yet added or ended, by remote id */
-  const between = new Map<string, Map<AnyActorRef, { inbound: boolean }>>()
-  const idOf = new Map<AnyActorRef, string>()
+  /** connections past post-handshake and not yet added or ended: per remote id, a list (usually of one) */
+  const between = new Map<string, Between>()
+  const byRef = new Map<AnyActorRef, Between>()
   const held = new Map<AnyActorRef, CheckpointEvent>()
 
   /** the dialler of a connection has the larger id of the pair: it loses a tie */
   const loses = (id: string, inbound: boolean) => (inbound ? id : self) > (inbound ? self : id)
 
   const winnerBetween = (id: string, except: AnyActorRef, inbound: boolean): boolean => {
-    for (const [ref, c] of between.get(id) ?? []) if (ref !== except && c.inbound !== inbound) return true
+    for (let b = between.get(id); b !== undefined; b = b.next)
+      if (b.ref !== except && b.inbound !== inbound) return true
     return false
   }
 
   const handle = (ev: CheckpointEvent) => {
     // the id is turned into hex once per connection (at post-handshake) and forwarded as hex, which the
     // supervisor takes as is
-    const id = (ev.type === 'checkpoint.addPeer' ? idOf.get(ev.peer) : undefined) ?? hexOf(ev.id)
+    const id = (ev.type === 'checkpoint.addPeer' ? byRef.get(ev.peer)?.id : undefined) ?? hexOf(ev.id)
     const e = ev.id === id ? ev : { ...ev, id }
     if (e.type === 'checkpoint.postHandshake') {
-      let set = between.get(id)
-      if (!set) {
-        set = new Map()
-        between.set(id, set)
-      }
-      set.set(e.peer, { inbound: e.inbound })
-      idOf.set(e.peer, id)
+      const b: Between = { ref: e.peer, id, inbound: e.inbound, next: between.get(id) }
+      between.set(id, b)
+      byRef.set(e.peer, b)
       opts.forward(e)
       return
     }
@@ -93,12 +98,21 @@ export function createCheckpointRelay(opts: {
     held: () => held.size,
     released(peer) {
       held.delete(peer)
-      const id = idOf.get(peer)
-      if (id === undefined) return
-      idOf.delete(peer)
-      const set = between.get(id)
-      set?.delete(peer)
-      if (set && set.size === 0) between.delete(id)
+      const b = byRef.get(peer)
+      if (b === undefined) return
+      byRef.delete(peer)
+      const id = b.id
+      const first = between.get(id)
+      if (first === b) {
+        if (b.next === undefined) between.delete(id)
+        else between.set(id, b.next)
+      } else {
+        for (let p = first; p !== undefined; p = p.next)
+          if (p.next === b) {
+            p.next = b.next
+            break
+          }
+      }
       if (held.size === 0) return
       for (const [ref, e] of [...held]) {
         if (hexOf(e.id) !== id || winnerBetween(id, ref, e.inbound)) continue
@@ -109,7 +123,7 @@ export function createCheckpointRelay(opts: {
     stop() {
       held.clear()
       between.clear()
-      idOf.clear()
+      byRef.clear()
       actor.stop()
     },
   }

@@ -75,17 +75,43 @@ export type {
 } from './server-info.ts'
 export { serverDefaults } from './server-info.ts'
 
-/** What the server remembers of each connection it created. */
-interface ConnMeta {
-  inbound: boolean
-  local: string
-  remote: string
-  remoteIp?: string
-  remotePort?: number
-  /** the dialled node (outbound) */
-  dest?: Node
-  added: boolean
-  release?: () => void
+/**
+ * What the server remembers of each connection it created. The endpoints are read from the socket when first
+ * asked for (a getsockname call and two strings per connection otherwise): by the add / drop events and the
+ * logger, which read them while the socket is open (`capture()` at closing), and by peersInfo for live peers.
+ */
+class ConnMeta {
+  added = false
+  private l: ReturnType<typeof endpoint> | undefined
+  private r: ReturnType<typeof endpoint> | undefined
+  constructor(
+    private readonly socket: Socket,
+    readonly inbound: boolean,
+    /** the dialled node (outbound) */
+    readonly dest: Node | undefined,
+    public release: (() => void) | undefined,
+  ) {}
+  get local(): string {
+    this.l ??= endpoint(this.socket, 'local')
+    return this.l.text
+  }
+  get remote(): string {
+    this.r ??= endpoint(this.socket, 'remote')
+    return this.r.text
+  }
+  get remoteIp(): string | undefined {
+    this.r ??= endpoint(this.socket, 'remote')
+    return this.r.ip
+  }
+  get remotePort(): number | undefined {
+    this.r ??= endpoint(this.socket, 'remote')
+    return this.r.port
+  }
+  /** read both endpoints now, while the socket is open */
+  capture(): void {
+    this.l ??= endpoint(this.socket, 'local')
+    this.r ??= endpoint(this.socket, 'remote')
+  }
 }
 
 interface PeerRecord {
@@ -202,18 +228,7 @@ export function createServer(config: ServerConfig): Server {
 
   const openConn = (socket: Socket, dest: Node | undefined, release?: () => void): RlpxConnection => {
     const conn = new RlpxConnection(socket, { ...connOptions, remotePubkey: dest?.pubkey })
-    const l = endpoint(socket, 'local')
-    const r = endpoint(socket, 'remote')
-    const meta: ConnMeta = {
-      inbound: dest === undefined,
-      local: l.text,
-      remote: r.text,
-      remoteIp: r.ip,
-      remotePort: r.port,
-      dest,
-      added: false,
-      release,
-    }
+    const meta = new ConnMeta(socket, dest === undefined, dest, release)
     connMeta.set(conn, meta)
     live.add(conn)
     metrics?.trackSocket(socket)
@@ -228,7 +243,10 @@ export function createServer(config: ServerConfig): Server {
   const onPeerClosing = (ctx: PeerContext, peer: AnyActorRef) => {
     relay?.released(peer)
     const meta = connMeta.get(ctx.transport as RlpxConnection)
-    if (!meta || meta.added) return
+    if (!meta) return
+    // the drop event tells the endpoints: read them before the socket closes
+    if (meta.added && (events.observed || logging)) meta.capture()
+    if (meta.added) return
     meta.release?.()
     const cause =
       causeOfReason(ctx.reason ?? -1) ??
@@ -246,9 +264,9 @@ export function createServer(config: ServerConfig): Server {
   const peerLogic = peerMachine.provide({
     actions: {
       closeConnection: (...args: unknown[]) => {
-        origClose(...args)
         const { context, self } = args[0] as { context: PeerContext; self: AnyActorRef }
         onPeerClosing(context, self)
+        origClose(...args)
       },
     },
     delays: peerDelays,
