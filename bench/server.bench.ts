@@ -6,9 +6,11 @@ import { median, type NodeProc, quantile, spawnBenchProc } from './procs/driver.
 const MS = Number(process.env.BENCH_MS ?? 3000)
 const PEERS = Number(process.env.BENCH_PEERS ?? 500)
 const WARMUP_PEERS = 24
-const OVERHEAD_ROUNDS = 6
-/** alternating server / bare rounds run before the counted ones */
-const WARMUP_ROUNDS = 2
+/** rotations over the three arms of the supervisor-overhead measurement, and their length */
+const OVERHEAD_ROUNDS = 9
+const ROUND_MS = MS / 4
+/** rotations run before the counted ones */
+const WARMUP_ROUNDS = 1
 const here = dirname(fileURLToPath(import.meta.url))
 const script = join(here, 'procs', 'server-node.ts')
 
@@ -35,13 +37,20 @@ interface Rates {
   overhead?: Overhead
 }
 
+type Acc = { cpu: number; attempts: number; count: number; ms: number }
+
 interface Overhead {
-  /** listener CPU per connection through createServer / through bare startPeer, over all rounds */
+  /**
+   * listener-process CPU per connection over all rounds: through createServer / bare startPeer fed by the
+   * server's accept loop (actors/listener.ts) / bare startPeer fed by a plain node:net server
+   */
   cpuServer: number
+  cpuListenerArm: number
   cpuBare: number
   rateServer: number
+  rateListenerArm: number
   rateBare: number
-  /** per-round (server − bare) CPU per connection */
+  /** per-round (server − listener arm) CPU per connection: the supervisor */
   rounds: number[]
   /** median of the rounds, as a share of the server's CPU per connection (%) */
   medianShare: number
@@ -65,44 +74,47 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
     await run(target, 8, Math.min(2000, MS))
     let overhead: Overhead | undefined
     if (listenKind === 'server') {
-      // the same process also listens with bare startPeer per socket (no server, an accept-all checkpoint
-      // actor); alternate rounds against both so JIT state, GC and machine load are shared
-      // (order alternates per round, after a warm-up of the bare path too: CPU per connection still drifts down)
-      const bareTarget = await listener.call<Target>({ cmd: 'listen', kind: 'bare' })
-      await run(bareTarget, 8, Math.min(2000, MS))
-      // and alternating 1-lane rounds, not counted: the first alternations still measure the JIT re-tiering
-      // the switch between the two paths causes (their server − bare differences came out 2–3× the later ones)
-      for (let i = 0; i < WARMUP_ROUNDS; i++) {
-        await run(target, 1, MS / 3)
-        await run(bareTarget, 1, MS / 3)
-      }
-      const acc = {
-        server: { cpu: 0, attempts: 0, count: 0, ms: 0 },
-        bare: { cpu: 0, attempts: 0, count: 0, ms: 0 },
-      }
+      // The same process also accepts on two more ports with bare startPeer per socket (no server, no
+      // supervisor machine, an accept-all checkpoint actor): one fed by the server's own accept loop
+      // (actors/listener.ts: slots, netrestrict, inbound throttle), one by a plain node:net server. Rounds
+      // rotate over the three so JIT state, GC and machine load are shared; server − listener arm is the
+      // supervisor's own cost (machine events, checks, bookkeeping), listener arm − plain the accept loop's.
+      const arms = [
+        target,
+        await listener.call<Target>({ cmd: 'listen', kind: 'bare-listener' }),
+        await listener.call<Target>({ cmd: 'listen', kind: 'bare' }),
+      ]
+      for (const t of arms.slice(1)) await run(t, 8, Math.min(2000, MS))
+      // and rotations not counted: the first ones still measure the JIT re-tiering the switch between the
+      // paths causes (their differences came out 2–3× the later ones)
+      for (let i = 0; i < WARMUP_ROUNDS; i++) for (const t of arms) await run(t, 1, ROUND_MS)
+      const acc = arms.map(() => ({ cpu: 0, attempts: 0, count: 0, ms: 0 }))
       const rounds: number[] = []
       const shares: number[] = []
       for (let i = 0; i < OVERHEAD_ROUNDS; i++) {
-        const first = await run(i % 2 === 0 ? target : bareTarget, 1, MS / 3)
-        const second = await run(i % 2 === 0 ? bareTarget : target, 1, MS / 3)
-        const [s, b] = i % 2 === 0 ? [first, second] : [second, first]
-        for (const [a, x] of [
-          [acc.server, s],
-          [acc.bare, b],
-        ] as const) {
+        const per: number[] = []
+        // order rotates per round: each arm runs first, second and third equally often
+        for (let j = 0; j < arms.length; j++) {
+          const k = (i + j) % arms.length
+          const x = await run(arms[k]!, 1, ROUND_MS)
+          const a = acc[k]!
           a.cpu += x.cpuMs
           a.attempts += x.attempts
           a.count += x.r.count
           a.ms += x.r.elapsedMs
+          per[k] = x.cpuMs / x.attempts
         }
-        rounds.push(s.cpuMs / s.attempts - b.cpuMs / b.attempts)
-        shares.push(((s.cpuMs / s.attempts - b.cpuMs / b.attempts) / (s.cpuMs / s.attempts)) * 100)
+        rounds.push(per[0]! - per[1]!)
+        shares.push(((per[0]! - per[1]!) / per[0]!) * 100)
       }
+      const [sv, ls, pl] = acc as [Acc, Acc, Acc]
       overhead = {
-        cpuServer: acc.server.cpu / acc.server.attempts,
-        cpuBare: acc.bare.cpu / acc.bare.attempts,
-        rateServer: (acc.server.count * 1000) / acc.server.ms,
-        rateBare: (acc.bare.count * 1000) / acc.bare.ms,
+        cpuServer: sv.cpu / sv.attempts,
+        cpuListenerArm: ls.cpu / ls.attempts,
+        cpuBare: pl.cpu / pl.attempts,
+        rateServer: (sv.count * 1000) / sv.ms,
+        rateListenerArm: (ls.count * 1000) / ls.ms,
+        rateBare: (pl.count * 1000) / pl.ms,
         rounds,
         medianShare: median(shares),
       }
@@ -206,14 +218,17 @@ const mem = parts.has('memory')
     }
 const ov: Overhead = server.overhead ?? {
   cpuServer: Number.NaN,
+  cpuListenerArm: Number.NaN,
   cpuBare: Number.NaN,
   rateServer: Number.NaN,
+  rateListenerArm: Number.NaN,
   rateBare: Number.NaN,
   rounds: [],
   medianShare: Number.NaN,
 }
-const supervisorMs = ov.cpuServer - ov.cpuBare
+const supervisorMs = ov.cpuServer - ov.cpuListenerArm
 const supervisorShare = (supervisorMs / ov.cpuServer) * 100
+const listenerMs = ov.cpuListenerArm - ov.cpuBare
 
 const rows: Row[] = [
   {
@@ -247,15 +262,25 @@ const rows: Row[] = [
     ethjs: ethjs.cpuDialer,
   },
   {
-    name: `alternating rounds (${OVERHEAD_ROUNDS}×): createServer connections, 1 lane`,
+    name: `rotating 1-lane rounds (${OVERHEAD_ROUNDS}×): createServer connections`,
     unit: 'conn/s',
     ours: ov.rateServer,
   },
-  { name: '… bare startPeer per socket (no server), 1 lane', unit: 'conn/s', ours: ov.rateBare },
-  { name: '… listener CPU per connection, createServer', unit: 'ms', ours: ov.cpuServer },
-  { name: '… listener CPU per connection, bare startPeer', unit: 'ms', ours: ov.cpuBare },
   {
-    name: 'supervisor overhead per connection (server − bare CPU)',
+    name: "… bare startPeer per socket from the server's accept loop (actors/listener.ts), no supervisor",
+    unit: 'conn/s',
+    ours: ov.rateListenerArm,
+  },
+  { name: '… bare startPeer per socket from a plain node:net server', unit: 'conn/s', ours: ov.rateBare },
+  { name: '… listener CPU per connection, createServer', unit: 'ms', ours: ov.cpuServer },
+  {
+    name: '… listener CPU per connection, startPeer from the accept loop',
+    unit: 'ms',
+    ours: ov.cpuListenerArm,
+  },
+  { name: '… listener CPU per connection, startPeer from node:net', unit: 'ms', ours: ov.cpuBare },
+  {
+    name: 'supervisor overhead per connection (createServer − startPeer from the accept loop)',
     unit: 'ms',
     ours: supervisorMs,
   },
@@ -266,6 +291,11 @@ const rows: Row[] = [
     target: '< 5 %',
   },
   { name: '… median of the rounds', unit: '%', ours: ov.medianShare, target: '< 5 %' },
+  {
+    name: "accept loop's own cost per connection (startPeer from it − from node:net)",
+    unit: 'ms',
+    ours: listenerMs,
+  },
   {
     name: `RSS per idle peer through createServer, ${PEERS} peers`,
     unit: 'kB',

@@ -3,11 +3,13 @@
 // listener's first `bench/1` message, which the listener sends from its protocol once the peer is added — for
 // our server that is after both checkpoints (postHandshake, addPeer) of the supervisor.
 // Commands (one reply each):
-//   listen { kind: 'server' | 'bare' | 'ethjs', maxPeers }  → { port, pubkey }
+//   listen { kind: 'server' | 'bare' | 'bare-listener' | 'ethjs', maxPeers }  → { port, pubkey }
 //       server: actors/server.ts createServer (listener, supervisor, relay, metrics — the whole checkpoint flow)
 //       bare:   startPeer per accepted socket with the default accept-all checkpoint supervisor (no server)
+//       bare-listener: the same, with sockets from the server's accept loop (actors/listener.ts)
 //       ethjs:  an @ethereumjs/devp2p RLPx server (TCP_NODELAY patched in, tests/interop/ethjs-harness.ts)
-//   connects { kind: 'ours' | 'ethjs', port, pubkey, lanes, ms } → { count, failed, elapsedMs, latencies, cpuMs }
+//   connects { kind: 'ours' | 'rlpx' | 'ethjs', port, pubkey, lanes, ms } → { count, failed, elapsedMs, latencies, cpuMs }
+//       ours: a whole peer per connection (startPeer); rlpx: RLPx + Hello only (rlpxDialer)
 //       dial, wait for the listener's first message, drop the TCP connection; repeat per lane (each lane rotates
 //       over 4 dialer identities, so a redial never races the listener's removal of the previous peer)
 //   hold { kind, port, pubkey, n, lanes }  → { peers }   open n connections (one identity each) and keep them
@@ -15,10 +17,25 @@
 //   memory                                 → { rss, heapUsed, heapTotal, peers } after GC (listener side)
 //   cpu                                    → { cpuMs } user + system CPU time of this process so far
 //   exit                                   → closes everything and exits
-import { createServer as createTcpServer, type Server as TcpServer, connect as tcpConnect } from 'node:net'
+import {
+  createServer as createTcpServer,
+  type Socket,
+  type Server as TcpServer,
+  connect as tcpConnect,
+} from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { listen } from '../../actors/listener.ts'
 import { createCheckpointSupervisor, type PeerSession, startPeer } from '../../actors/peer.ts'
+import { RlpxConnection } from '../../actors/rlpx-connection.ts'
 import { createServer, type Server } from '../../actors/server.ts'
+import {
+  BASE_PROTOCOL_LENGTH,
+  BASE_PROTOCOL_VERSION,
+  decodeHello,
+  encodeHello,
+  P2P_MSG,
+  SNAPPY_PROTOCOL_VERSION,
+} from '../../codecs/p2p.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { generatePrivateKey, publicKeyOf } from '../../crypto/secp256k1.ts'
 import type { MsgReadWriter, Protocol } from '../../machines/protocol.ts'
@@ -80,18 +97,25 @@ async function listenServer(maxPeers: number): Promise<Listening> {
   }
 }
 
-async function listenBare(): Promise<Listening> {
+/**
+ * startPeer per accepted socket with the default accept-all checkpoint supervisor: no server, no supervisor
+ * machine. `viaListener`: sockets come from the server's own accept loop (actors/listener.ts: slots, netrestrict,
+ * inbound throttle), released when the peer runs or ends as the server does — so that server − this is the
+ * supervisor alone; otherwise from a plain node:net server.
+ */
+async function listenBare(viaListener: boolean): Promise<Listening> {
   const privateKey = generatePrivateKey()
   const supervisor = createCheckpointSupervisor()
   const sessions = new Set<PeerSession>()
   let live = 0
-  const server: TcpServer = createTcpServer((socket) => {
+  const onSocket = (socket: Socket, release?: () => void) => {
     const s = startPeer({
       socket,
       privateKey,
       protocols: [
         welcomeProtocol(() => {
           live++
+          release?.()
           void s.closed.then(() => live--)
         }),
       ],
@@ -100,18 +124,32 @@ async function listenBare(): Promise<Listening> {
     })
     s.dropped.catch(() => {})
     sessions.add(s)
-    void s.closed.then(() => sessions.delete(s))
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const a = server.address()
+    void s.closed.then(() => {
+      sessions.delete(s)
+      release?.()
+    })
+  }
+  let port: number
+  let closeServer: () => Promise<void>
+  if (viaListener) {
+    const l = await listen({ host: '127.0.0.1', port: 0, onConnection: onSocket })
+    port = l.address().port
+    closeServer = () => l.close()
+  } else {
+    const server: TcpServer = createTcpServer((socket) => onSocket(socket))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const a = server.address()
+    port = typeof a === 'object' && a ? a.port : 0
+    closeServer = () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
   return {
-    port: typeof a === 'object' && a ? a.port : 0,
+    port,
     pubkey: publicKeyOf(privateKey),
     live: () => live,
     async close() {
       for (const s of sessions) s.connection.socket.destroy()
       await Promise.all([...sessions].map((s) => s.closed))
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await closeServer()
       supervisor.stop()
     },
   }
@@ -202,6 +240,65 @@ function oursDialer(): Dialer {
   }
 }
 
+/**
+ * RLPx + Hello only, no peer machine: the ECIES handshake, Hello both ways, then wait for the listener's first
+ * `bench/1` message — a light load generator, as geth's p2p.Server anchor was measured with dialers from its
+ * rlpx package. On a 2-core machine the dialers' CPU is taken from the listener, so the lighter the dialer the
+ * closer the rate comes to what the listener alone can serve.
+ */
+function rlpxDialer(): Dialer {
+  const privateKey = generatePrivateKey()
+  const hello = encodeHello({
+    version: BASE_PROTOCOL_VERSION,
+    name: 'devp2p-actors-bench',
+    caps: [{ name: BENCH_CAP.name, version: BENCH_CAP.version }],
+    listenPort: 0,
+    id: publicKeyOf(privateKey),
+  })
+  const welcomeCode = BASE_PROTOCOL_LENGTH + BENCH_MSG.data
+  const conns = new Set<RlpxConnection>()
+  return {
+    async dial(pubkey, port) {
+      const socket = tcpConnect(port, '127.0.0.1')
+      const conn = new RlpxConnection(socket, { privateKey, remotePubkey: pubkey })
+      conns.add(conn)
+      void conn.closed.then(() => conns.delete(conn))
+      try {
+        await conn.encHandshake()
+        const welcome = new Promise<void>((resolve, reject) => {
+          const sub = conn.messages$.subscribe({
+            next: (m) => {
+              if (m.code === P2P_MSG.hello)
+                conn.setSnappy(decodeHello(m.payload).version >= SNAPPY_PROTOCOL_VERSION)
+              else if (m.code === welcomeCode) {
+                sub.unsubscribe()
+                resolve()
+              } else if (m.code === P2P_MSG.disconnect) reject(new Error('disconnected before the welcome'))
+            },
+            error: reject,
+            complete: () => reject(new Error('closed before the welcome')),
+          })
+        })
+        await conn.send(P2P_MSG.hello, hello)
+        await welcome
+      } catch (e) {
+        conn.close()
+        throw e
+      }
+      return {
+        async close() {
+          socket.destroy()
+          await conn.closed
+        },
+      }
+    },
+    async close() {
+      for (const c of conns) c.close()
+      await Promise.all([...conns].map((c) => c.closed))
+    },
+  }
+}
+
 async function ethjsDialer(): Promise<Dialer> {
   const node: EthjsNode = await startEthjsNode({
     caps: [BENCH_CAP],
@@ -230,7 +327,7 @@ async function ethjsDialer(): Promise<Dialer> {
 }
 
 const newDialer = (kind: string | undefined) =>
-  kind === 'ethjs' ? ethjsDialer() : Promise.resolve(oursDialer())
+  kind === 'ethjs' ? ethjsDialer() : Promise.resolve(kind === 'rlpx' ? rlpxDialer() : oursDialer())
 
 // ---- commands ----
 
@@ -307,8 +404,8 @@ async function handle(c: Cmd): Promise<unknown> {
       const l =
         c.kind === 'ethjs'
           ? await listenEthjs(maxPeers)
-          : c.kind === 'bare'
-            ? await listenBare()
+          : c.kind === 'bare' || c.kind === 'bare-listener'
+            ? await listenBare(c.kind === 'bare-listener')
             : await listenServer(maxPeers)
       listeners.push(l)
       return { port: l.port, pubkey: Buffer.from(l.pubkey).toString('hex') }
