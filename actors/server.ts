@@ -76,9 +76,9 @@ export type {
 export { serverDefaults } from './server-info.ts'
 
 /**
- * What the server remembers of each connection it created. The endpoints are read from the socket when first
- * asked for (a getsockname call and two strings per connection otherwise): by the add / drop events and the
- * logger, which read them while the socket is open (`capture()` at closing), and by peersInfo for live peers.
+ * What the server remembers of each connection it created. The endpoints (a getsockname call and two strings)
+ * are read when the peer is added (`capture()`: its events and peersInfo need them, also once the remote closed
+ * the socket) or when first asked for — never for the connections that fail their handshakes.
  */
 class ConnMeta {
   added = false
@@ -107,7 +107,7 @@ class ConnMeta {
     this.r ??= endpoint(this.socket, 'remote')
     return this.r.port
   }
-  /** read both endpoints now, while the socket is open */
+  /** read both endpoints now, while the socket is open (a closed socket no longer tells its local address) */
   capture(): void {
     this.l ??= endpoint(this.socket, 'local')
     this.r ??= endpoint(this.socket, 'remote')
@@ -243,10 +243,7 @@ export function createServer(config: ServerConfig): Server {
   const onPeerClosing = (ctx: PeerContext, peer: AnyActorRef) => {
     relay?.released(peer)
     const meta = connMeta.get(ctx.transport as RlpxConnection)
-    if (!meta) return
-    // the drop event tells the endpoints: read them before the socket closes
-    if (meta.added && (events.observed || logging)) meta.capture()
-    if (meta.added) return
+    if (!meta || meta.added) return
     meta.release?.()
     const cause =
       causeOfReason(ctx.reason ?? -1) ??
@@ -264,9 +261,9 @@ export function createServer(config: ServerConfig): Server {
   const peerLogic = peerMachine.provide({
     actions: {
       closeConnection: (...args: unknown[]) => {
+        origClose(...args)
         const { context, self } = args[0] as { context: PeerContext; self: AnyActorRef }
         onPeerClosing(context, self)
-        origClose(...args)
       },
     },
     delays: peerDelays,
@@ -298,6 +295,8 @@ export function createServer(config: ServerConfig): Server {
     if (ref) relay?.released(ref)
     if (!conn || !meta) return
     meta.added = true
+    // an added peer's endpoints go into its events and peersInfo, also after the remote closed the socket
+    meta.capture()
     meta.release?.()
     const statics = supervisor?.getSnapshot().context.dial.statics
     records.set(e.id, {

@@ -95,6 +95,11 @@ describe('server: static peers over loopback', () => {
       assert.equal(dropB.error, 'disconnect requested')
       const dropA = a!.events.find((e) => e.type === 'drop')!
       assert.equal(dropA.error, 'disconnect requested')
+      // the endpoints are still told once the socket is closed
+      for (const d of [dropA, dropB]) {
+        assert.match(d.local ?? '', /^127\.0\.0\.1:\d+$/)
+        assert.match(d.remote ?? '', /^127\.0\.0\.1:\d+$/)
+      }
       // removed from the static set: not redialled (history would allow it after 35 s; nothing in the pool)
       await sleep(200)
       assert.equal(a!.srv.peerCount(), 0)
