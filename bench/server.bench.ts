@@ -7,7 +7,7 @@ const MS = Number(process.env.BENCH_MS ?? 3000)
 const PEERS = Number(process.env.BENCH_PEERS ?? 500)
 const WARMUP_PEERS = 24
 /** rotations over the three arms of the supervisor-overhead measurement, and their length */
-const OVERHEAD_ROUNDS = 9
+const OVERHEAD_ROUNDS = 12
 const ROUND_MS = MS / 4
 /** rotations run before the counted ones */
 const WARMUP_ROUNDS = 1
@@ -37,7 +37,7 @@ interface Rates {
   overhead?: Overhead
 }
 
-type Acc = { cpu: number; attempts: number; count: number; ms: number }
+type Acc = { cpu: number; main: number; attempts: number; count: number; ms: number }
 
 interface Overhead {
   /**
@@ -50,8 +50,13 @@ interface Overhead {
   rateServer: number
   rateListenerArm: number
   rateBare: number
+  /** the same for the main thread alone (the event loop, without V8's helper threads): less noisy */
+  mainServer: number
+  mainListenerArm: number
   /** per-round (server − listener arm) CPU per connection: the supervisor */
   rounds: number[]
+  /** the same on the main thread */
+  mainRounds: number[]
   /** median of the rounds, as a share of the server's CPU per connection (%) */
   medianShare: number
 }
@@ -62,13 +67,18 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
   const dialer = await spawnProc()
   try {
     const target = await listener.call<Target>({ cmd: 'listen', kind: listenKind, maxPeers: 2000 })
-    const cpu = async () => (await listener.call<{ cpuMs: number }>({ cmd: 'cpu' })).cpuMs
+    const cpu = () => listener.call<{ cpuMs: number; mainMs: number }>({ cmd: 'cpu' })
     const run = async (t: Target, lanes: number, ms = MS) => {
       const c0 = await cpu()
       const r = await dialer.call<Connects>({ cmd: 'connects', kind: dialKind, ...t, lanes, ms })
       const c1 = await cpu()
       // the listener's CPU includes the 8 warm-up connections and failed attempts
-      return { r, cpuMs: c1 - c0, attempts: r.count + r.failed + 8 }
+      return {
+        r,
+        cpuMs: c1.cpuMs - c0.cpuMs,
+        mainMs: c1.mainMs - c0.mainMs,
+        attempts: r.count + r.failed + 8,
+      }
     }
     // warm-up: the listener's CPU per connection settles only after a few hundred connections (JIT)
     await run(target, 8, Math.min(2000, MS))
@@ -88,23 +98,28 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
       // and rotations not counted: the first ones still measure the JIT re-tiering the switch between the
       // paths causes (their differences came out 2–3× the later ones)
       for (let i = 0; i < WARMUP_ROUNDS; i++) for (const t of arms) await run(t, 1, ROUND_MS)
-      const acc = arms.map(() => ({ cpu: 0, attempts: 0, count: 0, ms: 0 }))
+      const acc = arms.map(() => ({ cpu: 0, main: 0, attempts: 0, count: 0, ms: 0 }))
       const rounds: number[] = []
+      const mainRounds: number[] = []
       const shares: number[] = []
       for (let i = 0; i < OVERHEAD_ROUNDS; i++) {
         const per: number[] = []
+        const perMain: number[] = []
         // order rotates per round: each arm runs first, second and third equally often
         for (let j = 0; j < arms.length; j++) {
           const k = (i + j) % arms.length
           const x = await run(arms[k]!, 1, ROUND_MS)
           const a = acc[k]!
           a.cpu += x.cpuMs
+          a.main += x.mainMs
           a.attempts += x.attempts
           a.count += x.r.count
           a.ms += x.r.elapsedMs
           per[k] = x.cpuMs / x.attempts
+          perMain[k] = x.mainMs / x.attempts
         }
         rounds.push(per[0]! - per[1]!)
+        mainRounds.push(perMain[0]! - perMain[1]!)
         shares.push(((per[0]! - per[1]!) / per[0]!) * 100)
       }
       const [sv, ls, pl] = acc as [Acc, Acc, Acc]
@@ -112,10 +127,13 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
         cpuServer: sv.cpu / sv.attempts,
         cpuListenerArm: ls.cpu / ls.attempts,
         cpuBare: pl.cpu / pl.attempts,
+        mainServer: sv.main / sv.attempts,
+        mainListenerArm: ls.main / ls.attempts,
         rateServer: (sv.count * 1000) / sv.ms,
         rateListenerArm: (ls.count * 1000) / ls.ms,
         rateBare: (pl.count * 1000) / pl.ms,
         rounds,
+        mainRounds,
         medianShare: median(shares),
       }
     }
@@ -220,15 +238,28 @@ const ov: Overhead = server.overhead ?? {
   cpuServer: Number.NaN,
   cpuListenerArm: Number.NaN,
   cpuBare: Number.NaN,
+  mainServer: Number.NaN,
+  mainListenerArm: Number.NaN,
   rateServer: Number.NaN,
   rateListenerArm: Number.NaN,
   rateBare: Number.NaN,
   rounds: [],
+  mainRounds: [],
   medianShare: Number.NaN,
 }
 const supervisorMs = ov.cpuServer - ov.cpuListenerArm
 const supervisorShare = (supervisorMs / ov.cpuServer) * 100
 const listenerMs = ov.cpuListenerArm - ov.cpuBare
+const mainMs = ov.mainServer - ov.mainListenerArm
+// standard error of the per-round differences (the rounds are paired: same process, adjacent in time)
+const mainSe =
+  ov.mainRounds.length > 1
+    ? Math.sqrt(
+        ov.mainRounds.reduce((s, x) => s + (x - mainMs) ** 2, 0) /
+          (ov.mainRounds.length - 1) /
+          ov.mainRounds.length,
+      )
+    : Number.NaN
 
 const rows: Row[] = [
   {
@@ -291,6 +322,18 @@ const rows: Row[] = [
     target: '< 5 %',
   },
   { name: '… median of the rounds', unit: '%', ours: ov.medianShare, target: '< 5 %' },
+  {
+    name: 'supervisor overhead on the main thread (event loop; no GC/JIT helper threads) per connection',
+    unit: 'ms',
+    ours: mainMs,
+  },
+  { name: '… its standard error over the rounds', unit: 'ms', ours: mainSe },
+  {
+    name: "… share of the server's main-thread CPU per connection",
+    unit: '%',
+    ours: (mainMs / ov.mainServer) * 100,
+    target: '< 5 %',
+  },
   {
     name: "accept loop's own cost per connection (startPeer from it − from node:net)",
     unit: 'ms',

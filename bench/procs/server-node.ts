@@ -17,6 +17,8 @@
 //   memory                                 → { rss, heapUsed, heapTotal, peers } after GC (listener side)
 //   cpu                                    → { cpuMs } user + system CPU time of this process so far
 //   exit                                   → closes everything and exits
+
+import { readFileSync } from 'node:fs'
 import {
   createServer as createTcpServer,
   type Socket,
@@ -329,6 +331,18 @@ async function ethjsDialer(): Promise<Dialer> {
 const newDialer = (kind: string | undefined) =>
   kind === 'ethjs' ? ethjsDialer() : Promise.resolve(kind === 'rlpx' ? rlpxDialer() : oursDialer())
 
+/**
+ * CPU time of the main thread alone (ms; Linux /proc schedstat, else NaN): the event loop's own time, without
+ * V8's helper threads (concurrent marking, parallel scavenging, compilation) that run beside it on other cores.
+ */
+function mainThreadCpuMs(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6
+  } catch {
+    return Number.NaN
+  }
+}
+
 // ---- commands ----
 
 const listeners: Listening[] = []
@@ -423,7 +437,7 @@ async function handle(c: Cmd): Promise<unknown> {
       return memory()
     case 'cpu': {
       const u = process.cpuUsage()
-      return { cpuMs: (u.user + u.system) / 1000 }
+      return { cpuMs: (u.user + u.system) / 1000, mainMs: mainThreadCpuMs() }
     }
     case 'exit': {
       await Promise.all(held.splice(0).map((h) => h.close()))
