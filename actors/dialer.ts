@@ -15,42 +15,50 @@ import { connect, type Socket } from 'node:net'
 import { merge, type Observable, type Subscription } from 'rxjs'
 import { fromCallback, fromPromise } from 'xstate'
 import type { Node } from '../codecs/node.ts'
+import { fromTask } from '../machines/task.ts'
 
 /** The events the server machine's `candidates` actor receives and sends. */
 export type CandidateDemand = { type: 'candidates.demand'; count: number }
 export type CandidateEvent = { type: 'dial.candidate'; node: Node }
 
-/** Open a TCP connection; the signal aborting before or during the connect destroys the socket. */
-export function tcpConnect(ip: string, port: number, signal?: AbortSignal): Promise<Socket> {
-  return new Promise<Socket>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new Error('dial aborted'))
-      return
-    }
-    const socket = connect({ host: ip, port })
-    const cleanup = () => {
+/** A TCP connect in flight: `cancel()` before it settled destroys the socket and rejects with "dial aborted". */
+function openTcp(ip: string, port: number): { connected: Promise<Socket>; cancel(): void } {
+  const socket = connect({ host: ip, port })
+  let cancel = noop
+  const connected = new Promise<Socket>((resolve, reject) => {
+    const settle = () => {
       socket.removeListener('connect', onConnect)
       socket.removeListener('error', onError)
-      signal?.removeEventListener('abort', onAbort)
+      cancel = noop
     }
     const onConnect = () => {
-      cleanup()
+      settle()
       resolve(socket)
     }
     const onError = (e: Error) => {
-      cleanup()
+      settle()
       socket.destroy()
       reject(e)
     }
-    const onAbort = () => {
-      cleanup()
+    cancel = () => {
+      settle()
       socket.destroy()
       reject(new Error('dial aborted'))
     }
     socket.once('connect', onConnect)
     socket.once('error', onError)
-    signal?.addEventListener('abort', onAbort, { once: true })
   })
+  return { connected, cancel: () => cancel() }
+}
+
+/** Open a TCP connection; the signal aborting before or during the connect destroys the socket. */
+export function tcpConnect(ip: string, port: number, signal?: AbortSignal): Promise<Socket> {
+  if (signal?.aborted) return Promise.reject(new Error('dial aborted'))
+  const tcp = openTcp(ip, port)
+  if (!signal) return tcp.connected
+  const onAbort = () => tcp.cancel()
+  signal.addEventListener('abort', onAbort, { once: true })
+  return tcp.connected.finally(() => signal.removeEventListener('abort', onAbort))
 }
 
 export interface ConnectLogicOptions<C> {
@@ -68,32 +76,42 @@ export interface ConnectLogicOptions<C> {
   onFailure?(node: Node, error: unknown): void
 }
 
-/** The dial machine's `connect` actor over TCP. */
+/**
+ * The dial machine's `connect` actor over TCP. A task (machines/task.ts), not a promise actor: no
+ * AbortController per dial; stopping the actor cancels the connect in flight, or closes a connection nobody took.
+ */
 export function createConnectLogic<C>(opts: ConnectLogicOptions<C>) {
-  return fromPromise<C, { node: Node }>(async ({ input, signal }) => {
+  return fromTask<C, { node: Node }>(async ({ input, onStop }) => {
     const { node } = input
     if (!node.ip || !node.tcp) throw new Error('no endpoint to dial')
     opts.onAttempt?.(node)
+    const tcp = openTcp(node.ip, node.tcp)
+    let stopped = false
+    let whenStopped = tcp.cancel
+    onStop(() => {
+      stopped = true
+      whenStopped()
+    })
     let socket: Socket
     try {
-      socket = await tcpConnect(node.ip, node.tcp, signal)
+      socket = await tcp.connected
     } catch (e) {
       opts.onFailure?.(node, e)
       throw e
     }
     const conn = opts.open(socket, node)
-    if (signal.aborted) {
+    if (stopped) {
       opts.close?.(conn)
       throw new Error('dial aborted')
     }
-    // The dial task may end between this promise settling and the supervisor taking the connection (stopped
-    // before the result is delivered: the signal aborts; stopped after: the hand-over never happens). The
-    // hand-over is synchronous once the result is delivered, so a connection not taken by the next macrotask
-    // is nobody's: close it.
+    // The dial task may end between this task settling and the supervisor taking the connection (stopped
+    // before the result is delivered: onStop runs; stopped after: the hand-over never happens). The hand-over
+    // is synchronous once the result is delivered, so a connection not taken by the next macrotask is nobody's:
+    // close it.
     const orphaned = () => {
       if (opts.adopted && !opts.adopted(conn)) opts.close?.(conn)
     }
-    signal.addEventListener('abort', orphaned, { once: true })
+    whenStopped = orphaned
     setImmediate(orphaned)
     return conn
   })
@@ -164,3 +182,5 @@ export function createCandidateLogic(sources: readonly Observable<Node>[]) {
     }
   })
 }
+
+function noop(): void {}
