@@ -259,14 +259,10 @@ const supervisorShare = (supervisorMs / ov.cpuServer) * 100
 const listenerMs = ov.cpuListenerArm - ov.cpuBare
 const mainMs = ov.mainServer - ov.mainListenerArm
 // standard error of the per-round differences (the rounds are paired: same process, adjacent in time)
+const n = ov.mainRounds.length
+const roundsMean = ov.mainRounds.reduce((s, x) => s + x, 0) / n
 const mainSe =
-  ov.mainRounds.length > 1
-    ? Math.sqrt(
-        ov.mainRounds.reduce((s, x) => s + (x - mainMs) ** 2, 0) /
-          (ov.mainRounds.length - 1) /
-          ov.mainRounds.length,
-      )
-    : Number.NaN
+  n > 1 ? Math.sqrt(ov.mainRounds.reduce((s, x) => s + (x - roundsMean) ** 2, 0) / (n - 1) / n) : Number.NaN
 
 const rows: Row[] = [
   {
