@@ -23,7 +23,13 @@ export type CandidateEvent = { type: 'dial.candidate'; node: Node }
 
 /** A TCP connect in flight: `cancel()` before it settled destroys the socket and rejects with "dial aborted". */
 function openTcp(ip: string, port: number): { connected: Promise<Socket>; cancel(): void } {
-  const socket = connect({ host: ip, port })
+  let socket: Socket
+  try {
+    socket = connect({ host: ip, port })
+  } catch (e) {
+    // node:net throws at once for a port out of range
+    return { connected: Promise.reject(e), cancel: noop }
+  }
   let cancel = noop
   const connected = new Promise<Socket>((resolve, reject) => {
     const settle = () => {

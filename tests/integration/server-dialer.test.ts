@@ -136,6 +136,19 @@ describe('dialer glue', () => {
     await assert.rejects(tcpConnect('127.0.0.1', port, AbortSignal.abort()), /aborted/)
   })
 
+  it('connect: a port node:net refuses at once fails the task as a connection failure', async () => {
+    let failures = 0
+    const logic = createConnectLogic<Socket>({ open: (s) => s, onFailure: () => failures++ })
+    const a = createActor(logic, { input: { node: node(4, 70_000) } })
+    const err = new Promise((resolve) =>
+      a.subscribe({ error: resolve, complete: () => resolve('completed, not failed') }),
+    )
+    a.start()
+    assert.match(String(await err), /ERR_SOCKET_BAD_PORT|out of range|port/i)
+    assert.equal(failures, 1)
+    await assert.rejects(tcpConnect('127.0.0.1', 70_000), /port/i)
+  })
+
   it('resolve: a result without an endpoint, a failure or no resolver is null', async () => {
     const run = async (r?: (n: Node) => Promise<Node>) => {
       const a = createActor(createResolveLogic(r), { input: { node: node(1) } })
