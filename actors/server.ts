@@ -91,26 +91,30 @@ class ConnMeta {
     readonly dest: Node | undefined,
     public release: (() => void) | undefined,
   ) {}
-  get local(): string {
+  private get localEnd(): ReturnType<typeof endpoint> {
     this.l ??= endpoint(this.socket, 'local')
-    return this.l.text
+    return this.l
+  }
+  private get remoteEnd(): ReturnType<typeof endpoint> {
+    this.r ??= endpoint(this.socket, 'remote')
+    return this.r
+  }
+  get local(): string {
+    return this.localEnd.text
   }
   get remote(): string {
-    this.r ??= endpoint(this.socket, 'remote')
-    return this.r.text
+    return this.remoteEnd.text
   }
   get remoteIp(): string | undefined {
-    this.r ??= endpoint(this.socket, 'remote')
-    return this.r.ip
+    return this.remoteEnd.ip
   }
   get remotePort(): number | undefined {
-    this.r ??= endpoint(this.socket, 'remote')
-    return this.r.port
+    return this.remoteEnd.port
   }
   /** read both endpoints now, while the socket is open (a closed socket no longer tells its local address) */
   capture(): void {
-    this.l ??= endpoint(this.socket, 'local')
-    this.r ??= endpoint(this.socket, 'remote')
+    void this.localEnd
+    void this.remoteEnd
   }
 }
 
