@@ -9,7 +9,9 @@
 // which geth's own simulations use): with revalidation at one PING per 3 s, a young 200-node network would
 // otherwise answer with the few checked nodes only. Before measuring lookups every node runs one self lookup, as
 // geth's refresh does, so that early joiners know the nodes that arrived after their own first refresh. The
-// measured lookups run two at a time: eight at once congested the shared event loop into reply timeouts (35/40 exact).
+// measured lookups run four at a time: eight at once congested the shared event loop into reply timeouts (35/40 exact).
+// 100 lookups, not 40: the criterion is a rate, and with 40 a network whose true rate is 98.5 % fails ≥ 95 % in
+// about 2 % of runs (CI saw 37/40 once, with 99.5 % of the closest nodes found); with 100 it is under 0.5 %.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
@@ -20,9 +22,10 @@ import { overlap, percentile, type SimNet, startNet, totals, trueClosest } from 
 const N = 200
 const FILL_BOUND_MS = 60_000
 const KICK_EVERY_MS = 5_000
-const LOOKUPS = 40
-const LOOKUP_BATCH = 2
+const LOOKUPS = 100
+const LOOKUP_BATCH = 4
 const SELF_LOOKUP_BATCH = 25
+const timeoutCount = (net: SimNet) => net.nodes.reduce((a, d) => a + d.stats().timeouts, 0)
 const log = (s: string) => process.stderr.write(`# sim: ${s}\n`)
 
 describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 400_000 }, () => {
@@ -78,6 +81,7 @@ describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 400_000 
 
     // 3. random lookups against the ground truth
     const before = totals(net).packetsOut
+    const timeoutsBefore = timeoutCount(net)
     let exact = 0
     let found = 0
     const latency: number[] = []
@@ -99,7 +103,7 @@ describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 400_000 
       `lookups: ${exact}/${LOOKUPS} exact, ${((100 * found) / (BUCKET_SIZE * LOOKUPS)).toFixed(1)} % of the true ` +
         `closest found; latency median ${percentile(latency, 0.5).toFixed(0)} ms, p95 ${percentile(latency, 0.95).toFixed(0)} ms; ` +
         `≈ ${((t.packetsOut - before) / LOOKUPS).toFixed(0)} packets sent network-wide per lookup; ` +
-        `${t.packetsOut} packets in total, largest ${t.maxPacketOut} B; whole run ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        `${timeoutCount(net) - timeoutsBefore} reply timeouts; ${t.packetsOut} packets in total, largest ${t.maxPacketOut} B; whole run ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     )
     assert.ok(
       exact >= Math.ceil(0.95 * LOOKUPS),
