@@ -181,20 +181,27 @@ withDbs('querySeeds: random fresh nodes, no duplicates, at most n, old pongs ski
   const ids = seeds.map((s) => bytesToHex(s.id))
   assert.equal(new Set(ids).size, ids.length)
   for (const id of ids) assert.ok(fresh.has(id))
-  // a small DB is fully covered. Not for every id: like geth's, the seeks restart at a first byte of 0 + r % 16
-  // after running off the end, so an id whose first byte is 0x00 is reached only by a seek whose first byte is
-  // exactly 0 (1 in 16 per pass) — with random ids that made this check fail about once in a hundred runs
+  // a small DB is covered, though not by every single query: like geth's, the seeks advance the first byte by
+  // r % 16 and restart after running off the end, so one query can step over a node (about 5 % of random
+  // three-node DBs). geth's TestDBSeedQuery retries for this reason; here the union of a few queries must be all
   const small = await NodeDb.open({ now: () => now })
   const three: string[] = []
   for (let i = 0; i < 3; i++) {
-    const id = randomId()
-    id[0] = 0x10 + (id[0]! % 0xf0)
-    const n = fakeNode(id, `7.7.7.${i + 1}`)
+    const n = fakeNode(randomId(), `7.7.7.${i + 1}`)
     await small.updateNode(n)
     await small.updateLastPongReceived(n.id, n.ip, now)
     three.push(bytesToHex(n.id))
   }
-  assert.deepEqual((await small.querySeeds()).map((s) => bytesToHex(s.id)).sort(), three.sort())
+  const covered = new Set<string>()
+  for (let q = 0; q < 10 && covered.size < three.length; q++) {
+    const got = (await small.querySeeds()).map((s) => bytesToHex(s.id))
+    assert.equal(new Set(got).size, got.length, 'no duplicates')
+    for (const id of got) {
+      assert.ok(three.includes(id))
+      covered.add(id)
+    }
+  }
+  assert.deepEqual([...covered].sort(), three.sort())
   assert.deepEqual(await (await NodeDb.open()).querySeeds(), [])
   await small.close()
   await db.close()
