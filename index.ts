@@ -32,6 +32,7 @@ export type { NodeInfo, PeerEvent, PeerInfo, ServerStats } from './actors/server
 export * from './actors/udp.ts'
 export * from './codecs/bytes.ts'
 export * from './codecs/discv4.ts'
+export * from './codecs/dnsdisc.ts'
 export * from './codecs/enode.ts'
 export * from './codecs/enr.ts'
 export * from './codecs/errors.ts'

@@ -33,6 +33,12 @@ export type DecodeErrorCode =
   | 'BAD_MESSAGE'
   | 'BAD_PUBLIC_KEY'
   | 'INVALID_IDENTITY'
+  | 'DNS_UNKNOWN_ENTRY'
+  | 'DNS_BAD_ENTRY'
+  | 'DNS_HASH_MISMATCH'
+  | 'DNS_NO_ROOT'
+  | 'DNS_NO_ENTRY'
+  | 'DNS_BAD_URL'
 
 export class DecodeError extends Error {
   readonly code: DecodeErrorCode
