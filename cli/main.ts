@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import * as devnet from './commands/devnet.ts'
 import * as discv4 from './commands/discv4.ts'
+import * as dns from './commands/dns.ts'
 import * as enode from './commands/enode.ts'
 import * as enr from './commands/enr.ts'
 import * as key from './commands/key.ts'
@@ -18,7 +19,7 @@ import * as node from './commands/node.ts'
 export const PROGRAM_NAME = 'devp2p-actors'
 
 /** Each command module registers its subcommands on the program. */
-const COMMANDS: { register(program: Command): void }[] = [key, enr, enode, discv4, node, devnet]
+const COMMANDS: { register(program: Command): void }[] = [key, enr, enode, discv4, dns, node, devnet]
 
 export function buildProgram(): Command {
   const program = new Command(PROGRAM_NAME)
