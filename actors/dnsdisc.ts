@@ -5,7 +5,7 @@
 import { Resolver } from 'node:dns/promises'
 import { type DnsTree, type LookupTxt, syncDnsTree } from '../codecs/dnsdisc.ts'
 
-/** geth's dnsdisc client has no per-query timeout of its own beyond the resolver's; c-ares' default is 5 s */
+/** geth dnsdisc Config.Timeout: 5 s per DNS lookup */
 export const DNS_QUERY_TIMEOUT_MS = 5_000
 
 export interface DnsLookupOptions {
