@@ -1,4 +1,4 @@
-// Small byte helpers shared by the codecs: hex, concat, equality, big-endian integers.
+// Small byte helpers shared by the codecs: hex, unpadded base64url, concat, equality, big-endian integers.
 export function hexToBytes(hex: string): Uint8Array {
   const h = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex
   if (h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) throw new TypeError(`invalid hex string`)
@@ -7,6 +7,16 @@ export function hexToBytes(hex: string): Uint8Array {
 
 export function bytesToHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+}
+
+/**
+ * Go's base64.RawURLEncoding decode (ENR text, EIP-1459 entries): no padding, \r and \n skipped; undefined when
+ * the text is not base64url or has a length no byte count encodes to.
+ */
+export function base64UrlDecode(s: string): Uint8Array | undefined {
+  const b64 = s.replace(/[\r\n]/g, '')
+  if (!/^[A-Za-z0-9_-]*$/.test(b64) || b64.length % 4 === 1) return undefined
+  return new Uint8Array(Buffer.from(b64, 'base64url'))
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {

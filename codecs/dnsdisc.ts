@@ -13,8 +13,9 @@
 // | syncDnsTree(url, lookupTxt)   | Client.SyncTree           | {seq, nodes, links}; DNS_NO_ROOT, DNS_NO_ENTRY,           |
 // |                               |                           | DNS_HASH_MISMATCH, DNS_BAD_ENTRY "… at <name>: …"         |
 import { keccak256 } from '../crypto/keccak.ts'
-import { compressPublicKey, recoverPublicKey, uncompressPublicKey } from '../crypto/secp256k1.ts'
-import { equalBytes } from './bytes.ts'
+import { verifySignature } from '../crypto/keys.ts'
+import { compressPublicKey, uncompressPublicKey } from '../crypto/secp256k1.ts'
+import { base64UrlDecode, equalBytes } from './bytes.ts'
 import { decodeEnr, type Enr } from './enr.ts'
 import { DecodeError } from './errors.ts'
 
@@ -103,12 +104,10 @@ export function base32Decode(s: string): Uint8Array | undefined {
 const entryError = (type: string, err: string, details: Record<string, unknown> = {}) =>
   new DecodeError('DNS_BAD_ENTRY', `invalid ${type} entry: ${err}`, { type, reason: err, ...details })
 
-/** geth nameError: an entry error names the record it came from, any other error is prefixed by it */
+/** geth nameError for an entry error: it names the record the entry came from */
 function atName(name: string, e: DecodeError): DecodeError {
-  const { type, reason } = e.details as { type?: string; reason?: string }
-  if (e.code === 'DNS_BAD_ENTRY' && type !== undefined)
-    return new DecodeError(e.code, `invalid ${type} entry at ${name}: ${reason}`, { ...e.details, name })
-  return new DecodeError(e.code, `${name}: ${e.message.slice(e.code.length + 2)}`, { ...e.details, name })
+  const { type, reason } = e.details as { type: string; reason: string }
+  return new DecodeError(e.code, `invalid ${type} entry at ${name}: ${reason}`, { ...e.details, name })
 }
 
 // --- entries ----------------------------------------------------------------------------------------
@@ -131,7 +130,7 @@ export function parseDnsRoot(text: string): DnsRoot {
   if (!m || !Number.isSafeInteger(Number(m[3]))) throw entryError('root', 'invalid syntax')
   const [, eroot, lroot, seq, sig] = m as unknown as [string, string, string, string, string]
   if (!isValidDnsHash(eroot) || !isValidDnsHash(lroot)) throw entryError('root', 'invalid child hash')
-  const sigBytes = decodeBase64Url(sig)
+  const sigBytes = base64UrlDecode(sig)
   if (sigBytes === undefined || sigBytes.length !== 65) throw entryError('root', 'invalid base64 signature')
   return {
     eroot,
@@ -142,32 +141,9 @@ export function parseDnsRoot(text: string): DnsRoot {
   }
 }
 
-/** secp256k1 n / 2: geth's VerifySignature refuses a malleable (high) s */
-const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
-
-/** geth verifySignature: r‖s (the recovery id is ignored) over keccak256 of the signed text, by `pubkey`. */
+/** geth verifySignature: r‖s (the recovery id is ignored, a high s refused) over keccak256 of the signed text. */
 export function verifyDnsRoot(root: DnsRoot, pubkey: Uint8Array): boolean {
-  const want = uncompressPublicKey(pubkey)
-  const s = BigInt(`0x${Buffer.from(root.sig.subarray(32, 64)).toString('hex')}`)
-  if (s === 0n || s > HALF_N) return false
-  const hash = keccak256(new TextEncoder().encode(root.signed))
-  const sig = root.sig.slice(0, 65)
-  for (const v of [0, 1]) {
-    sig[64] = v
-    try {
-      if (equalBytes(recoverPublicKey(hash, sig), want)) return true
-    } catch {
-      // not recoverable with this id
-    }
-  }
-  return false
-}
-
-/** Go's base64.RawURLEncoding: no padding; \r and \n are skipped */
-function decodeBase64Url(s: string): Uint8Array | undefined {
-  const b64 = s.replace(/[\r\n]/g, '')
-  if (!/^[A-Za-z0-9_-]*$/.test(b64) || b64.length % 4 === 1) return undefined
-  return new Uint8Array(Buffer.from(b64, 'base64url'))
+  return verifySignature(keccak256(new TextEncoder().encode(root.signed)), root.sig.subarray(0, 64), pubkey)
 }
 
 function parseLink(rest: string): { domain: string; pubkey: Uint8Array } {
@@ -200,7 +176,7 @@ export function parseDnsEntry(text: string): DnsEntry {
     return { type: 'branch', children }
   }
   if (text.startsWith(DNS_ENR_PREFIX)) {
-    const bytes = decodeBase64Url(text.slice(DNS_ENR_PREFIX.length))
+    const bytes = base64UrlDecode(text.slice(DNS_ENR_PREFIX.length))
     if (bytes === undefined) throw entryError('enr', 'invalid node record')
     try {
       return { type: 'enr', enr: decodeEnr(bytes), text }
@@ -234,8 +210,8 @@ export function formatEnrTreeUrl(domain: string, pubkey: Uint8Array): string {
 export type LookupTxt = (name: string) => Promise<string[]>
 
 async function resolveEntry(lookupTxt: LookupTxt, domain: string, hash: string): Promise<DnsEntry> {
-  const want = base32Decode(hash)
-  if (want === undefined) throw new DecodeError('DNS_BAD_ENTRY', 'invalid base32 hash', { hash })
+  // every hash reaching here passed isValidDnsHash (root or branch parsing)
+  const want = base32Decode(hash)!
   const name = `${hash}.${domain}`
   for (const txt of await lookupTxt(name)) {
     let entry: DnsEntry | undefined

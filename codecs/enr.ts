@@ -20,6 +20,7 @@
 import { keccak256 } from '../crypto/keccak.ts'
 import { nodeIdOf, verifySignature } from '../crypto/keys.ts'
 import { compressPublicKey, publicKeyOf, sign, uncompressPublicKey } from '../crypto/secp256k1.ts'
+import { base64UrlDecode } from './bytes.ts'
 import { DecodeError } from './errors.ts'
 import { type ForkId, forkIdFromItem, forkIdToItem } from './forkid.ts'
 import type { Node, NodeId } from './node.ts'
@@ -109,19 +110,18 @@ export function encodeEnr(enr: Enr): Uint8Array {
   return enr.raw
 }
 
-const BASE64URL_RE = /^[A-Za-z0-9_-]*$/
-
 /** `enr:` + base64url (RFC 4648 §5, no padding) → record (geth enode.Parse for the enr: form). */
 export function parseEnrText(text: string, opts: DecodeEnrOptions = {}): Enr {
   if (!text.startsWith(ENR_TEXT_PREFIX)) throw badEnr("missing 'enr:' prefix for base64-encoded record")
-  // Go's base64 decoder skips \r and \n anywhere in the input
-  const b64 = text.slice(ENR_TEXT_PREFIX.length).replace(/[\r\n]/g, '')
-  const bad = b64.search(/[^A-Za-z0-9_-]/)
-  if (bad >= 0 || !BASE64URL_RE.test(b64) || b64.length % 4 === 1) {
+  const bytes = base64UrlDecode(text.slice(ENR_TEXT_PREFIX.length))
+  if (bytes === undefined) {
+    // Go's message names the first bad character, else the start of the incomplete last quantum
+    const b64 = text.slice(ENR_TEXT_PREFIX.length).replace(/[\r\n]/g, '')
+    const bad = b64.search(/[^A-Za-z0-9_-]/)
     const at = bad >= 0 ? bad : b64.length - 1 - ((b64.length - 1) % 4)
     throw badEnr(`illegal base64 data at input byte ${at}`)
   }
-  return decodeEnr(new Uint8Array(Buffer.from(b64, 'base64url')), opts)
+  return decodeEnr(bytes, opts)
 }
 
 export function enrToText(enr: Enr): string {
