@@ -124,23 +124,65 @@ const pmap = <K, V>(m: ReadonlyMap<K, V>): PersistentMap<K, V> =>
   m instanceof PersistentMap ? m : PersistentMap.from(m)
 const pset = <T>(s: ReadonlySet<T>): PersistentSet<T> => PersistentSet.of(s)
 
+/** The scheduler state's record: a class, so that a change is one constructor call with every field in place. */
+class State implements DialSchedulerState {
+  constructor(
+    readonly self: string,
+    readonly maxDialPeers: number,
+    readonly maxActiveDials: number,
+    readonly netRestrict: NetRestrict | null,
+    readonly canResolve: boolean,
+    readonly dialing: ReadonlyMap<string, DialTask>,
+    readonly peers: ReadonlySet<string>,
+    readonly pendingInbound: ReadonlySet<string>,
+    readonly dialPeers: number,
+    readonly statics: ReadonlyMap<string, StaticEntry>,
+    readonly staticPool: readonly string[],
+    readonly history: ReadonlyMap<string, number>,
+    readonly rng: number,
+  ) {}
+}
+
+type Change = { -readonly [K in keyof DialSchedulerState]?: DialSchedulerState[K] }
+
+/**
+ * `s` with the fields of `c` replaced. Every state change goes through here: a spread (`{ ...s, x }`) of a state
+ * that was itself made by a spread takes V8's slow object-cloning path, ~0.3 µs per change against ~0.01 µs.
+ */
+function changed(s: DialSchedulerState, c: Change): DialSchedulerState {
+  return new State(
+    s.self,
+    s.maxDialPeers,
+    c.maxActiveDials ?? s.maxActiveDials,
+    s.netRestrict,
+    s.canResolve,
+    c.dialing ?? s.dialing,
+    c.peers ?? s.peers,
+    c.pendingInbound ?? s.pendingInbound,
+    c.dialPeers ?? s.dialPeers,
+    c.statics ?? s.statics,
+    c.staticPool ?? s.staticPool,
+    c.history ?? s.history,
+    c.rng ?? s.rng,
+  )
+}
+
 export function createDialScheduler(cfg: DialSchedulerConfig): DialSchedulerState {
-  return {
-    self: cfg.self.toLowerCase(),
-    maxDialPeers: cfg.maxDialPeers,
-    maxActiveDials:
-      cfg.maxActiveDials && cfg.maxActiveDials > 0 ? cfg.maxActiveDials : DEFAULT_MAX_PENDING_PEERS,
-    netRestrict: cfg.netRestrict ?? null,
-    canResolve: cfg.canResolve ?? false,
-    dialing: PersistentMap.empty(),
-    peers: PersistentSet.empty(),
-    pendingInbound: PersistentSet.empty(),
-    dialPeers: 0,
-    statics: new Map(),
-    staticPool: [],
-    history: PersistentMap.empty(),
-    rng: (cfg.seed ?? 0x1111) >>> 0 || 0x1111,
-  }
+  return new State(
+    cfg.self.toLowerCase(),
+    cfg.maxDialPeers,
+    cfg.maxActiveDials && cfg.maxActiveDials > 0 ? cfg.maxActiveDials : DEFAULT_MAX_PENDING_PEERS,
+    cfg.netRestrict ?? null,
+    cfg.canResolve ?? false,
+    PersistentMap.empty(),
+    PersistentSet.empty(),
+    PersistentSet.empty(),
+    0,
+    new Map(),
+    [],
+    PersistentMap.empty(),
+    (cfg.seed ?? 0x1111) >>> 0 || 0x1111,
+  )
 }
 
 /** geth freeDialSlots; negative when peers connected while their task still runs. */
@@ -169,7 +211,7 @@ function withPool(
   statics: Map<string, StaticEntry>,
   pool: string[],
 ): DialSchedulerState {
-  return { ...s, statics, staticPool: pool }
+  return changed(s, { statics, staticPool: pool })
 }
 
 function poolRemove(s: DialSchedulerState, id: string): DialSchedulerState {
@@ -198,7 +240,7 @@ export function addStatic(s: DialSchedulerState, node: Node): DialSchedulerState
   if (s.statics.has(id)) return s
   const statics = new Map(s.statics)
   statics.set(id, { node, inPool: false, resolveDelay: INITIAL_RESOLVE_DELAY_MS, lastResolved: null })
-  return updateStaticPool({ ...s, statics }, id)
+  return updateStaticPool(changed(s, { statics }), id)
 }
 
 export function removeStatic(s: DialSchedulerState, id: string): DialSchedulerState {
@@ -206,28 +248,28 @@ export function removeStatic(s: DialSchedulerState, id: string): DialSchedulerSt
   const out = poolRemove(s, id)
   const statics = new Map(out.statics)
   statics.delete(id)
-  return { ...out, statics }
+  return changed(out, { statics })
 }
 
 // --- peer set ----------------------------------------------------------------------------------------
 
 export function peerAdded(s: DialSchedulerState, id: string, dialed: boolean): DialSchedulerState {
   const peers = pset(s.peers).add(id)
-  return poolRemove({ ...s, peers, dialPeers: s.dialPeers + (dialed ? 1 : 0) }, id)
+  return poolRemove(changed(s, { peers, dialPeers: s.dialPeers + (dialed ? 1 : 0) }), id)
 }
 
 export function peerRemoved(s: DialSchedulerState, id: string, dialed: boolean): DialSchedulerState {
   const peers = pset(s.peers).delete(id)
-  return updateStaticPool({ ...s, peers, dialPeers: s.dialPeers - (dialed ? 1 : 0) }, id)
+  return updateStaticPool(changed(s, { peers, dialPeers: s.dialPeers - (dialed ? 1 : 0) }), id)
 }
 
 export function inboundPending(s: DialSchedulerState, id: string): DialSchedulerState {
-  return { ...s, pendingInbound: pset(s.pendingInbound).add(id) }
+  return changed(s, { pendingInbound: pset(s.pendingInbound).add(id) })
 }
 
 export function inboundCompleted(s: DialSchedulerState, id: string): DialSchedulerState {
   if (!s.pendingInbound.has(id)) return s
-  return updateStaticPool({ ...s, pendingInbound: pset(s.pendingInbound).delete(id) }, id)
+  return updateStaticPool(changed(s, { pendingInbound: pset(s.pendingInbound).delete(id) }), id)
 }
 
 // --- starting dials ----------------------------------------------------------------------------------
@@ -238,7 +280,7 @@ function startDial(s: DialSchedulerState, task: DialTask, now: number): DialSche
   s = poolRemove(s, task.id)
   const history = pmap(s.history).set(task.id, now + DIAL_HISTORY_EXPIRATION_MS)
   const dialing = pmap(s.dialing).set(task.id, task)
-  return { ...s, history, dialing }
+  return changed(s, { history, dialing })
 }
 
 function xorshift32(x: number): number {
@@ -268,7 +310,7 @@ export function schedule(
     const id = s.staticPool[rng % s.staticPool.length]!
     const entry = s.statics.get(id)!
     const task: DialTask = { id, node: entry.node, flag: 'static', mayResolve: resolveAllowed(s, entry, now) }
-    s = startDial(poolRemove({ ...s, rng }, id), task, now)
+    s = startDial(poolRemove(changed(s, { rng }), id), task, now)
     started.push(task)
     slots--
   }
@@ -300,7 +342,7 @@ export function dialDone(
   result: DialResult = {},
 ): DialSchedulerState {
   if (!s.dialing.has(id)) return s
-  s = { ...s, dialing: pmap(s.dialing).delete(id) }
+  s = changed(s, { dialing: pmap(s.dialing).delete(id) })
   const entry = s.statics.get(id)
   if (entry && result.resolved !== undefined) {
     const statics = new Map(s.statics)
@@ -314,7 +356,7 @@ export function dialDone(
             lastResolved: now,
           },
     )
-    s = { ...s, statics }
+    s = changed(s, { statics })
   }
   return updateStaticPool(s, id)
 }
@@ -326,7 +368,7 @@ export function expireHistory(s: DialSchedulerState, now: number): DialScheduler
   if (due.length === 0) return s
   let history = pmap(s.history)
   for (const id of due) history = history.delete(id)
-  s = { ...s, history }
+  s = changed(s, { history })
   for (const id of due) s = updateStaticPool(s, id)
   return s
 }
