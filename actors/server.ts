@@ -13,7 +13,7 @@
 //   srv.metrics (the Registry given), srv.stats() (peers, connections, listener slots), srv.discovery (the discv4 service while running, else undefined)
 //   await srv.stop()   DiscQuitting to every peer; resolves when every peer dropped and every socket, timer
 //                      and DB is closed. A server is not restartable (as geth's).
-// Deviations from geth, both on purpose: simultaneous dials are tie-broken (actors/server-relay.ts), and the
+// Deviations from geth, both on purpose: simultaneous dials are tie-broken (machines/tie-break.ts), and the
 // listener parks accepted sockets while its slots are full instead of blocking accept (actors/listener.ts).
 // Defaults are geth's (maxPeers 50, maxPendingPeers 50, dialRatio 3); discovery runs unless noDiscovery, on UDP at
 // the TCP listen address and port unless discAddr is given; no protocols unless given (geth).
@@ -35,6 +35,7 @@ import type { MsgReadWriter, PeerHandle, Protocol } from '../machines/protocol.t
 import { type PeerSpawnInput, serverMachine } from '../machines/server.machine.ts'
 import { createCandidateLogic, createConnectLogic, createResolveLogic } from './dialer.ts'
 import type { LocalNode } from './discovery/local-node.ts'
+import { isUnspecified } from './discovery/netutil.ts'
 import type { Discv4 } from './discovery/service.ts'
 import { type Listener, listen } from './listener.ts'
 import { causeOfReason, createServerMetrics, type ServerMetrics } from './metrics.ts'
@@ -60,7 +61,7 @@ import {
   sortCaps,
 } from './server-info.ts'
 import { type ServerNetwork, setupNetwork } from './server-net.ts'
-import { type CheckpointEvent, type CheckpointRelay, createCheckpointRelay } from './server-relay.ts'
+import { unmapAddress } from './udp.ts'
 
 export type {
   NodeInfo,
@@ -75,27 +76,30 @@ export type {
 } from './server-info.ts'
 export { serverDefaults } from './server-info.ts'
 
+type Endpoint = ReturnType<typeof endpoint>
+
 /**
  * What the server remembers of each connection it created. The endpoints (a getsockname call and two strings)
  * are read when the peer is added (`capture()`: its events and peersInfo need them, also once the remote closed
- * the socket) or when first asked for — never for the connections that fail their handshakes.
+ * the socket) or when first asked for — never for the connections that fail their handshakes. An inbound
+ * connection on a listener bound to one address has that address as its local end: no getsockname then.
  */
 class ConnMeta {
   added = false
-  private l: ReturnType<typeof endpoint> | undefined
-  private r: ReturnType<typeof endpoint> | undefined
+  private r: Endpoint | undefined
   constructor(
     private readonly socket: Socket,
     readonly inbound: boolean,
     /** the dialled node (outbound) */
     readonly dest: Node | undefined,
     public release: (() => void) | undefined,
+    private l: Endpoint | undefined,
   ) {}
-  private get localEnd(): ReturnType<typeof endpoint> {
+  private get localEnd(): Endpoint {
     this.l ??= endpoint(this.socket, 'local')
     return this.l
   }
-  private get remoteEnd(): ReturnType<typeof endpoint> {
+  private get remoteEnd(): Endpoint {
     this.r ??= endpoint(this.socket, 'remote')
     return this.r
   }
@@ -172,7 +176,6 @@ export function createServer(config: ServerConfig): Server {
   let phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   let stopping: Promise<void> | undefined
   let supervisor: Actor<typeof serverMachine> | undefined
-  let relay: CheckpointRelay | undefined
   let listener: Listener | undefined
   let discovery: Discv4 | undefined
   let localNode: LocalNode | undefined
@@ -230,9 +233,15 @@ export function createServer(config: ServerConfig): Server {
     ...(timeouts.disconnect !== undefined && { disconnectTimeout: timeouts.disconnect }),
   }
 
+  /** the local end of every inbound connection when the listener is bound to one address (not 0.0.0.0 / ::) */
+  let inboundLocal: Endpoint | undefined
+
   const openConn = (socket: Socket, dest: Node | undefined, release?: () => void): RlpxConnection => {
-    const conn = new RlpxConnection(socket, { ...connOptions, remotePubkey: dest?.pubkey })
-    const meta = new ConnMeta(socket, dest === undefined, dest, release)
+    const conn = new RlpxConnection(
+      socket,
+      dest ? { ...connOptions, remotePubkey: dest.pubkey } : connOptions,
+    )
+    const meta = new ConnMeta(socket, dest === undefined, dest, release, dest ? undefined : inboundLocal)
     connMeta.set(conn, meta)
     live.add(conn)
     metrics?.trackSocket(socket)
@@ -244,8 +253,7 @@ export function createServer(config: ServerConfig): Server {
   }
 
   /** Every peer ending (the peer machine's closeConnection): geth markDialError / markServeError. */
-  const onPeerClosing = (ctx: PeerContext, peer: AnyActorRef) => {
-    relay?.released(peer)
+  const onPeerClosing = (ctx: PeerContext) => {
     const meta = connMeta.get(ctx.transport as RlpxConnection)
     if (!meta || meta.added) return
     meta.release?.()
@@ -266,8 +274,7 @@ export function createServer(config: ServerConfig): Server {
     actions: {
       closeConnection: (...args: unknown[]) => {
         origClose(...args)
-        const { context, self } = args[0] as { context: PeerContext; self: AnyActorRef }
-        onPeerClosing(context, self)
+        onPeerClosing((args[0] as { context: PeerContext }).context)
       },
     },
     delays: peerDelays,
@@ -281,7 +288,7 @@ export function createServer(config: ServerConfig): Server {
       dialDest: s.dialDest ? { id: s.dialDest.id, pubkey: s.dialDest.pubkey } : undefined,
       localHello,
       protocols: runProtocols,
-      supervisor: relay?.ref,
+      supervisor: s.supervisor,
     }
   }
 
@@ -296,7 +303,6 @@ export function createServer(config: ServerConfig): Server {
       | RlpxConnection
       | undefined
     const meta = conn ? connMeta.get(conn) : undefined
-    if (ref) relay?.released(ref)
     if (!conn || !meta) return
     meta.added = true
     // an added peer's endpoints go into its events and peersInfo, also after the remote closed the socket
@@ -381,15 +387,12 @@ export function createServer(config: ServerConfig): Server {
         netRestrict,
         canResolve: disc !== undefined,
         makePeerInput: (s: PeerSpawnInput) => {
-          adoptedConns.add(s.conn as RlpxConnection)
+          // the dial task asks whether its connection went to a peer (inbound ones never reach a dial task)
+          if (!s.inbound) adoptedConns.add(s.conn as RlpxConnection)
           return makePeerInput(s)
         },
       },
       ...(config.inspect ? { inspect: config.inspect } : {}),
-    })
-    relay = createCheckpointRelay({
-      self: selfHex,
-      forward: (e: CheckpointEvent) => actor.send(e as Parameters<typeof actor.send>[0]),
     })
     actor.on('peer.added', onPeerAdded)
     actor.on('peer.dropped', onPeerDropped)
@@ -469,6 +472,8 @@ export function createServer(config: ServerConfig): Server {
         const a = listener.address()
         tcpPort = a.port
         boundListenAddr = formatHostPort(a.address, a.port)
+        const ip = unmapAddress(a.address)
+        if (!isUnspecified(ip)) inboundLocal = { ip, port: a.port, text: formatHostPort(ip, a.port) }
       }
       net = await setupNetwork({
         privateKey,
@@ -501,7 +506,6 @@ export function createServer(config: ServerConfig): Server {
     } catch (e) {
       phase = 'stopped'
       supervisor?.stop()
-      relay?.stop()
       await closeAll()
       events.complete()
       snapshots.complete()
@@ -533,7 +537,6 @@ export function createServer(config: ServerConfig): Server {
         await discStopped
       }
       sup?.stop()
-      relay?.stop()
       await closeAll()
       for (const ws of dropWaiters.values()) for (const w of ws) w()
       dropWaiters.clear()

@@ -4,14 +4,13 @@
 //   bare   root peer actors answered by the accept-all checkpoint actor (actors/peer.ts), as startPeer runs them
 //   floor  peers spawned by a minimal supervisor machine: the same four events per connection (conn.inbound,
 //          the two checkpoints, the child's done event), trivial handlers — XState's own cost for our shape
-//   server machines/server.machine.ts with the checkpoint relay (actors/server-relay.ts), as createServer runs it
+//   server machines/server.machine.ts (checks, peer map, dial scheduler, tie-break), as createServer runs it
 // floor − bare is what spawning a supervised child and its four events cost in XState; server − floor is our
 // handlers' bookkeeping (checks, peer map, dial scheduler, emitted events). bench/server.bench.ts measures the
 // whole overhead across processes, where GC and caches make every figure larger.
 import { Subject } from 'rxjs'
 import { type AnyActorRef, assign, createActor, enqueueActions, setup } from 'xstate'
 import { createCheckpointSupervisor } from '../actors/peer.ts'
-import { createCheckpointRelay } from '../actors/server-relay.ts'
 import {
   BASE_PROTOCOL_LENGTH,
   BASE_PROTOCOL_VERSION,
@@ -154,24 +153,13 @@ function floorArm(): Arm {
 }
 
 function serverArm(): Arm {
-  let relay: ReturnType<typeof createCheckpointRelay> | undefined
   const actor = createActor(serverMachine.provide({ actors: { peer: peerMachine } }), {
     input: {
       self: SELF,
       maxPeers: 2000,
       protocols: CAPS,
-      makePeerInput: (s) => peerInput(s.conn as FakeTransport, relay?.ref),
+      makePeerInput: (s) => peerInput(s.conn as FakeTransport, s.supervisor),
     },
-  })
-  relay = createCheckpointRelay({
-    self: SELF,
-    forward: (e) => actor.send(e as Parameters<typeof actor.send>[0]),
-  })
-  const r = relay
-  // as actors/server.ts: a peer's connection leaves the relay when it is added (or ends)
-  actor.on('peer.added', (e) => {
-    const ref = (actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[e.childId]
-    if (ref) r.released(ref)
   })
   actor.subscribe({ error: () => {} })
   actor.start()
@@ -181,10 +169,7 @@ function serverArm(): Arm {
       new Promise<void>((resolve) => {
         actor.send({ type: 'conn.inbound', conn: new FakeTransport(remotes[i % remotes.length]!, resolve) })
       }),
-    stop: () => {
-      actor.stop()
-      r.stop()
-    },
+    stop: () => actor.stop(),
   }
 }
 
@@ -220,7 +205,7 @@ const rows: Row[] = [
     unit: 'µs/conn',
     ours: floor,
   },
-  { name: 'peers under machines/server.machine.ts with the checkpoint relay', unit: 'µs/conn', ours: server },
+  { name: 'peers under machines/server.machine.ts', unit: 'µs/conn', ours: server },
   { name: 'XState floor of a supervised peer (floor − bare)', unit: 'µs/conn', ours: floor - bare },
   { name: "the supervisor's handlers on top (server − floor)", unit: 'µs/conn', ours: server - floor },
 ]

@@ -1,9 +1,13 @@
-// The supervisor's shared steps (machines/server.machine.ts): what happens when a peer or dial child ends
-// (geth delpeer / the dialScheduler's doneCh) and the dial pump (the dialScheduler loop head), as plain
-// functions that enqueue their effects and return the context change, so one event does one assign however
-// many steps it runs; plus the send-target helpers and the persistent-map update the machine uses.
+// The supervisor's steps (machines/server.machine.ts): the two checkpoints (geth checkpointPostHandshake /
+// checkpointAddPeer, with the simultaneous-dial tie-break of machines/tie-break.ts), what happens when a peer or
+// dial child ends (geth delpeer / the dialScheduler's doneCh) and the dial pump (the dialScheduler loop head), as
+// plain functions that enqueue their effects and return (or assign) the context change, so one event does one
+// assign however many steps it runs; plus the send-target helpers and the persistent-map update the machine uses.
 import type { AnyActorRef, AnyEventObject } from 'xstate'
+import { bytesToHex } from '../codecs/bytes.ts'
+import type { NodeId } from '../codecs/node.ts'
 import { DiscReason, discReasonString } from '../codecs/p2p.ts'
+import { addPeerChecks, postHandshakeChecks } from './checkpoints.ts'
 import type { DialOutput } from './dial.machine.ts'
 import {
   type DialSchedulerState,
@@ -11,13 +15,24 @@ import {
   dialDone,
   freeDialSlots,
   inboundCompleted,
+  inboundPending,
   nextHistoryExpiry,
+  peerAdded,
   peerRemoved,
   schedule,
 } from './dial-scheduler.ts'
 import type { PeerOutput } from './peer.machine.ts'
 import type { PersistentMap } from './persistent-map.ts'
-import type { FreeSlots, ServerContext, ServerEmitted, ServerEvent } from './server.machine.ts'
+import type {
+  AddPeerEvent,
+  ConnEntry,
+  FreeSlots,
+  PeerEntry,
+  ServerContext,
+  ServerEmitted,
+  ServerEvent,
+} from './server.machine.ts'
+import { type BetweenMap, countBetween, mustWait } from './tie-break.ts'
 
 /**
  * Send targets that never throw: a missing child resolves to undefined, which XState turns into the
@@ -31,6 +46,9 @@ export const systemActor =
   (systemId: string) =>
   ({ system }: { system: { get(id: string): AnyActorRef | undefined } }): AnyActorRef =>
     system.get(systemId)!
+
+/** Node ids travel as bytes from the peer machine and as hex in the supervisor's maps. */
+const hexId = (id: NodeId | string): string => (typeof id === 'string' ? id.toLowerCase() : bytesToHex(id))
 
 export const DONE_PREFIX = 'xstate.done.actor.'
 export const ERROR_PREFIX = 'xstate.error.actor.'
@@ -51,13 +69,154 @@ export interface StepEnqueue {
   stopChild(id: string): void
   emit(e: ServerEmitted): void
   cancel(id: string): void
-  raise(e: { type: 'dial.historyExpired' }, opts: { id: string; delay: number }): void
+  raise(e: { type: 'dial.historyExpired' } | AddPeerEvent, opts?: { id: string; delay: number }): void
   sendTo(
     to:
       | AnyActorRef
       | ((args: { self: AnyActorRef; system: { get(id: string): AnyActorRef | undefined } }) => AnyActorRef),
     e: AnyEventObject,
   ): void
+}
+
+/**
+ * Every ConnEntry is built here, fields always in this order (one object shape on the per-connection path).
+ * Whether the connection was added is not kept here: it was when `peers` maps its id to its child id.
+ */
+export function connEntry(
+  childId: string,
+  slot: number | undefined,
+  inbound: boolean,
+  id: string | undefined,
+  dialed: boolean,
+  trusted: boolean,
+  between: boolean,
+): ConnEntry {
+  return { childId, slot, inbound, id, dialed, trusted, between }
+}
+
+/**
+ * geth `checkpointPostHandshake`: the trusted flag, postHandshakeChecks, and for an accepted connection the
+ * tie-break count and (inbound) the dial scheduler's pending-inbound mark; answers the peer.
+ */
+export function postHandshakeStep(
+  context: ServerContext,
+  event: Extract<ServerEvent, { type: 'checkpoint.postHandshake' }>,
+  enqueue: StepEnqueue & { assign(p: Partial<ServerContext>): void },
+): void {
+  const id = hexId(event.id)
+  const conn = context.conns.get(event.peer.id)
+  const inbound = conn?.inbound ?? event.inbound
+  // geth: the trusted flag is set on the conn here, before checking against MaxPeers
+  const trusted = context.trusted.has(id)
+  const reason = postHandshakeChecks(context.limits, context, { id, inbound, trusted })
+  const accepted = reason === null
+  const change: Partial<ServerContext> = {}
+  if (conn !== undefined) {
+    change.conns = context.conns.set(
+      conn.childId,
+      connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, accepted),
+    )
+    if (accepted) change.between = countBetween(context.between, id, inbound, 1)
+  }
+  if (accepted && inbound) change.dial = inboundPending(context.dial, id)
+  enqueue.assign(change)
+  if (accepted) {
+    enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
+  } else {
+    enqueue.emit({
+      type: 'conn.rejected',
+      childId: event.peer.id,
+      id,
+      inbound,
+      stage: 'postHandshake',
+      reason,
+    })
+    enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
+  }
+}
+
+/**
+ * geth `checkpointAddPeer`: the tie-break wait (machines/tie-break.ts), addPeerChecks, and for an accepted peer
+ * the peer map, the inbound count, the dial scheduler and the dial task; answers the peer and runs the pump.
+ */
+export function addPeerStep(
+  context: ServerContext,
+  event: AddPeerEvent,
+  enqueue: StepEnqueue & { assign(p: Partial<ServerContext>): void },
+): void {
+  const childId = event.peer.id
+  const known = context.conns.get(childId)
+  const id = known?.id ?? hexId(event.id)
+  const conn =
+    known ?? connEntry(childId, undefined, event.inbound, id, !event.inbound, context.trusted.has(id), false)
+  // the simultaneous-dial tie-break (machines/tie-break.ts): a losing connection waits for the winner
+  if (conn.between && mustWait(context.between, context.limits.self, id, conn.inbound)) {
+    enqueue.assign({ held: [...context.held, event.id === id ? event : { ...event, id }] })
+    return
+  }
+  const reason = addPeerChecks(context.limits, context.protocols, context, {
+    id,
+    inbound: conn.inbound,
+    trusted: conn.trusted,
+    caps: event.caps,
+  })
+  // geth SetupConn's deferred inboundCompleted: the pending-inbound mark ends either way
+  let dial = conn.inbound ? inboundCompleted(context.dial, id) : context.dial
+  if (reason !== null) {
+    enqueue.emit({
+      type: 'conn.rejected',
+      childId,
+      id,
+      inbound: conn.inbound,
+      stage: 'addPeer',
+      reason,
+    })
+    enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
+    // a refused connection stays counted as between its checkpoints until it ends
+    const q = pumpStep(context, dial, enqueue)
+    enqueue.assign(q ? Object.assign({ dial }, q) : { dial })
+    return
+  }
+  dial = peerAdded(dial, id, conn.dialed)
+  const entry: PeerEntry = {
+    childId,
+    inbound: conn.inbound,
+    dialed: conn.dialed,
+    trusted: conn.trusted,
+    name: event.name,
+    caps: event.caps,
+  }
+  const change: Partial<ServerContext> = {
+    dial,
+    peers: context.peers.set(id, entry),
+    inboundCount: context.inboundCount + (conn.inbound ? 1 : 0),
+  }
+  // the entry has the id since postHandshake; a peer that skipped it (tests) is tracked from here
+  if (known?.id !== id)
+    change.conns = context.conns.set(
+      childId,
+      connEntry(childId, conn.slot, conn.inbound, id, conn.dialed, conn.trusted, false),
+    )
+  if (conn.between) {
+    change.between = countBetween(context.between, id, conn.inbound, -1)
+    const held = releaseHeld(context.held, context.limits.self, change.between, id, enqueue)
+    if (held) change.held = held
+  }
+  if (conn.dialed)
+    enqueue.sendTo(systemActor(`dial:${id}`), { type: 'dial.handshake.done' } as AnyEventObject)
+  enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
+  enqueue.emit({
+    type: 'peer.added',
+    id,
+    childId,
+    inbound: entry.inbound,
+    dialed: entry.dialed,
+    trusted: entry.trusted,
+    name: entry.name,
+    caps: entry.caps,
+  })
+  const q = pumpStep(context, dial, enqueue)
+  enqueue.assign(q ? Object.assign(change, q) : change)
 }
 
 /**
@@ -96,12 +255,22 @@ export function childEndedStep(
     : { reason: DiscReason.NetworkError, requestedByRemote: false, error: reasonText(ev.error) }
   let { dial, peers, inboundCount } = context
   const id = conn.id
-  if (conn.added && id !== undefined && peers.get(id)?.childId === childId) {
+  const change: Partial<ServerContext> = {}
+  if (id !== undefined && peers.get(id)?.childId === childId) {
     peers = peers.delete(id)
     inboundCount -= conn.inbound ? 1 : 0
     dial = peerRemoved(dial, id, conn.dialed)
     enqueue.emit({ type: 'peer.dropped', id, childId, inbound: conn.inbound, ...out })
   } else if (id !== undefined) {
+    // a connection held at add-peer, or one a held connection waits for, ended (machines/tie-break.ts)
+    let held = context.held
+    if (held.length > 0 && held.some((e) => e.peer.id === childId))
+      held = held.filter((e) => e.peer.id !== childId)
+    if (conn.between) {
+      change.between = countBetween(context.between, id, conn.inbound, -1)
+      held = releaseHeld(held, context.limits.self, change.between, id, enqueue) ?? held
+    }
+    if (held !== context.held) change.held = held
     if (conn.inbound) dial = inboundCompleted(dial, id)
     if (conn.dialed)
       enqueue.sendTo(systemActor(`dial:${id}`), {
@@ -109,9 +278,31 @@ export function childEndedStep(
         error: out.error !== undefined ? reasonText(out.error) : discReasonString(out.reason),
       } as AnyEventObject)
   }
-  const change: Partial<ServerContext> = { conns: context.conns.delete(childId), peers, inboundCount, dial }
+  change.conns = context.conns.delete(childId)
+  change.peers = peers
+  change.inboundCount = inboundCount
+  change.dial = dial
   if (conn.slot !== undefined) change.freeSlots = { n: conn.slot, next: context.freeSlots }
   return change
+}
+
+/**
+ * The held add-peer requests for `id` that need not wait any longer (`between` as just changed), raised again
+ * to be checked; returns the requests still held, or undefined when none was released.
+ */
+export function releaseHeld(
+  held: readonly AddPeerEvent[],
+  self: string,
+  between: BetweenMap,
+  id: string,
+  enqueue: StepEnqueue,
+): readonly AddPeerEvent[] | undefined {
+  if (held.length === 0) return undefined
+  const keep: AddPeerEvent[] = []
+  for (const e of held)
+    if (e.id === id && !mustWait(between, self, id, e.inbound)) enqueue.raise(e)
+    else keep.push(e)
+  return keep.length === held.length ? undefined : keep
 }
 
 /**

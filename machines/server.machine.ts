@@ -11,7 +11,8 @@
 // (starting only). The numbers `<n>` of ended children are reused: XState memoizes transition candidates per
 // event type for ever, and a child's done event type carries its id (`xstate.done.actor.<id>`).
 // Input (ServerInput): self, maxPeers, maxPendingPeers, dialRatio, noDial, protocols (our caps), staticNodes,
-// trustedNodes, netRestrict, canResolve, seed, now, makePeerInput (PeerSpawnInput → the peer's input).
+// trustedNodes, netRestrict, canResolve, seed, now, makePeerInput (PeerSpawnInput → the peer's input; its
+// `supervisor` is this machine, where the peer sends its checkpoint events).
 //
 // | event (in)                     | from              | payload                                  | effect                                    |
 // |--------------------------------|-------------------|------------------------------------------|-------------------------------------------|
@@ -25,6 +26,8 @@
 // | `dial.connected`               | dial child        | {id, node, flag, conn}                   | spawn peer `peer:out:<n>` (dialled)       |
 // | `checkpoint.postHandshake`     | peer child        | {peer: ref, id: NodeId|hex, inbound}     | reply accepted / rejected {reason}        |
 // | `checkpoint.addPeer`           | peer child        | {peer, id, inbound, caps, name}          | reply; accepted → peer map, dial told done|
+// |                                |                   |                                          | (a losing simultaneous dial waits first:  |
+// |                                |                   |                                          | machines/tie-break.ts)                    |
 // | `xstate.done.actor.<child>`    | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild                   |
 // | `xstate.error.actor.<child>`   | peer / dial child | error                                    | as done, with NetworkError                |
 // | `dial.historyExpired`          | self (delayed)    | —                                        | expire history, redial statics            |
@@ -54,16 +57,9 @@ import {
   fromPromise,
   setup,
 } from 'xstate'
-import { bytesToHex } from '../codecs/bytes.ts'
 import type { Node, NodeId } from '../codecs/node.ts'
 import { type Capability, DiscReason } from '../codecs/p2p.ts'
-import {
-  addPeerChecks,
-  maxDialedConns,
-  maxInboundConns,
-  type PeerLimits,
-  postHandshakeChecks,
-} from './checkpoints.ts'
+import { maxDialedConns, maxInboundConns, type PeerLimits } from './checkpoints.ts'
 import { dialMachine } from './dial.machine.ts'
 import {
   addStatic,
@@ -72,30 +68,32 @@ import {
   type DialSchedulerState,
   type DialTask,
   expireHistory,
-  inboundCompleted,
-  inboundPending,
   type NetRestrict,
   offerCandidate,
-  peerAdded,
   removeStatic,
 } from './dial-scheduler.ts'
 import type { PeerOutput } from './peer.machine.ts'
 import { PersistentMap } from './persistent-map.ts'
 import {
+  addPeerStep,
   childActor,
   childEndedStep,
+  connEntry,
+  postHandshakeStep,
   pumpStep,
   reasonText,
   spawnDials,
-  systemActor,
   takeSlot,
   withMap,
 } from './server-steps.ts'
+import type { BetweenMap } from './tie-break.ts'
 
 /** What the supervisor knows when it spawns a peer; `makePeerInput` turns it into the peer machine's input. */
 export interface PeerSpawnInput {
   conn: unknown
   inbound: boolean
+  /** the supervisor itself: where the peer sends its checkpoint events */
+  supervisor: AnyActorRef
   /** the dialled node (outbound only) */
   dialDest?: Node
   flag?: DialFlag
@@ -132,20 +130,8 @@ export interface ConnEntry {
   readonly id: string | undefined
   readonly dialed: boolean
   readonly trusted: boolean
-  readonly added: boolean
-}
-
-/** Every ConnEntry is built here, fields always in this order (one object shape on the per-connection path). */
-function connEntry(
-  childId: string,
-  slot: number | undefined,
-  inbound: boolean,
-  id: string | undefined,
-  dialed: boolean,
-  trusted: boolean,
-  added: boolean,
-): ConnEntry {
-  return { childId, slot, inbound, id, dialed, trusted, added }
+  /** accepted at post-handshake: counted in `between` until it is added or ends */
+  readonly between: boolean
 }
 
 export interface PeerEntry {
@@ -183,7 +169,20 @@ export interface ServerContext {
    * ever-new ids would grow that memo (and the time spent filling it) with every connection
    */
   freeSlots: FreeSlots | undefined
+  /** connections between their two checkpoints, per remote id and direction (machines/tie-break.ts) */
+  between: BetweenMap
+  /** add-peer requests held by the simultaneous-dial tie-break, with hex ids */
+  held: readonly AddPeerEvent[]
   error?: string
+}
+
+export type AddPeerEvent = {
+  type: 'checkpoint.addPeer'
+  peer: AnyActorRef
+  id: NodeId | string
+  inbound: boolean
+  caps: readonly Capability[]
+  name: string
 }
 
 export type ServerEvent =
@@ -198,14 +197,7 @@ export type ServerEvent =
   | { type: 'dial.connected'; id: string; node: Node; flag: DialFlag; conn: unknown }
   | { type: 'dial.historyExpired' }
   | { type: 'checkpoint.postHandshake'; peer: AnyActorRef; id: NodeId | string; inbound: boolean }
-  | {
-      type: 'checkpoint.addPeer'
-      peer: AnyActorRef
-      id: NodeId | string
-      inbound: boolean
-      caps: readonly Capability[]
-      name: string
-    }
+  | AddPeerEvent
   | { type: `xstate.done.actor.${string}`; actorId?: string; output: unknown }
   | { type: `xstate.error.actor.${string}`; actorId?: string; error: unknown }
 
@@ -252,9 +244,6 @@ export interface FreeSlots {
 const peerPlaceholder: AnyActorLogic = fromPromise<PeerOutput>(async () => {
   throw new Error('peer actor not provided')
 })
-
-/** Node ids travel as bytes from the peer machine and as hex in the supervisor's maps. */
-const hexId = (id: NodeId | string): string => (typeof id === 'string' ? id.toLowerCase() : bytesToHex(id))
 
 function withSet<T>(s: ReadonlySet<T>, v: T, on: boolean): ReadonlySet<T> {
   const out = new Set(s)
@@ -342,6 +331,8 @@ export const serverMachine = setup({
       dials: PersistentMap.empty(),
       seq: 0,
       freeSlots: undefined,
+      between: PersistentMap.empty(),
+      held: [],
     }
   },
   initial: 'idle',
@@ -408,10 +399,13 @@ export const serverMachine = setup({
         },
         'conn.inbound': {
           // spawned from the assign: one snapshot copy for the child and the context (spawnChild + assign: two)
-          actions: assign(({ context, event, spawn }) => {
+          actions: assign(({ context, event, spawn, self }) => {
             const { slot, seq, freeSlots } = takeSlot(context)
             const childId = `peer:in:${slot}`
-            spawn('peer', { id: childId, input: context.makePeerInput({ conn: event.conn, inbound: true }) })
+            spawn('peer', {
+              id: childId,
+              input: context.makePeerInput({ conn: event.conn, inbound: true, supervisor: self }),
+            })
             return {
               seq,
               freeSlots,
@@ -423,7 +417,7 @@ export const serverMachine = setup({
           }),
         },
         'dial.connected': {
-          actions: enqueueActions(({ context, event, enqueue, system }) => {
+          actions: enqueueActions(({ context, event, enqueue, system, self }) => {
             const { slot, seq, freeSlots } = takeSlot(context)
             const childId = `peer:out:${slot}`
             const systemId = `peer:${event.id}`
@@ -435,6 +429,7 @@ export const serverMachine = setup({
               input: context.makePeerInput({
                 conn: event.conn,
                 inbound: false,
+                supervisor: self,
                 dialDest: event.node,
                 flag: event.flag,
               }),
@@ -470,101 +465,12 @@ export const serverMachine = setup({
           ],
         },
         'checkpoint.postHandshake': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const id = hexId(event.id)
-            const conn = context.conns.get(event.peer.id)
-            const inbound = conn?.inbound ?? event.inbound
-            // geth: the trusted flag is set on the conn here, before checking against MaxPeers
-            const trusted = context.trusted.has(id)
-            const reason = postHandshakeChecks(context.limits, context, { id, inbound, trusted })
-            const accepted = reason === null
-            if (conn !== undefined) {
-              const conns = context.conns.set(
-                conn.childId,
-                connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, conn.added),
-              )
-              enqueue.assign(
-                accepted && inbound ? { conns, dial: inboundPending(context.dial, id) } : { conns },
-              )
-            } else if (accepted && inbound) enqueue.assign({ dial: inboundPending(context.dial, id) })
-            if (accepted) {
-              enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
-            } else {
-              enqueue.emit({
-                type: 'conn.rejected',
-                childId: event.peer.id,
-                id,
-                inbound,
-                stage: 'postHandshake',
-                reason,
-              })
-              enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
-            }
-          }),
+          actions: enqueueActions(({ context, event, enqueue }) =>
+            postHandshakeStep(context, event, enqueue),
+          ),
         },
         'checkpoint.addPeer': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            const id = hexId(event.id)
-            const childId = event.peer.id
-            const conn =
-              context.conns.get(childId) ??
-              connEntry(childId, undefined, event.inbound, id, !event.inbound, context.trusted.has(id), false)
-            const reason = addPeerChecks(context.limits, context.protocols, context, {
-              id,
-              inbound: conn.inbound,
-              trusted: conn.trusted,
-              caps: event.caps,
-            })
-            // geth SetupConn's deferred inboundCompleted: the pending-inbound mark ends either way
-            let dial = conn.inbound ? inboundCompleted(context.dial, id) : context.dial
-            if (reason !== null) {
-              enqueue.emit({
-                type: 'conn.rejected',
-                childId,
-                id,
-                inbound: conn.inbound,
-                stage: 'addPeer',
-                reason,
-              })
-              enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
-              const q = pumpStep(context, dial, enqueue)
-              enqueue.assign(q ? Object.assign({ dial }, q) : { dial })
-              return
-            }
-            dial = peerAdded(dial, id, conn.dialed)
-            const entry: PeerEntry = {
-              childId,
-              inbound: conn.inbound,
-              dialed: conn.dialed,
-              trusted: conn.trusted,
-              name: event.name,
-              caps: event.caps,
-            }
-            const change: Partial<ServerContext> = {
-              dial,
-              peers: context.peers.set(id, entry),
-              inboundCount: context.inboundCount + (conn.inbound ? 1 : 0),
-              conns: context.conns.set(
-                childId,
-                connEntry(childId, conn.slot, conn.inbound, id, conn.dialed, conn.trusted, true),
-              ),
-            }
-            if (conn.dialed)
-              enqueue.sendTo(systemActor(`dial:${id}`), { type: 'dial.handshake.done' } as AnyEventObject)
-            enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
-            enqueue.emit({
-              type: 'peer.added',
-              id,
-              childId,
-              inbound: entry.inbound,
-              dialed: entry.dialed,
-              trusted: entry.trusted,
-              name: entry.name,
-              caps: entry.caps,
-            })
-            const q = pumpStep(context, dial, enqueue)
-            enqueue.assign(q ? Object.assign(change, q) : change)
-          }),
+          actions: enqueueActions(({ context, event, enqueue }) => addPeerStep(context, event, enqueue)),
         },
         'xstate.done.actor.*': { actions: 'childEndedAndPump' },
         'xstate.error.actor.*': { actions: 'childEndedAndPump' },

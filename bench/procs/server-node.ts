@@ -4,7 +4,7 @@
 // our server that is after both checkpoints (postHandshake, addPeer) of the supervisor.
 // Commands (one reply each):
 //   listen { kind: 'server' | 'bare' | 'bare-listener' | 'ethjs', maxPeers }  → { port, pubkey }
-//       server: actors/server.ts createServer (listener, supervisor, relay, metrics — the whole checkpoint flow)
+//       server: actors/server.ts createServer (listener, supervisor, metrics — the whole checkpoint flow)
 //       bare:   startPeer per accepted socket with the default accept-all checkpoint supervisor (no server)
 //       bare-listener: the same, with sockets from the server's accept loop (actors/listener.ts)
 //       ethjs:  an @ethereumjs/devp2p RLPx server (TCP_NODELAY patched in, tests/interop/ethjs-harness.ts)
