@@ -40,6 +40,12 @@ describe('server with discovery', () => {
     await boot.srv.start()
     const target = makeNode({ ...disc, bootstrapNodes: [boot.srv.nodeInfo().enode], noDial: true })
     await target.srv.start()
+    // the bootnode must know the target before s looks it up: a failed resolve is retried only after 60 s (geth)
+    await waitUntil(
+      () => boot.srv.discovery?.table.getNode(target.srv.self().id) !== undefined,
+      20_000,
+      'the target in the bootnode table',
+    )
     const bare = formatEnode({ pubkey: target.srv.self().pubkey })
     const s = makeNode({ ...disc, bootstrapNodes: [boot.srv.nodeInfo().enode], staticNodes: [bare] })
     await s.srv.start()
