@@ -153,7 +153,7 @@ function changed(s: DialSchedulerState, c: Change): DialSchedulerState {
   return new State(
     s.self,
     s.maxDialPeers,
-    c.maxActiveDials ?? s.maxActiveDials,
+    s.maxActiveDials,
     s.netRestrict,
     s.canResolve,
     c.dialing ?? s.dialing,

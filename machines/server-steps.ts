@@ -119,7 +119,8 @@ export function postHandshakeStep(
     if (accepted) change.between = countBetween(context.between, id, inbound, 1)
   }
   if (accepted && inbound) change.dial = inboundPending(context.dial, id)
-  enqueue.assign(change)
+  // nothing to record for a refused connection the supervisor never spawned (tests)
+  if (change.conns !== undefined || change.dial !== undefined) enqueue.assign(change)
   if (accepted) {
     enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
   } else {
