@@ -149,6 +149,21 @@ export interface PendingReply {
   readonly reply: Discv4Packet | undefined
 }
 
+/**
+ * A PendingReply; a class rather than an object literal with a getter: a literal with a getter gets a fresh hidden
+ * class per evaluation, which (old space until the next full GC) keeps the getter's closure, and everything it
+ * reaches, alive through every young-generation GC (machines/task.ts).
+ */
+class Pending implements PendingReply {
+  constructor(
+    readonly promise: Promise<Discv4Packet>,
+    private readonly matcher: Matcher | undefined,
+  ) {}
+  get reply(): Discv4Packet | undefined {
+    return this.matcher?.reply
+  }
+}
+
 /** The UDP address of a node, or a NO_UDP_ENDPOINT error (geth Node.UDPEndpoint). */
 export function udpAddrOf(n: Node): UdpAddr {
   const ip = n.ip === undefined ? undefined : canonicalIp(n.ip)
@@ -284,12 +299,7 @@ export class V4Transport {
       this.matchers.push(matcher)
       this.stats.pendingReplies = this.matchers.length
     })
-    return {
-      promise,
-      get reply() {
-        return matcher?.reply
-      },
-    }
+    return new Pending(promise, matcher)
   }
 
   private expire(m: Matcher): void {

@@ -102,6 +102,21 @@ describe('fromTask (promise actor logic without an eager AbortController)', () =
     assert.deepEqual(calls, [], 'a settled task is not cancelled when its state exits')
   })
 
+  it('the parameters have no own accessor: a per-call getter kept every task actor alive through young-generation GCs', async () => {
+    const seen: object[] = []
+    const logic = fromTask<number, number>((params) => {
+      seen.push(params)
+      return 1
+    })
+    for (let i = 0; i < 2; i++) createActor(invoking(logic)).start()
+    await tick()
+    assert.equal(seen.length, 2)
+    const [p1, p2] = seen as [object, object]
+    assert.equal(Object.getOwnPropertyDescriptor(p1, 'signal'), undefined)
+    assert.equal(Object.getPrototypeOf(p1), Object.getPrototypeOf(p2))
+    assert.equal(typeof Object.getOwnPropertyDescriptor(Object.getPrototypeOf(p1), 'signal')?.get, 'function')
+  })
+
   it('a result arriving after the parent stopped is dropped', async () => {
     let finish!: (n: number) => void
     const a = createActor(
