@@ -31,6 +31,8 @@ export async function spawnBenchProc(
   const child = fork(scriptPath, args, {
     execArgv: [
       ...nodeFlags,
+      // BENCH_V8='<flags>': extra node/V8 flags for every bench process (e.g. --no-allocation-site-pretenuring)
+      ...(process.env.BENCH_V8 ? process.env.BENCH_V8.split(' ') : []),
       '--expose-gc',
       '--import',
       loader,
