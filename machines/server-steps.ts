@@ -110,13 +110,17 @@ export function postHandshakeStep(
   const trusted = context.trusted.has(id)
   const reason = postHandshakeChecks(context.limits, context, { id, inbound, trusted })
   const accepted = reason === null
+  // The tie-break counts an accepted inbound connection only while a dial to that id runs: no dial can start
+  // while it is between its checkpoints (checkDial's pending-inbound rule, marked below), and a dial task stays
+  // in `dialing` until its connection is added or fails — so without one, no outbound connection can compete.
+  const tracked = accepted && (!inbound || context.dial.dialing.has(id))
   const change: Partial<ServerContext> = {}
   if (conn !== undefined) {
     change.conns = context.conns.set(
       conn.childId,
-      connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, accepted),
+      connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, tracked),
     )
-    if (accepted) change.between = countBetween(context.between, id, inbound, 1)
+    if (tracked) change.between = countBetween(context.between, id, inbound, 1)
   }
   if (accepted && inbound) change.dial = inboundPending(context.dial, id)
   // nothing to record for a refused connection the supervisor never spawned (tests)

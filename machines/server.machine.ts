@@ -130,7 +130,10 @@ export interface ConnEntry {
   readonly id: string | undefined
   readonly dialed: boolean
   readonly trusted: boolean
-  /** accepted at post-handshake: counted in `between` until it is added or ends */
+  /**
+   * accepted at post-handshake and counted in `between` until it is added or ends (every accepted dialled
+   * connection; an inbound one only while a dial to its id runs: machines/server-steps.ts postHandshakeStep)
+   */
   readonly between: boolean
 }
 
@@ -169,7 +172,7 @@ export interface ServerContext {
    * ever-new ids would grow that memo (and the time spent filling it) with every connection
    */
   freeSlots: FreeSlots | undefined
-  /** connections between their two checkpoints, per remote id and direction (machines/tie-break.ts) */
+  /** connections between their two checkpoints that a simultaneous dial can meet, per remote id and direction (machines/tie-break.ts) */
   between: BetweenMap
   /** add-peer requests held by the simultaneous-dial tie-break, with hex ids */
   held: readonly AddPeerEvent[]

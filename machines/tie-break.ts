@@ -13,7 +13,10 @@
 // accepts it when the winner failed. Nothing else changes: every verdict is still geth's checks, in geth's order.
 //
 // Pure: `between` is a persistent map (machines/persistent-map.ts) of how many connections to each remote id
-// are between their checkpoints, each way; the supervisor keeps it in its context.
+// are between their checkpoints, each way; the supervisor keeps it in its context. It counts every dialled
+// connection, and an inbound one only while a dial to its id runs: no dial can start while an inbound connection
+// from that id is between its checkpoints (geth checkDial's pending-inbound rule), so an inbound connection met
+// by no running dial can never meet a competitor (machines/server-steps.ts postHandshakeStep).
 import type { PersistentMap } from './persistent-map.ts'
 
 /** connections to one remote id between their two checkpoints, by direction */

@@ -117,6 +117,28 @@ describe('supervisor tie-break', () => {
     solo.actor.stop()
   })
 
+  it('an inbound connection is counted only while a dial to its id runs (no dial can start while it is between)', async () => {
+    const h = createHarness({ maxPeers: 6 }, { autoPeers: false })
+    h.actor.start()
+    h.actor.send({ type: 'start' })
+    await h.flush()
+    await h.inbound(fakeConn(HIGH))
+    const [kid] = Object.keys(h.children()).filter((k) => k.startsWith('peer:in:'))
+    const theirs = h.children()[kid!] as AnyActorRef
+    theirs.send({ type: 'fake.enc' })
+    await h.flush()
+    assert.equal(h.ctx().between.size, 0, 'no dial to it runs: no competitor can appear')
+    assert.equal(h.ctx().dial.pendingInbound.has(idOf(HIGH)), true, 'and none can start meanwhile')
+    theirs.send({ type: 'fake.hello' })
+    await h.flush()
+    assert.deepEqual(h.peerIds(), [idOf(HIGH)])
+    h.actor.stop()
+    // with a dial to the same node running, the inbound connection is counted (simultaneous() asserts both ways)
+    const s = await simultaneous(HIGH)
+    assert.deepEqual(s.h.ctx().between.get(idOf(HIGH)), { inbound: 1, outbound: 1 })
+    s.h.actor.stop()
+  })
+
   it('a held connection that ends is dropped from the queue and never answered', async () => {
     const { h, ours, theirs, verdicts } = await simultaneous(LOW)
     ours.send({ type: 'fake.hello' })
