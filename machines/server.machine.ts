@@ -172,7 +172,10 @@ export interface ServerContext {
    * ever-new ids would grow that memo (and the time spent filling it) with every connection
    */
   freeSlots: FreeSlots | undefined
-  /** connections between their two checkpoints that a simultaneous dial can meet, per remote id and direction (machines/tie-break.ts) */
+  /**
+   * connections between their two checkpoints that a simultaneous dial can meet, per remote id and direction
+   * (machines/tie-break.ts)
+   */
   between: BetweenMap
   /** add-peer requests held by the simultaneous-dial tie-break, with hex ids */
   held: readonly AddPeerEvent[]
