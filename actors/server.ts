@@ -29,6 +29,7 @@ import { BASE_PROTOCOL_VERSION, type Hello } from '../codecs/p2p.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import { publicKeyOf } from '../crypto/secp256k1.ts'
 import { dialMachine } from '../machines/dial.machine.ts'
+import { InboundPeers } from '../machines/inbound-peers.ts'
 import { type PeerContext, type PeerSnapshot, peerMachine } from '../machines/peer.machine.ts'
 import { createPeerHandle } from '../machines/peer-actors.ts'
 import type { MsgReadWriter, PeerHandle, Protocol } from '../machines/protocol.ts'
@@ -176,6 +177,8 @@ export function createServer(config: ServerConfig): Server {
   let phase: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
   let stopping: Promise<void> | undefined
   let supervisor: Actor<typeof serverMachine> | undefined
+  /** inbound peer machines, created beside the supervisor (machines/inbound-peers.ts) */
+  let inbound: InboundPeers | undefined
   let listener: Listener | undefined
   let discovery: Discv4 | undefined
   let localNode: LocalNode | undefined
@@ -295,6 +298,7 @@ export function createServer(config: ServerConfig): Server {
   // ---- supervisor events ----
 
   const childRef = (childId: string): AnyActorRef | undefined =>
+    inbound?.get(childId) ??
     (supervisor?.getSnapshot().children as Record<string, AnyActorRef | undefined> | undefined)?.[childId]
 
   const onPeerAdded = (e: { id: string; childId: string; inbound: boolean; name: string }) => {
@@ -456,14 +460,14 @@ export function createServer(config: ServerConfig): Server {
           isLan: config.isLan,
           throttleMs: config.inboundThrottleMs,
           onConnection: (socket, release) => {
-            if (phase !== 'running' || !supervisor) {
+            if (phase !== 'running' || !inbound) {
               socket.destroy()
               release()
               return
             }
             metrics?.served()
             const conn = openConn(socket, undefined, release)
-            supervisor.send({ type: 'conn.inbound', conn })
+            if (!inbound.start(conn)) conn.close()
           },
           onRejected: (remote, reason) =>
             log.debug({ addr: remote.address, reason }, 'Rejected inbound connection'),
@@ -495,6 +499,7 @@ export function createServer(config: ServerConfig): Server {
       const statics = await Promise.all((config.staticNodes ?? []).map((n) => resolveHost(toNode(n))))
       interrupted()
       supervisor = buildSupervisor(statics)
+      inbound = new InboundPeers(supervisor)
       supervisor.start()
       for (const e of early.splice(0)) supervisor.send(e)
       phase = 'running'

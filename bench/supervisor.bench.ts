@@ -2,10 +2,12 @@
 // transport (its handshakes resolve at once; the remote closes right after the first bench/1 message), driven
 // one connection at a time through three arms, interleaved per round:
 //   bare   root peer actors answered by the accept-all checkpoint actor (actors/peer.ts), as startPeer runs them
-//   floor  peers spawned by a minimal supervisor machine: the same four events per connection (conn.inbound,
-//          the two checkpoints, the child's done event), trivial handlers — XState's own cost for our shape
-//   server machines/server.machine.ts (checks, peer map, dial scheduler, tie-break), as createServer runs it
-// floor − bare is what spawning a supervised child and its four events cost in XState; server − floor is our
+//   floor  peers created with a minimal supervisor machine as their parent (machines/inbound-peers.ts): the same
+//          three supervisor events per connection (the two checkpoints, the peer's done event), trivial
+//          handlers — XState's own cost for our shape
+//   server machines/server.machine.ts (checks, peer map, dial scheduler, tie-break) with its inbound peers
+//          from machines/inbound-peers.ts, as createServer runs them
+// floor − bare is what a supervised peer's three events cost in XState; server − floor is our
 // handlers' bookkeeping (checks, peer map, dial scheduler, emitted events). bench/server.bench.ts measures the
 // whole overhead across processes, where GC and caches make every figure larger.
 import { Subject } from 'rxjs'
@@ -19,6 +21,7 @@ import {
   P2P_MSG,
 } from '../codecs/p2p.ts'
 import { generatePrivateKey, publicKeyOf } from '../crypto/secp256k1.ts'
+import { InboundPeers } from '../machines/inbound-peers.ts'
 import { peerMachine } from '../machines/peer.machine.ts'
 import type { Msg, Protocol } from '../machines/protocol.ts'
 import { serverMachine } from '../machines/server.machine.ts'
@@ -107,19 +110,12 @@ function bareArm(): Arm {
 }
 
 function floorArm(): Arm {
-  type Ctx = { n: number; a: number; b: number; c: number }
+  type Ctx = { a: number; b: number; c: number }
   const machine = setup({
-    types: { context: {} as Ctx, events: {} as { type: string; conn?: FakeTransport; peer?: AnyActorRef } },
-    actors: { peer: peerMachine },
+    types: { context: {} as Ctx, events: {} as { type: string; peer?: AnyActorRef } },
   }).createMachine({
-    context: { n: 0, a: 0, b: 0, c: 0 },
+    context: { a: 0, b: 0, c: 0 },
     on: {
-      'conn.inbound': {
-        actions: assign(({ context, event, spawn }) => {
-          spawn('peer', { id: `peer:in:${context.n % 4}`, input: peerInput(event.conn!) })
-          return { n: context.n + 1 }
-        }),
-      },
       'checkpoint.postHandshake': {
         actions: enqueueActions(({ context, event, enqueue }) => {
           enqueue.assign({ a: context.a + 1 })
@@ -132,21 +128,19 @@ function floorArm(): Arm {
           enqueue.sendTo(event.peer!, { type: 'checkpoint.accepted' })
         }),
       },
-      'xstate.done.actor.*': {
-        actions: enqueueActions(({ context, event, enqueue }) => {
-          enqueue.stopChild((event as { actorId?: string }).actorId ?? '')
-          enqueue.assign({ c: context.c + 1 })
-        }),
-      },
+      'xstate.done.actor.*': { actions: assign({ c: ({ context }) => context.c + 1 }) },
     },
   })
   const actor = createActor(machine)
   actor.subscribe({ error: () => {} })
   actor.start()
+  let n = 0
   return {
     connect: (i) =>
       new Promise<void>((resolve) => {
-        actor.send({ type: 'conn.inbound', conn: new FakeTransport(remotes[i % remotes.length]!, resolve) })
+        const t = new FakeTransport(remotes[i % remotes.length]!, resolve)
+        // ids reused as InboundPeers does (one connection at a time here)
+        createActor(peerMachine, { parent: actor, id: `peer:in:${n++ % 4}`, input: peerInput(t) }).start()
       }),
     stop: () => actor.stop(),
   }
@@ -164,10 +158,11 @@ function serverArm(): Arm {
   actor.subscribe({ error: () => {} })
   actor.start()
   actor.send({ type: 'start' })
+  const inbound = new InboundPeers(actor)
   return {
     connect: (i) =>
       new Promise<void>((resolve) => {
-        actor.send({ type: 'conn.inbound', conn: new FakeTransport(remotes[i % remotes.length]!, resolve) })
+        inbound.start(new FakeTransport(remotes[i % remotes.length]!, resolve))
       }),
     stop: () => actor.stop(),
   }
@@ -201,7 +196,7 @@ const server = perConn('server')
 const rows: Row[] = [
   { name: 'bare root peer actors, accept-all checkpoint actor', unit: 'µs/conn', ours: bare },
   {
-    name: 'peers under a minimal supervisor machine (same 4 events, trivial handlers)',
+    name: 'peers under a minimal supervisor machine (same 3 events, trivial handlers)',
     unit: 'µs/conn',
     ours: floor,
   },

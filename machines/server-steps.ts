@@ -42,6 +42,11 @@ export const childActor =
   (childId: string) =>
   ({ self }: { self: AnyActorRef }): AnyActorRef =>
     (self.getSnapshot().children as Record<string, AnyActorRef>)[childId]!
+/** A recorded peer's actor: an inbound peer's ref (no child of the supervisor), else the child. */
+export const peerActor =
+  (context: Pick<ServerContext, 'conns'>, childId: string) =>
+  ({ self }: { self: AnyActorRef }): AnyActorRef =>
+    context.conns.get(childId)?.ref ?? childActor(childId)({ self })
 export const systemActor =
   (systemId: string) =>
   ({ system }: { system: { get(id: string): AnyActorRef | undefined } }): AnyActorRef =>
@@ -90,13 +95,15 @@ export function connEntry(
   dialed: boolean,
   trusted: boolean,
   between: boolean,
+  ref: AnyActorRef | undefined,
 ): ConnEntry {
-  return { childId, slot, inbound, id, dialed, trusted, between }
+  return { childId, slot, inbound, id, dialed, trusted, between, ref }
 }
 
 /**
  * geth `checkpointPostHandshake`: the trusted flag, postHandshakeChecks, and for an accepted connection the
- * tie-break count and (inbound) the dial scheduler's pending-inbound mark; answers the peer.
+ * tie-break count and (inbound) the dial scheduler's pending-inbound mark; answers the peer. An inbound peer
+ * (machines/inbound-peers.ts) is not known before: an accepted one is recorded here with its ref.
  */
 export function postHandshakeStep(
   context: ServerContext,
@@ -115,15 +122,19 @@ export function postHandshakeStep(
   // in `dialing` until its connection is added or fails — so without one, no outbound connection can compete.
   const tracked = accepted && (!inbound || context.dial.dialing.has(id))
   const change: Partial<ServerContext> = {}
-  if (conn !== undefined) {
+  if (conn !== undefined)
     change.conns = context.conns.set(
       conn.childId,
-      connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, tracked),
+      connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, tracked, conn.ref),
     )
-    if (tracked) change.between = countBetween(context.between, id, inbound, 1)
-  }
+  else if (accepted)
+    change.conns = context.conns.set(
+      event.peer.id,
+      connEntry(event.peer.id, undefined, inbound, id, !inbound, trusted, tracked, event.peer),
+    )
+  if (tracked) change.between = countBetween(context.between, id, inbound, 1)
   if (accepted && inbound) change.dial = inboundPending(context.dial, id)
-  // nothing to record for a refused connection the supervisor never spawned (tests)
+  // nothing to record for a refused inbound peer: its done event finds no entry
   if (change.conns !== undefined || change.dial !== undefined) enqueue.assign(change)
   if (accepted) {
     enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
@@ -153,7 +164,17 @@ export function addPeerStep(
   const known = context.conns.get(childId)
   const id = known?.id ?? hexId(event.id)
   const conn =
-    known ?? connEntry(childId, undefined, event.inbound, id, !event.inbound, context.trusted.has(id), false)
+    known ??
+    connEntry(
+      childId,
+      undefined,
+      event.inbound,
+      id,
+      !event.inbound,
+      context.trusted.has(id),
+      false,
+      event.peer,
+    )
   // the simultaneous-dial tie-break (machines/tie-break.ts): a losing connection waits for the winner
   if (conn.between && mustWait(context.between, context.limits.self, id, conn.inbound)) {
     enqueue.assign({ held: [...context.held, event.id === id ? event : { ...event, id }] })
@@ -200,7 +221,7 @@ export function addPeerStep(
   if (known?.id !== id)
     change.conns = context.conns.set(
       childId,
-      connEntry(childId, conn.slot, conn.inbound, id, conn.dialed, conn.trusted, false),
+      connEntry(childId, conn.slot, conn.inbound, id, conn.dialed, conn.trusted, false, conn.ref),
     )
   if (conn.between) {
     change.between = countBetween(context.between, id, conn.inbound, -1)
@@ -251,7 +272,8 @@ export function childEndedStep(
   }
   const conn = context.conns.get(childId)
   if (conn === undefined) return undefined
-  enqueue.stopChild(childId)
+  // an inbound peer is no child: it stopped itself on ending (stopChild would only copy the snapshot)
+  if (conn.ref === undefined) enqueue.stopChild(childId)
   const out: PeerOutput = done
     ? ((ev.output as PeerOutput | undefined) ?? {
         reason: DiscReason.NetworkError,

@@ -1,18 +1,21 @@
 // The server supervisor (geth p2p/server.go Server.run + the dialScheduler loop of p2p/dial.go) as one
 // machine: `idle → starting → running → stopping → stopped` (DESIGN.md §3). It owns the peer map, the
 // inbound count, the trusted set and the dial scheduler state (static set, history, dialing); it gives
-// the two checkpoint verdicts (machines/checkpoints.ts), spawns one peer machine per connection and one
-// dial machine per dial task, and stops every child when it ends (DESIGN.md §8). Pure: sockets, the
+// the two checkpoint verdicts (machines/checkpoints.ts), spawns one peer machine per dialled connection and
+// one dial machine per dial task, and stops every child when it ends (DESIGN.md §8). Pure: sockets, the
 // listener, discovery and the peer's I/O are provided actors; time is `input.now` and named delays.
 //
-// Children: peer machines `peer:in:<n>` (inbound, id unknown until the ECIES handshake: no systemId) and
-// `peer:out:<n>` (dialled; systemId `peer:<idHex>` unless another live peer holds it), dial machines `dial:<n>`
-// (systemId `dial:<idHex>`), the invoked `candidates` source (running only, input {demand}) and `startup`
-// (starting only). The numbers `<n>` of ended children are reused: XState memoizes transition candidates per
-// event type for ever, and a child's done event type carries its id (`xstate.done.actor.<id>`).
+// Children: peer machines `peer:out:<n>` (dialled; systemId `peer:<idHex>` unless another live peer holds it),
+// dial machines `dial:<n>` (systemId `dial:<idHex>`), the invoked `candidates` source (running only, input
+// {demand}) and `startup` (starting only). Inbound peer machines `peer:in:<n>` (id unknown until the ECIES
+// handshake: no systemId) are not spawned by the supervisor: machines/inbound-peers.ts creates them with the
+// supervisor as their XState parent, and the supervisor first hears of one at its post-handshake checkpoint, as
+// geth's server loop does; it records an accepted one with its ref (ConnEntry.ref). The numbers `<n>` of ended
+// peers and dials are reused: XState memoizes transition candidates per event type for ever, and a child's done
+// event type carries its id (`xstate.done.actor.<id>`).
 // Input (ServerInput): self, maxPeers, maxPendingPeers, dialRatio, noDial, protocols (our caps), staticNodes,
 // trustedNodes, netRestrict, canResolve, seed, now, makePeerInput (PeerSpawnInput → the peer's input; its
-// `supervisor` is this machine, where the peer sends its checkpoint events).
+// `supervisor` is this machine, where the peer sends its checkpoint events; machines/inbound-peers.ts uses it too).
 //
 // | event (in)                     | from              | payload                                  | effect                                    |
 // |--------------------------------|-------------------|------------------------------------------|-------------------------------------------|
@@ -21,14 +24,14 @@
 // | `peer.add`                     | handle            | {node: Node}                             | static set (geth AddPeer)                 |
 // | `peer.remove`                  | handle            | {id: hex}                                | static set −, DiscRequested if connected  |
 // | `trusted.add` / `trusted.remove` | handle          | {id: hex}                                | trusted set (geth AddTrustedPeer)         |
-// | `conn.inbound`                 | listener          | {conn}                                   | spawn peer `peer:in:<n>` (inbound)        |
 // | `dial.candidate`               | `candidates`      | {node: Node}                             | dynamic dial if a slot is free + checkDial|
 // | `dial.connected`               | dial child        | {id, node, flag, conn}                   | spawn peer `peer:out:<n>` (dialled)       |
-// | `checkpoint.postHandshake`     | peer child        | {peer: ref, id: NodeId|hex, inbound}     | reply accepted / rejected {reason}        |
+// | `checkpoint.postHandshake`     | peer (child or    | {peer: ref, id: NodeId|hex, inbound}     | reply accepted / rejected {reason};       |
+// |                                | inbound peer)     |                                          | an accepted inbound peer is recorded      |
 // | `checkpoint.addPeer`           | peer child        | {peer, id, inbound, caps, name}          | reply; accepted → peer map, dial told done|
 // |                                |                   |                                          | (a losing simultaneous dial waits first:  |
 // |                                |                   |                                          | machines/tie-break.ts)                    |
-// | `xstate.done.actor.<child>`    | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild                   |
+// | `xstate.done.actor.<child>`    | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild (children only)   |
 // | `xstate.error.actor.<child>`   | peer / dial child | error                                    | as done, with NetworkError                |
 // | `dial.historyExpired`          | self (delayed)    | —                                        | expire history, redial statics            |
 //
@@ -36,7 +39,7 @@
 // |--------------------------------|-------------------|------------------------------------------|
 // | `checkpoint.accepted`          | asking peer       | —                                        |
 // | `checkpoint.rejected`          | asking peer       | {reason: DiscReason}                     |
-// | `peer.disconnect`              | peer child        | {reason: DiscReason} (Requested/Quitting)|
+// | `peer.disconnect`              | recorded peer     | {reason: DiscReason} (Requested/Quitting)|
 // | `dial.handshake.done/failed`   | dial child        | {error?: string}                         |
 // | `candidates.demand`            | `candidates`      | {count}: free slots left for dynamic dials (sent when it changes) |
 //
@@ -45,7 +48,7 @@
 // | `peer.added`                   | {id, childId, inbound, dialed, trusted, name, caps}                 |
 // | `peer.dropped`                 | {id, childId, inbound, reason, requestedByRemote, error?}            |
 // | `conn.rejected`                | {childId, id, inbound, stage: 'postHandshake'|'addPeer', reason}     |
-// | `conn.refused`                 | {conn}: a socket arriving while not running (inbound or a late dial): close it |
+// | `conn.refused`                 | {conn}: a dial that connected while not running: close it             |
 // | `dial.started`                 | {task: DialTask}                                                     |
 import {
   type AnyActorLogic,
@@ -76,9 +79,9 @@ import type { PeerOutput } from './peer.machine.ts'
 import { PersistentMap } from './persistent-map.ts'
 import {
   addPeerStep,
-  childActor,
   childEndedStep,
   connEntry,
+  peerActor,
   postHandshakeStep,
   pumpStep,
   reasonText,
@@ -88,7 +91,7 @@ import {
 } from './server-steps.ts'
 import type { BetweenMap } from './tie-break.ts'
 
-/** What the supervisor knows when it spawns a peer; `makePeerInput` turns it into the peer machine's input. */
+/** What the supervisor knows when a peer starts; `makePeerInput` turns it into the peer machine's input. */
 export interface PeerSpawnInput {
   conn: unknown
   inbound: boolean
@@ -122,8 +125,9 @@ export interface ServerInput {
 }
 
 export interface ConnEntry {
+  /** the peer's actor id: a child's id (`peer:out:<n>`), or an inbound peer's (`peer:in:<n>`) */
   readonly childId: string
-  /** the number in the child id (`peer:in:<n>`, `peer:out:<n>`), returned to `freeSlots` when it ends */
+  /** the number in a child's id (`peer:out:<n>`), returned to `freeSlots` when it ends */
   readonly slot: number | undefined
   readonly inbound: boolean
   /** remote id once the ECIES handshake told it (postHandshake), or the dialled id */
@@ -135,6 +139,8 @@ export interface ConnEntry {
    * connection; an inbound one only while a dial to its id runs: machines/server-steps.ts postHandshakeStep)
    */
   readonly between: boolean
+  /** an inbound peer (machines/inbound-peers.ts), which is no child of the supervisor; undefined for children */
+  readonly ref: AnyActorRef | undefined
 }
 
 export interface PeerEntry {
@@ -155,7 +161,7 @@ export interface ServerContext {
   /** peers that passed addPeer, by node id (geth `peers`); persistent (machines/persistent-map.ts) */
   peers: PersistentMap<string, PeerEntry>
   inboundCount: number
-  /** every live peer child, by child id; persistent */
+  /** every live spawned peer and every inbound peer accepted at post-handshake, by actor id; persistent */
   conns: PersistentMap<string, ConnEntry>
   dial: DialSchedulerState
   /** last `candidates.demand` count sent */
@@ -198,7 +204,6 @@ export type ServerEvent =
   | { type: 'peer.remove'; id: string }
   | { type: 'trusted.add'; id: string }
   | { type: 'trusted.remove'; id: string }
-  | { type: 'conn.inbound'; conn: unknown }
   | { type: 'dial.candidate'; node: Node }
   | { type: 'dial.connected'; id: string; node: Node; flag: DialFlag; conn: unknown }
   | { type: 'dial.historyExpired' }
@@ -350,11 +355,6 @@ export const serverMachine = setup({
     },
     'trusted.add': { actions: 'setTrusted' },
     'trusted.remove': { actions: 'setTrusted' },
-    'conn.inbound': {
-      actions: enqueueActions(({ event, enqueue }) =>
-        enqueue.emit({ type: 'conn.refused', conn: event.conn }),
-      ),
-    },
     // a dial that connected just before `stop` was processed: its socket is nobody's, the caller closes it
     'dial.connected': {
       actions: enqueueActions(({ event, enqueue }) =>
@@ -395,32 +395,13 @@ export const serverMachine = setup({
               enqueue.assign({ dial: removeStatic(context.dial, id) })
               const p = context.peers.get(id)
               if (p)
-                enqueue.sendTo(childActor(p.childId), {
+                enqueue.sendTo(peerActor(context, p.childId), {
                   type: 'peer.disconnect',
                   reason: DiscReason.Requested,
                 } as AnyEventObject)
             }),
             'pump',
           ],
-        },
-        'conn.inbound': {
-          // spawned from the assign: one snapshot copy for the child and the context (spawnChild + assign: two)
-          actions: assign(({ context, event, spawn, self }) => {
-            const { slot, seq, freeSlots } = takeSlot(context)
-            const childId = `peer:in:${slot}`
-            spawn('peer', {
-              id: childId,
-              input: context.makePeerInput({ conn: event.conn, inbound: true, supervisor: self }),
-            })
-            return {
-              seq,
-              freeSlots,
-              conns: context.conns.set(
-                childId,
-                connEntry(childId, slot, true, undefined, false, false, false),
-              ),
-            }
-          }),
         },
         'dial.connected': {
           actions: enqueueActions(({ context, event, enqueue, system, self }) => {
@@ -445,7 +426,16 @@ export const serverMachine = setup({
               freeSlots,
               conns: context.conns.set(
                 childId,
-                connEntry(childId, slot, false, event.id, true, context.trusted.has(event.id), false),
+                connEntry(
+                  childId,
+                  slot,
+                  false,
+                  event.id,
+                  true,
+                  context.trusted.has(event.id),
+                  false,
+                  undefined,
+                ),
               ),
             })
           }),
@@ -487,8 +477,8 @@ export const serverMachine = setup({
         for (const childId of Object.keys(self.getSnapshot().children ?? {}))
           if (childId.startsWith('dial:')) enqueue.stopChild(childId)
         const children = self.getSnapshot().children as Record<string, AnyActorRef | undefined>
-        for (const childId of context.conns.keys()) {
-          const ref = children[childId]
+        for (const c of context.conns.values()) {
+          const ref = c.ref ?? children[c.childId]
           if (ref) enqueue.sendTo(ref, { type: 'peer.disconnect', reason: DiscReason.Quitting })
         }
       }),

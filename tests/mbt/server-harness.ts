@@ -16,6 +16,7 @@ import { hexToBytes } from '../../codecs/bytes.ts'
 import type { Node } from '../../codecs/node.ts'
 import { type Capability, DiscReason } from '../../codecs/p2p.ts'
 import { dialMachine } from '../../machines/dial.machine.ts'
+import { InboundPeers } from '../../machines/inbound-peers.ts'
 import type { PeerSpawnInput, ServerInput } from '../../machines/server.machine.ts'
 import { serverMachine } from '../../machines/server.machine.ts'
 
@@ -228,7 +229,13 @@ export function createHarness(
   for (const t of ['peer.added', 'peer.dropped', 'conn.rejected', 'conn.refused', 'dial.started'] as const)
     actor.on(t, (e) => emitted.push(e as never))
   const flush = () => new Promise<void>((r) => setImmediate(r))
-  const children = () => actor.getSnapshot().children as Record<string, AnyActorRef | undefined>
+  const inboundPeers = new InboundPeers(actor)
+  /** the supervisor's children and the live inbound peers (machines/inbound-peers.ts), by actor id */
+  const children = (): Record<string, AnyActorRef | undefined> => {
+    const all = { ...(actor.getSnapshot().children as Record<string, AnyActorRef | undefined>) }
+    for (const ref of inboundPeers.refs()) all[ref.id] = ref
+    return all
+  }
   return {
     actor,
     clock,
@@ -271,9 +278,11 @@ export function createHarness(
       children()[p.childId]!.send(event)
       await flush()
     },
-    async inbound(conn: FakeConn) {
-      actor.send({ type: 'conn.inbound', conn })
+    /** an accepted inbound connection (the accept loop's InboundPeers.start); false when refused */
+    async inbound(conn: FakeConn): Promise<boolean> {
+      const ref = inboundPeers.start(conn)
       await flush()
+      return ref !== undefined
     },
     peerIds: () => [...actor.getSnapshot().context.peers.keys()].sort(),
   }

@@ -5,12 +5,13 @@
 // limits, trusted peers, Self, AlreadyConnected, static redial, removePeer, stop draining every peer.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type AnyActorRef, assign, createActor, createMachine } from 'xstate'
+import { assign, createActor, createMachine } from 'xstate'
 import { createTestModel } from 'xstate/graph'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { DiscReason, encodeHello, type Hello, P2P_MSG } from '../../codecs/p2p.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { DIAL_HISTORY_EXPIRATION_MS } from '../../machines/dial-scheduler.ts'
+import { InboundPeers } from '../../machines/inbound-peers.ts'
 import { peerMachine } from '../../machines/peer.machine.ts'
 import type { PeerTransport } from '../../machines/peer-actors.ts'
 import { MsgChannel } from '../../machines/protocol.ts'
@@ -132,7 +133,7 @@ function createSut() {
   let verdict: Verdict = 'none'
   const kinds = new Map<string, 'inbound' | 'trusted' | 'dialed'>()
   const observe = async (
-    f: () => Promise<void>,
+    f: () => Promise<unknown>,
     id: string | null,
     kind: 'inbound' | 'trusted' | 'dialed',
   ) => {
@@ -481,9 +482,14 @@ describe('server scenarios', () => {
   it('an inbound connection while not running is refused for the caller to close', async () => {
     const h = createHarness({ maxPeers: 3 })
     h.actor.start()
-    await h.inbound(fakeConn(1))
-    assert.equal(h.emitted.at(-1)?.type, 'conn.refused')
+    assert.equal(await h.inbound(fakeConn(1)), false, 'idle')
     assert.deepEqual(Object.keys(h.children()), [])
+    h.actor.send({ type: 'start' })
+    await h.flush()
+    assert.equal(await h.inbound(fakeConn(1)), true, 'running')
+    h.actor.send({ type: 'stop' })
+    await h.flush()
+    assert.equal(await h.inbound(fakeConn(2)), false, 'stopping or stopped')
   })
 
   it('a dialled socket arriving after stop is refused too (no orphan connection)', async () => {
@@ -572,41 +578,46 @@ describe('server with the real peer machine', () => {
     actor.start()
     actor.send({ type: 'start' })
     await settle()
-    return { actor, errors }
+    const inbound = new InboundPeers(actor)
+    return { actor, errors, inbound }
   }
   const settle = async () => {
     for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r))
   }
 
   it('admits, refuses AlreadyConnected / Self / TooManyPeers with the reason on the wire, and drains on stop', async () => {
-    const { actor, errors } = await start(3)
+    const { actor, errors, inbound } = await start(3)
     try {
       const pub = (n: number) => new Uint8Array(64).fill(n)
       const a = new LoopTransport(pub(1))
-      actor.send({ type: 'conn.inbound', conn: a })
+      inbound.start(a)
       await settle()
       assert.deepEqual([...actor.getSnapshot().context.peers.keys()], [bytesToHex(keccak256(pub(1)))])
       const twin = new LoopTransport(pub(1))
-      actor.send({ type: 'conn.inbound', conn: twin })
+      inbound.start(twin)
       const me = new LoopTransport(OUR_PUB)
-      actor.send({ type: 'conn.inbound', conn: me })
+      inbound.start(me)
       await settle()
       assert.deepEqual(twin.closes, [DiscReason.AlreadyConnected])
       assert.deepEqual(me.closes, [DiscReason.Self])
       const b = new LoopTransport(pub(2))
-      actor.send({ type: 'conn.inbound', conn: b })
+      inbound.start(b)
       const c = new LoopTransport(pub(3))
-      actor.send({ type: 'conn.inbound', conn: c })
+      inbound.start(c)
       await settle()
       assert.equal(actor.getSnapshot().context.peers.size, 2, 'maxPeers 3: maxInbound 2')
       assert.deepEqual(b.closes, [])
       assert.deepEqual(c.closes, [DiscReason.TooManyPeers])
-      const children = actor.getSnapshot().children as Record<string, AnyActorRef>
       assert.deepEqual(
-        Object.keys(children).filter((k) => k.startsWith('peer:')),
+        [...inbound.refs()].map((r) => r.id).sort(),
         // twin (1) and me (2) ended, so b reused 2 (last freed first) and c 1; c was refused
         ['peer:in:0', 'peer:in:2'],
-        'rejected peers were stopped',
+        'rejected peers ended',
+      )
+      assert.deepEqual(
+        [...actor.getSnapshot().context.conns.keys()].sort(),
+        ['peer:in:0', 'peer:in:2'],
+        'the supervisor records the accepted peers only',
       )
       actor.send({ type: 'stop' })
       await settle()
@@ -620,21 +631,21 @@ describe('server with the real peer machine', () => {
   })
 
   it('reuses the child ids of ended connections (ids stay bounded by the connections alive at once)', async () => {
-    const { actor, errors } = await start(3)
+    const { actor, errors, inbound } = await start(3)
     try {
       const seen = new Set<string>()
       for (let i = 0; i < 20; i++) {
         const t = new LoopTransport(new Uint8Array(64).fill(1 + (i % 3)))
-        actor.send({ type: 'conn.inbound', conn: t })
+        inbound.start(t)
         await settle()
-        for (const k of Object.keys(actor.getSnapshot().children)) if (k.startsWith('peer:')) seen.add(k)
+        for (const r of inbound.refs()) seen.add(r.id)
         assert.equal(actor.getSnapshot().context.peers.size, 1)
         t.close()
         await settle()
         assert.equal(actor.getSnapshot().context.peers.size, 0)
       }
       assert.deepEqual([...seen], ['peer:in:0'])
-      assert.equal(actor.getSnapshot().context.seq, 1)
+      assert.equal(inbound.size, 0)
       assert.deepEqual(errors, [])
     } finally {
       actor.stop()
