@@ -69,6 +69,11 @@ export interface ServerConfig {
   inboundThrottleMs?: number
   /** further discovery options (intervals, timeouts) */
   discovery?: Partial<Omit<Discv4Config, 'privateKey' | 'db' | 'bootnodes' | 'netRestrict' | 'tcpPort'>>
+  /**
+   * further sources of dynamic dial candidates, mixed with discovery's random nodes (geth discmix.AddSource;
+   * e.g. EIP-1459 lists through actors/dnsdisc.ts dnsDialCandidates, geth's --discovery.dns)
+   */
+  dialCandidates?: readonly Observable<Node>[]
 }
 
 export type ServerSnapshot = SnapshotFrom<typeof serverMachine>

@@ -1,8 +1,9 @@
 // The public p2p server (geth p2p/server.go Server with its Config): a handle over the supervisor actor
 // (machines/server.machine.ts) wired to real sockets — the TCP listener (actors/listener.ts), dial machines
 // connecting over TCP (actors/dialer.ts), peer machines over RLPx connections (actors/rlpx-connection.ts),
-// discovery v4 (actors/discovery/service.ts) feeding dynamic dial candidates, the local node record, NAT, and
-// prom-client metrics (actors/metrics.ts). DESIGN.md §1, §3a: the handle sends events and exposes observables;
+// discovery v4 (actors/discovery/service.ts) feeding dynamic dial candidates (with `dialCandidates`, e.g. EIP-1459
+// lists), inbound peer machines beside the supervisor (machines/inbound-peers.ts), the local node record, NAT,
+// and prom-client metrics (actors/metrics.ts). DESIGN.md §1, §3a: the handle sends events and exposes observables;
 // machine context is never handed out.
 //
 // API
@@ -355,6 +356,7 @@ export function createServer(config: ServerConfig): Server {
       if (dc) sources.push(dc)
     }
     if (sources.length === 0 && disc) sources.push(disc.randomNodes())
+    sources.push(...(config.dialCandidates ?? []))
     const adoptedConns = new WeakSet<RlpxConnection>()
     const dialLogic = dialMachine.provide({
       actors: {

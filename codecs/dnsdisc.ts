@@ -11,7 +11,9 @@
 // | formatEnrTreeUrl(domain, key) | linkEntry.url             | `enrtree://<base32 compressed key>@<domain>`              |
 // | dnsSubdomain(text)            | subdomain                 | base32 (no padding) of keccak256(text)[:16]               |
 // | syncDnsTree(url, lookupTxt)   | Client.SyncTree           | {seq, nodes, links}; DNS_NO_ROOT, DNS_NO_ENTRY,           |
-// |                               |                           | DNS_HASH_MISMATCH, DNS_BAD_ENTRY "… at <name>: …"         |
+// |   [, {maxEntries, onEnr,      |                           | DNS_HASH_MISMATCH, DNS_BAD_ENTRY "… at <name>: …";        |
+// |       signal}]                |                           | onEnr(enr) per verified ENR as the walk finds it; an      |
+// |                               |                           | aborted signal ends the walk with its reason              |
 import { keccak256 } from '../crypto/keccak.ts'
 import { verifySignature } from '../crypto/keys.ts'
 import { compressPublicKey, uncompressPublicKey } from '../crypto/secp256k1.ts'
@@ -239,9 +241,16 @@ async function resolveEntry(lookupTxt: LookupTxt, domain: string, hash: string):
 export async function syncDnsTree(
   url: string,
   lookupTxt: LookupTxt,
-  opts: { maxEntries?: number } = {},
+  opts: {
+    maxEntries?: number
+    /** each verified ENR as the walk finds it (before the whole tree is known) */
+    onEnr?: (enr: Enr) => void
+    /** checked before every lookup: an aborted walk rejects with the signal's reason */
+    signal?: AbortSignal
+  } = {},
 ): Promise<DnsTree> {
   const { domain, pubkey } = parseEnrTreeUrl(url)
+  opts.signal?.throwIfAborted()
   const rootText = (await lookupTxt(domain)).find((t) => t.startsWith(DNS_ROOT_PREFIX))
   if (rootText === undefined) throw new DecodeError('DNS_NO_ROOT', `${domain}: no valid root found`)
   const root = parseDnsRoot(rootText)
@@ -258,11 +267,13 @@ export async function syncDnsTree(
       if (seen.has(hash)) continue
       seen.add(hash)
       if (++resolved > max) throw new DecodeError('DNS_BAD_ENTRY', `tree has more than ${max} entries`)
+      opts.signal?.throwIfAborted()
       const e = await resolveEntry(lookupTxt, domain, hash)
       if (e.type === 'branch') missing.push(...e.children)
       else if (e.type === 'enr') {
         if (link) throw new DecodeError('DNS_BAD_ENTRY', 'enr entry in link subtree', { name: hash })
         tree.nodes.push(e.enr)
+        opts.onEnr?.(e.enr)
       } else {
         if (!link) throw new DecodeError('DNS_BAD_ENTRY', 'link entry in ENR subtree', { name: hash })
         tree.links.push(e.url)

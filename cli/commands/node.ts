@@ -5,7 +5,8 @@
 // Flags (geth cmd/utils/flags.go names): --port (TCP and UDP, 0 = any; default 30303), --addr (listen IP;
 // default 127.0.0.1 — pass 0.0.0.0 to listen on every interface as geth does), --discovery.port, --nodekey FILE,
 // --nodekeyhex HEX, --identity NAME, --maxpeers, --maxpendpeers, --nodial, --staticnodes, --trustednodes,
-// --bootnodes (comma-separated enode/enr lists), --netrestrict CIDR,…, --nodiscover, --nat (default none here,
+// --bootnodes (comma-separated enode/enr lists), --discovery.dns enrtree://…,… (EIP-1459 lists as dial
+// candidates; --nodiscover turns them off too, as in geth), --netrestrict CIDR,…, --nodiscover, --nat (default none here,
 // geth: any), --datadir DIR (node DB in DIR/nodes, key in DIR/nodekey — created when missing), --nodedb DIR,
 // --verbosity 0–5 (geth levels: silent, error, warn, info, debug, trace; logs go to stderr), --ntp HOST (clock
 // check server after 32 consecutive discovery timeouts, geth ntp.go; none = off), --json.
@@ -19,6 +20,7 @@ import type { Command } from 'commander'
 import pino from 'pino'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
 import { createClockCheck } from '../../actors/discovery/ntp.ts'
+import { dnsDialCandidates } from '../../actors/dnsdisc.ts'
 import { createServer, type ServerConfig } from '../../actors/server.ts'
 import { formatEnode } from '../../codecs/enode.ts'
 import { loadNodeKey, parsePrivateKeyHex, saveNodeKey } from '../../crypto/keys.ts'
@@ -45,6 +47,7 @@ interface NodeOpts {
   staticnodes?: string
   trustednodes?: string
   bootnodes?: string
+  'discovery.dns'?: string
   netrestrict?: string
   nodiscover?: boolean
   nat: string
@@ -90,6 +93,8 @@ export function nodeConfig(opts: NodeOpts): ServerConfig {
   const verbosity = intFlag('--verbosity', opts.verbosity, 5)
   const host = opts.addr.includes(':') ? `[${opts.addr}]` : opts.addr
   const discPort = opts['discovery.port']
+  // geth: an empty --discovery.dns turns the lists off; bad URLs fail here (DNS_BAD_URL)
+  const dnsUrls = list(opts['discovery.dns'])
   const nodeDatabase = opts.nodedb ?? (opts.datadir !== undefined ? join(opts.datadir, 'nodes') : undefined)
   const logger = pino(
     { level: LEVELS[verbosity]!, base: undefined },
@@ -115,6 +120,15 @@ export function nodeConfig(opts: NodeOpts): ServerConfig {
     nodeDatabase,
     protocols: [createBuiltinProtocol()],
     logger,
+    ...(dnsUrls.length > 0 && opts.nodiscover !== true
+      ? {
+          dialCandidates: [
+            dnsDialCandidates(dnsUrls, {
+              onError: (url, err) => logger.warn({ url, err: String(err) }, 'DNS node list sync failed'),
+            }),
+          ],
+        }
+      : {}),
   }
 }
 
@@ -188,6 +202,7 @@ export function register(program: Command): void {
     .option('--staticnodes <enodes>', 'comma-separated enode URLs to keep connected')
     .option('--trustednodes <enodes>', 'comma-separated enode URLs always admitted')
     .option('--bootnodes <enodes>', 'comma-separated enode/enr bootstrap nodes for discovery')
+    .option('--discovery.dns <urls>', 'comma-separated enrtree:// node lists (EIP-1459) to dial nodes from')
     .option('--netrestrict <cidrs>', 'restrict network communication to the given IP networks (CIDR masks)')
     .option('--nodiscover', 'disable peer discovery')
     .option('--nat <spec>', 'NAT port mapping: none | extip:IP | upnp | pmp[:IP] | any', 'none')

@@ -2,6 +2,9 @@
 // map (name → TXT strings; a string longer than 255 bytes is split into character-strings, as zone files do),
 // NXDOMAIN for unknown names, and counts the queries. No recursion, no other record types.
 import { createSocket } from 'node:dgram'
+import { dnsSubdomain, formatEnrTreeUrl } from '../../codecs/dnsdisc.ts'
+import { keccak256 } from '../../crypto/keccak.ts'
+import { publicKeyOf, sign } from '../../crypto/secp256k1.ts'
 
 export interface TestDnsServer {
   port: number
@@ -65,4 +68,30 @@ export async function startDnsServer(zone: Map<string, string[]>): Promise<TestD
     queries,
     close: () => new Promise<void>((resolve) => sock.close(() => resolve())),
   }
+}
+
+/**
+ * Put a signed EIP-1459 tree into `zone` under `domain`: one branch entry naming every ENR (a test list stays far
+ * below a TXT record's size), one naming every link, and the root signed with `signerKey`. Returns its URL.
+ */
+export function addDnsTree(
+  zone: Map<string, string[]>,
+  domain: string,
+  signerKey: Uint8Array,
+  enrs: readonly string[],
+  links: readonly string[] = [],
+  seq = 1,
+): string {
+  const put = (text: string) => {
+    zone.set(`${dnsSubdomain(text).toLowerCase()}.${domain}`, [text])
+    return dnsSubdomain(text)
+  }
+  const enrHashes = enrs.map(put)
+  const linkHashes = links.map(put)
+  const eroot = put(`enrtree-branch:${enrHashes.join(',')}`)
+  const lroot = put(`enrtree-branch:${linkHashes.join(',')}`)
+  const signed = `enrtree-root:v1 e=${eroot} l=${lroot} seq=${seq}`
+  const sig = Buffer.from(sign(keccak256(new TextEncoder().encode(signed)), signerKey)).toString('base64url')
+  zone.set(domain, [`${signed} sig=${sig}`])
+  return formatEnrTreeUrl(domain, publicKeyOf(signerKey))
 }

@@ -129,6 +129,26 @@ for (const backend of ['fast', 'noble'] as const) {
     )
 
     it(
+      'onEnr sees each verified ENR as the walk finds it; an aborted signal ends the walk with its reason',
+      on(async () => {
+        const seen: string[] = []
+        const got = await syncDnsTree(signer.url_for_sync, zone(tree.records, 'n'), {
+          onEnr: (e) => seen.push(enrToText(e)),
+        })
+        assert.deepEqual(seen, got.nodes.map(enrToText))
+        const ctl = new AbortController()
+        const lookup = zone(tree.records, 'n')
+        const reason = new Error('stop')
+        const walk = syncDnsTree(signer.url_for_sync, lookup, {
+          signal: ctl.signal,
+          onEnr: () => ctl.abort(reason),
+        })
+        await assert.rejects(walk, (e) => e === reason)
+        assert.equal(lookup.asked.length, 3, 'the root, the branch, the first ENR, and no lookup after the abort')
+      }),
+    )
+
+    it(
       'sync error cases fail with geth’s error text',
       on(async () => {
         for (const c of v.sync_error_cases) {
