@@ -10,8 +10,15 @@
 //   syncDnsList(url, opts) → DnsTree          dnsDialCandidates(urls, opts) → Observable<Node>
 import { Resolver } from 'node:dns/promises'
 import { Observable } from 'rxjs'
-import { type DnsTree, type LookupTxt, parseEnrTreeUrl, syncDnsTree } from '../codecs/dnsdisc.ts'
-import { enrToNode } from '../codecs/enr.ts'
+import {
+  type DnsRoot,
+  type DnsTree,
+  type LookupTxt,
+  parseEnrTreeUrl,
+  resolveDnsRoot,
+  syncDnsTree,
+} from '../codecs/dnsdisc.ts'
+import { type Enr, enrToNode } from '../codecs/enr.ts'
 import type { Node } from '../codecs/node.ts'
 
 /** geth dnsdisc Config.Timeout: 5 s per DNS lookup */
@@ -76,6 +83,8 @@ export const DNS_RECHECK_INTERVAL_MS = 30 * 60_000
 export const DNS_REOFFER_MS = 10_000
 /** lists followed through link entries, at most (ours: geth follows every link) */
 export const DNS_MAX_TREES = 64
+/** tree entries kept per list (geth dnsdisc Config.CacheLimit: 1 000 for all lists) */
+export const DNS_CACHE_LIMIT = 10_000
 
 export interface DnsCandidateOptions extends DnsLookupOptions {
   /** the TXT lookup (default: node:dns through the options above) */
@@ -92,10 +101,20 @@ export interface DnsCandidateOptions extends DnsLookupOptions {
 interface ListState {
   url: string
   nodes: Node[] | undefined
+  /** the root the nodes were synced under: a recheck that finds the same subtree hashes walks nothing (geth) */
+  root: DnsRoot | undefined
+  /**
+   * TXT answers of the list's entries by name (entries are named by their content's hash, so they never change;
+   * the root is never cached): a walk cut short when the last subscriber left goes on from here next time
+   */
+  cache: Map<string, string[]>
+  domain: string
   /** when the list was last synced (or failed) */
   at: number
   fails: number
   syncing: Promise<void> | undefined
+  /** the sync `syncing` belongs to (a cancelled one must not clear a later one's) */
+  gen: number
 }
 
 /**
@@ -114,7 +133,17 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
   const lists = new Map<string, ListState>()
   const addList = (url: string) => {
     if (!lists.has(url) && lists.size < DNS_MAX_TREES)
-      lists.set(url, { url, nodes: undefined, at: 0, fails: 0, syncing: undefined })
+      lists.set(url, {
+        url,
+        nodes: undefined,
+        root: undefined,
+        cache: new Map(),
+        domain: parseEnrTreeUrl(url).domain,
+        at: 0,
+        fails: 0,
+        syncing: undefined,
+        gen: 0,
+      })
   }
   for (const u of urls) addList(u)
   let subscribers = 0
@@ -133,15 +162,49 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
   }
 
   const sync = (l: ListState, offer: (n: Node) => void): Promise<void> => {
-    l.syncing ??= (async () => {
+    if (l.syncing) return l.syncing
+    const gen = ++l.gen
+    let settled = false
+    const p: Promise<void> = (async () => {
       abort ??= new AbortController()
       const signal = abort.signal
-      const lookup = txtLookup()
+      const net = txtLookup()
+      // the root is asked once per sync (a recheck that finds it changed walks under the same answer)
+      let rootAnswer: Promise<string[]> | undefined
+      const lookup: LookupTxt = async (name) => {
+        if (name === l.domain) {
+          rootAnswer ??= net(name)
+          return rootAnswer
+        }
+        const hit = l.cache.get(name)
+        if (hit !== undefined) return hit
+        const answer = await net(name)
+        if (l.cache.size < DNS_CACHE_LIMIT) l.cache.set(name, answer)
+        return answer
+      }
       const found: Node[] = []
       try {
+        if (l.nodes !== undefined && l.root !== undefined) {
+          // geth updateRoot: the subtrees are synced again only when their hashes changed
+          const root = await resolveDnsRoot(l.url, lookup)
+          if (root.eroot === l.root.eroot && root.lroot === l.root.lroot) {
+            l.root = root
+            l.fails = 0
+            l.at = now()
+            for (const n of l.nodes) offer(n)
+            return
+          }
+        }
+        let root: DnsRoot | undefined
         const tree = await syncDnsTree(l.url, lookup, {
           maxEntries: opts.maxEntries,
           signal,
+          onRoot: (r) => {
+            // a new tree version: the old one's entries are no longer named by it
+            if (l.root !== undefined && (r.eroot !== l.root.eroot || r.lroot !== l.root.lroot))
+              l.cache.clear()
+            root = r
+          },
           onEnr: (enr) => {
             const n = dialable(enr)
             if (n) {
@@ -151,6 +214,7 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
           },
         })
         l.nodes = found
+        l.root = root
         l.fails = 0
         l.at = now()
         for (const link of tree.links) addList(link)
@@ -161,10 +225,12 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
         l.at = now()
         opts.onError?.(l.url, err)
       } finally {
-        l.syncing = undefined
+        settled = true
+        if (l.gen === gen) l.syncing = undefined
       }
     })()
-    return l.syncing
+    if (!settled) l.syncing = p
+    return p
   }
 
   return new Observable<Node>((subscriber) => {
@@ -209,6 +275,11 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
       if (--subscribers === 0) {
         abort?.abort(new Error('unsubscribed'))
         abort = undefined
+        // a later subscriber starts its own walks (from the cached entries) instead of waiting for the cancelled
+        for (const l of lists.values()) {
+          l.syncing = undefined
+          l.gen++
+        }
         resolver?.cancel()
         resolver = undefined
       }
@@ -217,7 +288,7 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
 }
 
 /** A list's node the dialer can use: an ENR with an IP and a TCP port. */
-function dialable(enr: Parameters<typeof enrToNode>[0]): Node | undefined {
+function dialable(enr: Enr): Node | undefined {
   const n = enrToNode(enr)
   return n.ip !== undefined && n.tcp !== undefined && n.tcp !== 0 ? n : undefined
 }

@@ -10,10 +10,11 @@
 // | parseEnrTreeUrl(url)          | ParseURL                  | {domain, pubkey (64 bytes)}; DNS_BAD_URL                  |
 // | formatEnrTreeUrl(domain, key) | linkEntry.url             | `enrtree://<base32 compressed key>@<domain>`              |
 // | dnsSubdomain(text)            | subdomain                 | base32 (no padding) of keccak256(text)[:16]               |
+// | resolveDnsRoot(url, lookupTxt)| Client.resolveRoot        | the verified root; DNS_NO_ROOT, DNS_BAD_ENTRY             |
 // | syncDnsTree(url, lookupTxt)   | Client.SyncTree           | {seq, nodes, links}; DNS_NO_ROOT, DNS_NO_ENTRY,           |
-// |   [, {maxEntries, onEnr,      |                           | DNS_HASH_MISMATCH, DNS_BAD_ENTRY "… at <name>: …";        |
-// |       signal}]                |                           | onEnr(enr) per verified ENR as the walk finds it; an      |
-// |                               |                           | aborted signal ends the walk with its reason              |
+// |   [, {maxEntries, onRoot,     |                           | DNS_HASH_MISMATCH, DNS_BAD_ENTRY "… at <name>: …";        |
+// |       onEnr, signal}]         |                           | onRoot(root) once verified, onEnr(enr) per verified ENR   |
+// |                               |                           | as the walk finds it; an aborted signal ends the walk     |
 import { keccak256 } from '../crypto/keccak.ts'
 import { verifySignature } from '../crypto/keys.ts'
 import { compressPublicKey, uncompressPublicKey } from '../crypto/secp256k1.ts'
@@ -233,6 +234,16 @@ async function resolveEntry(lookupTxt: LookupTxt, domain: string, hash: string):
   throw new DecodeError('DNS_NO_ENTRY', `${name}: no valid tree entry found`, { name })
 }
 
+/** geth Client.resolveRoot: the root entry at the URL's domain, its signature checked against the URL's key. */
+export async function resolveDnsRoot(url: string, lookupTxt: LookupTxt): Promise<DnsRoot> {
+  const { domain, pubkey } = parseEnrTreeUrl(url)
+  const rootText = (await lookupTxt(domain)).find((t) => t.startsWith(DNS_ROOT_PREFIX))
+  if (rootText === undefined) throw new DecodeError('DNS_NO_ROOT', `${domain}: no valid root found`)
+  const root = parseDnsRoot(rootText)
+  if (!verifyDnsRoot(root, pubkey)) throw entryError('root', 'invalid base64 signature')
+  return root
+}
+
 /**
  * geth Client.SyncTree: resolve the root at the URL's domain, check its signature against the URL's key, then
  * walk both subtrees. Links may only appear under `l=`, ENRs only under `e=` (geth errLinkInENRTree /
@@ -243,18 +254,18 @@ export async function syncDnsTree(
   lookupTxt: LookupTxt,
   opts: {
     maxEntries?: number
+    /** the verified root, before the walk */
+    onRoot?: (root: DnsRoot) => void
     /** each verified ENR as the walk finds it (before the whole tree is known) */
     onEnr?: (enr: Enr) => void
     /** checked before every lookup: an aborted walk rejects with the signal's reason */
     signal?: AbortSignal
   } = {},
 ): Promise<DnsTree> {
-  const { domain, pubkey } = parseEnrTreeUrl(url)
+  const { domain } = parseEnrTreeUrl(url)
   opts.signal?.throwIfAborted()
-  const rootText = (await lookupTxt(domain)).find((t) => t.startsWith(DNS_ROOT_PREFIX))
-  if (rootText === undefined) throw new DecodeError('DNS_NO_ROOT', `${domain}: no valid root found`)
-  const root = parseDnsRoot(rootText)
-  if (!verifyDnsRoot(root, pubkey)) throw entryError('root', 'invalid base64 signature')
+  const root = await resolveDnsRoot(url, lookupTxt)
+  opts.onRoot?.(root)
   const max = opts.maxEntries ?? DNS_MAX_SYNC_ENTRIES
   let resolved = 0
   const tree: DnsTree = { seq: root.seq, nodes: [], links: [] }

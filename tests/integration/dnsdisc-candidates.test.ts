@@ -76,6 +76,44 @@ describe('EIP-1459 lists as dial candidates, over DNS on 127.0.0.1', () => {
     assert.equal(dns.queries.length - q0, asked)
   })
 
+  it('after the recheck interval only the root is asked again, and a changed root syncs the list again', async () => {
+    const z = 'recheck.cand.test'
+    const one = record('127.0.0.31', 30331)
+    const url = addDnsTree(zone, z, signer, [enrToText(one)])
+    let clock = 1_000_000
+    const src = dnsDialCandidates([url], { servers, recheckMs: 60_000, now: () => clock })
+    const asked = () => dns.queries.filter((q) => q.toLowerCase().endsWith(z)).length
+    /** the distinct nodes offered while subscribed for 300 ms (one pass: the re-offer pause is 10 s) */
+    const window = async () =>
+      [...new Set((await collect(src, Number.POSITIVE_INFINITY, 300)).map(idHex))].sort()
+    const ids = (...rs: ReturnType<typeof record>[]) => rs.map((r) => idHex(enrToNode(r))).sort()
+    assert.deepEqual(await window(), ids(one))
+    assert.equal(asked(), 4, 'root, ENR branch, ENR, link branch')
+    clock += 60_000
+    assert.deepEqual(await window(), ids(one))
+    assert.equal(asked(), 5, 'the root only: its subtree hashes did not change')
+    const two = record('127.0.0.32', 30332)
+    addDnsTree(zone, z, signer, [enrToText(one), enrToText(two)], [], 2)
+    clock += 60_000
+    assert.deepEqual(await window(), ids(one, two))
+    assert.equal(asked(), 10, 'the new root, then the whole list again')
+  })
+
+  it('a walk cut short when the subscriber leaves goes on from the cached entries next time', async () => {
+    const z = 'resume.cand.test'
+    const rs = [record('127.0.0.41', 30341), record('127.0.0.42', 30342), record('127.0.0.43', 30343)]
+    const url = addDnsTree(zone, z, signer, rs.map(enrToText))
+    const src = dnsDialCandidates([url], { servers })
+    const asked = () => dns.queries.filter((q) => q.toLowerCase().endsWith(z)).length
+    assert.equal((await collect(src, 1)).length, 1)
+    const cut = asked()
+    assert.ok(cut < 6, `the walk stopped early (${cut} lookups)`)
+    const all = await collect(src, 3)
+    assert.deepEqual(all.map(idHex).sort(), rs.map((r) => idHex(enrToNode(r))).sort())
+    // the root again, and only the entries the first walk had not reached
+    assert.equal(asked(), 6 + 1, `${asked()} lookups in all`)
+  })
+
   it('a list that fails to sync is reported and tried again after a back-off; unsubscribing ends the lookups', async () => {
     const missing = addDnsTree(new Map(), 'missing.cand.test', signer, [])
     const errors: unknown[] = []
