@@ -28,10 +28,10 @@
 // | `dial.connected`               | dial child        | {id, node, flag, conn}                   | spawn peer `peer:out:<n>` (dialled)       |
 // | `checkpoint.postHandshake`     | peer (child or    | {peer: ref, id: NodeId|hex, inbound}     | reply accepted / rejected {reason};       |
 // |                                | inbound peer)     |                                          | an accepted inbound peer is recorded      |
-// | `checkpoint.addPeer`           | peer child        | {peer, id, inbound, caps, name}          | reply; accepted → peer map, dial told done|
+// | `checkpoint.addPeer`           | peer              | {peer, id, inbound, caps, name}          | reply; accepted → peer map, dial told done|
 // |                                |                   |                                          | (a losing simultaneous dial waits first:  |
 // |                                |                   |                                          | machines/tie-break.ts)                    |
-// | `xstate.done.actor.<child>`    | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild (children only)   |
+// | `xstate.done.actor.<id>`       | peer / dial child | output (PeerOutput / DialOutput)         | bookkeeping + stopChild (children only)   |
 // | `xstate.error.actor.<child>`   | peer / dial child | error                                    | as done, with NetworkError                |
 // | `dial.historyExpired`          | self (delayed)    | —                                        | expire history, redial statics            |
 //
