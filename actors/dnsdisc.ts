@@ -126,19 +126,19 @@ interface ListState {
  * it). Bad URLs throw here, at creation.
  */
 export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOptions = {}): Observable<Node> {
-  for (const u of urls) parseEnrTreeUrl(u)
   const recheckMs = opts.recheckMs ?? DNS_RECHECK_INTERVAL_MS
   const reofferMs = opts.reofferMs ?? DNS_REOFFER_MS
   const now = opts.now ?? Date.now
   const lists = new Map<string, ListState>()
   const addList = (url: string) => {
+    const { domain } = parseEnrTreeUrl(url)
     if (!lists.has(url) && lists.size < DNS_MAX_TREES)
       lists.set(url, {
         url,
         nodes: undefined,
         root: undefined,
         cache: new Map(),
-        domain: parseEnrTreeUrl(url).domain,
+        domain,
         at: 0,
         fails: 0,
         syncing: undefined,
@@ -187,7 +187,7 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
         if (l.nodes !== undefined && l.root !== undefined) {
           // geth updateRoot: the subtrees are synced again only when their hashes changed
           const root = await resolveDnsRoot(l.url, lookup)
-          if (root.eroot === l.root.eroot && root.lroot === l.root.lroot) {
+          if (sameTree(root, l.root)) {
             l.root = root
             l.fails = 0
             l.at = now()
@@ -201,8 +201,7 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
           signal,
           onRoot: (r) => {
             // a new tree version: the old one's entries are no longer named by it
-            if (l.root !== undefined && (r.eroot !== l.root.eroot || r.lroot !== l.root.lroot))
-              l.cache.clear()
+            if (l.root !== undefined && !sameTree(r, l.root)) l.cache.clear()
             root = r
           },
           onEnr: (enr) => {
@@ -285,6 +284,11 @@ export function dnsDialCandidates(urls: readonly string[], opts: DnsCandidateOpt
       }
     }
   })
+}
+
+/** Two roots name the same subtrees (geth compares eroot / lroot, not seq). */
+function sameTree(a: DnsRoot, b: DnsRoot): boolean {
+  return a.eroot === b.eroot && a.lroot === b.lroot
 }
 
 /** A list's node the dialer can use: an ENR with an IP and a TCP port. */
