@@ -1,28 +1,33 @@
 // geth's dial scheduler (p2p/dial.go dialScheduler) as pure, immutable state plus transition functions.
 // The supervisor (machines/server.machine.ts) holds one DialSchedulerState in its context; the effects
-// (resolve through discovery, TCP connect, the candidate stream) live in the dial machines and actors.
+// (resolve through discovery, TCP connect, the candidate stream) live in the dial machines and actors. geth's
+// scheduler mirrors the server's peers and pending inbound connections in maps of its own (addPeerCh, addPendingCh,
+// …); here checkDial asks the supervisor's own maps instead (DialConns), so an inbound connection changes no
+// scheduler state unless its node is a static one.
 //
 // | function                  | geth counterpart                   | effect on the state                          |
 // |---------------------------|------------------------------------|----------------------------------------------|
 // | createDialScheduler(cfg)  | newDialScheduler                   | empty state                                  |
-// | checkDial(s, node)        | checkDial                          | none: reason or null                         |
+// | checkDial(s, node, conns) | checkDial                          | none: reason or null                         |
 // | freeDialSlots(s)          | freeDialSlots                      | none: min((maxDialed−dialed)×2, maxActive)−dialing |
 // | addStatic / removeStatic  | addStaticCh / remStaticCh          | static set + pool                            |
-// | peerAdded / peerRemoved   | addPeerCh / remPeerCh              | peers, dialPeers, static pool                |
-// | inboundPending/Completed  | addPendingCh / remPendingCh        | pendingInbound, static pool                  |
+// | peerAdded / peerRemoved   | addPeerCh / remPeerCh              | dialPeers (dialled peers), static pool       |
+// | inboundCompleted          | remPendingCh                       | static pool                                  |
 // | schedule(s, now)          | loop head: startStaticDials        | static dials started, returns free demand    |
-// | offerCandidate(s, n, now) | `case node := <-nodesCh`           | one dynamic dial started or a reason         |
-// | dialDone(s, id, now, r)   | `case task := <-d.doneCh` + resolve| dialing −1, resolve backoff, static pool     |
+// | offerCandidate(s, n, …)   | `case node := <-nodesCh`           | one dynamic dial started or a reason         |
+// | dialDone(s, id, now, …)   | `case task := <-d.doneCh` + resolve| dialing −1, resolve backoff, static pool     |
 // | expireHistory(s, now)     | historyTimer / expireHistory       | history entries ≤ now dropped, statics back  |
 // | nextHistoryExpiry(s)      | rearmHistoryTimer                  | none: when to call expireHistory next        |
 //
+// Functions that run checkDial (directly or to put a static entry back into the pool) take `conns`: the
+// connections as they are after the change being made.
 // Deviations, on purpose: history entries expire when `expiry <= now` (geth: `<`, which only works with
 // its alarm firing strictly later); the static pick uses a seeded xorshift32 kept in the state (geth: a
 // math/rand source) so the state stays pure and replayable; DNS host names are not modelled (Node has no
 // hostname); the resolve time is taken when the dial task ends, not inside the task.
 import { bytesToHex } from '../codecs/bytes.ts'
 import type { Node } from '../codecs/node.ts'
-import { PersistentMap, PersistentSet } from './persistent-map.ts'
+import { PersistentMap } from './persistent-map.ts'
 
 /** geth dialHistoryExpiration = inboundThrottleTime (30 s) + 5 s. */
 export const DIAL_HISTORY_EXPIRATION_MS = 35_000
@@ -97,6 +102,20 @@ export interface DialSchedulerConfig {
   seed?: number
 }
 
+/**
+ * What checkDial asks of the server's connections (geth dialScheduler.peers and .pendingInbound, which the
+ * supervisor keeps in its own maps: machines/server-steps.ts DialConnsView).
+ */
+export interface DialConns {
+  /** a peer with this node id (hex) is connected: it passed the add-peer checkpoint and has not ended */
+  connected(id: string): boolean
+  /** an inbound connection from this node id passed post-handshake and add-peer has not answered it yet */
+  pendingInbound(id: string): boolean
+}
+
+/** No connections (a scheduler on its own, tests). */
+export const NO_CONNS: DialConns = { connected: () => false, pendingInbound: () => false }
+
 export interface DialSchedulerState {
   readonly self: string
   readonly maxDialPeers: number
@@ -104,8 +123,7 @@ export interface DialSchedulerState {
   readonly netRestrict: NetRestrict | null
   readonly canResolve: boolean
   readonly dialing: ReadonlyMap<string, DialTask>
-  readonly peers: ReadonlySet<string>
-  readonly pendingInbound: ReadonlySet<string>
+  /** connected peers that were dialled (geth dialPeers) */
   readonly dialPeers: number
   readonly statics: ReadonlyMap<string, StaticEntry>
   /** ids of the static entries passing checkDial, in geth's swap-remove order */
@@ -117,12 +135,11 @@ export interface DialSchedulerState {
 
 export const nodeIdHex = (n: Node): string => bytesToHex(n.id)
 
-// The per-event collections (dialing, peers, pending inbound, history) are persistent (machines/persistent-map.ts):
+// The per-event collections (dialing, history) are persistent (machines/persistent-map.ts):
 // a change is O(1) instead of a copy. States built by hand with plain Maps / Sets work too (converted on first
 // change).
 const pmap = <K, V>(m: ReadonlyMap<K, V>): PersistentMap<K, V> =>
   m instanceof PersistentMap ? m : PersistentMap.from(m)
-const pset = <T>(s: ReadonlySet<T>): PersistentSet<T> => PersistentSet.of(s)
 
 /** The scheduler state's record: a class, so that a change is one constructor call with every field in place. */
 class State implements DialSchedulerState {
@@ -133,8 +150,6 @@ class State implements DialSchedulerState {
     readonly netRestrict: NetRestrict | null,
     readonly canResolve: boolean,
     readonly dialing: ReadonlyMap<string, DialTask>,
-    readonly peers: ReadonlySet<string>,
-    readonly pendingInbound: ReadonlySet<string>,
     readonly dialPeers: number,
     readonly statics: ReadonlyMap<string, StaticEntry>,
     readonly staticPool: readonly string[],
@@ -157,8 +172,6 @@ function changed(s: DialSchedulerState, c: Change): DialSchedulerState {
     s.netRestrict,
     s.canResolve,
     c.dialing ?? s.dialing,
-    c.peers ?? s.peers,
-    c.pendingInbound ?? s.pendingInbound,
     c.dialPeers ?? s.dialPeers,
     c.statics ?? s.statics,
     c.staticPool ?? s.staticPool,
@@ -175,8 +188,6 @@ export function createDialScheduler(cfg: DialSchedulerConfig): DialSchedulerStat
     cfg.netRestrict ?? null,
     cfg.canResolve ?? false,
     PersistentMap.empty(),
-    PersistentSet.empty(),
-    PersistentSet.empty(),
     0,
     new Map(),
     [],
@@ -192,13 +203,13 @@ export function freeDialSlots(s: DialSchedulerState): number {
 }
 
 /** geth checkDial: why `node` must not be dialed now, or null. */
-export function checkDial(s: DialSchedulerState, node: Node): DialRejectReason | null {
+export function checkDial(s: DialSchedulerState, node: Node, conns: DialConns): DialRejectReason | null {
   const id = nodeIdHex(node)
   if (id === s.self) return 'self'
   if (node.ip && !node.tcp) return 'no-port'
   if (s.dialing.has(id)) return 'already-dialing'
-  if (s.peers.has(id)) return 'already-connected'
-  if (s.pendingInbound.has(id)) return 'pending-inbound'
+  if (conns.connected(id)) return 'already-connected'
+  if (conns.pendingInbound(id)) return 'pending-inbound'
   if (s.netRestrict && !s.netRestrict.contains(node.ip)) return 'netrestrict'
   if (s.history.has(id)) return 'recently-dialed'
   return null
@@ -227,20 +238,20 @@ function poolRemove(s: DialSchedulerState, id: string): DialSchedulerState {
 }
 
 /** geth updateStaticPool: put a static entry back into the pool when it passes checkDial. */
-function updateStaticPool(s: DialSchedulerState, id: string): DialSchedulerState {
+function updateStaticPool(s: DialSchedulerState, id: string, conns: DialConns): DialSchedulerState {
   const entry = s.statics.get(id)
-  if (!entry || entry.inPool || checkDial(s, entry.node) !== null) return s
+  if (!entry || entry.inPool || checkDial(s, entry.node, conns) !== null) return s
   const statics = new Map(s.statics)
   statics.set(id, { ...entry, inPool: true })
   return withPool(s, statics, [...s.staticPool, id])
 }
 
-export function addStatic(s: DialSchedulerState, node: Node): DialSchedulerState {
+export function addStatic(s: DialSchedulerState, node: Node, conns: DialConns): DialSchedulerState {
   const id = nodeIdHex(node)
   if (s.statics.has(id)) return s
   const statics = new Map(s.statics)
   statics.set(id, { node, inPool: false, resolveDelay: INITIAL_RESOLVE_DELAY_MS, lastResolved: null })
-  return updateStaticPool(changed(s, { statics }), id)
+  return updateStaticPool(changed(s, { statics }), id, conns)
 }
 
 export function removeStatic(s: DialSchedulerState, id: string): DialSchedulerState {
@@ -251,25 +262,28 @@ export function removeStatic(s: DialSchedulerState, id: string): DialSchedulerSt
   return changed(out, { statics })
 }
 
-// --- peer set ----------------------------------------------------------------------------------------
+// --- connected peers ---------------------------------------------------------------------------------
+// The peer set and the pending inbound set are the supervisor's (DialConns): a peer that was not dialled and is
+// no static node changes nothing here (the same state comes back).
 
+/** geth addPeerCh: a dialled peer takes a dial slot; a connected static node leaves the pool. */
 export function peerAdded(s: DialSchedulerState, id: string, dialed: boolean): DialSchedulerState {
-  const peers = pset(s.peers).add(id)
-  return poolRemove(changed(s, { peers, dialPeers: s.dialPeers + (dialed ? 1 : 0) }), id)
+  return poolRemove(dialed ? changed(s, { dialPeers: s.dialPeers + 1 }) : s, id)
 }
 
-export function peerRemoved(s: DialSchedulerState, id: string, dialed: boolean): DialSchedulerState {
-  const peers = pset(s.peers).delete(id)
-  return updateStaticPool(changed(s, { peers, dialPeers: s.dialPeers - (dialed ? 1 : 0) }), id)
+/** geth remPeerCh; `conns` without the peer. */
+export function peerRemoved(
+  s: DialSchedulerState,
+  id: string,
+  dialed: boolean,
+  conns: DialConns,
+): DialSchedulerState {
+  return updateStaticPool(dialed ? changed(s, { dialPeers: s.dialPeers - 1 }) : s, id, conns)
 }
 
-export function inboundPending(s: DialSchedulerState, id: string): DialSchedulerState {
-  return changed(s, { pendingInbound: pset(s.pendingInbound).add(id) })
-}
-
-export function inboundCompleted(s: DialSchedulerState, id: string): DialSchedulerState {
-  if (!s.pendingInbound.has(id)) return s
-  return updateStaticPool(changed(s, { pendingInbound: pset(s.pendingInbound).delete(id) }), id)
+/** geth remPendingCh (SetupConn's deferred inboundCompleted); `conns` without the pending connection. */
+export function inboundCompleted(s: DialSchedulerState, id: string, conns: DialConns): DialSchedulerState {
+  return updateStaticPool(s, id, conns)
 }
 
 // --- starting dials ----------------------------------------------------------------------------------
@@ -322,13 +336,14 @@ export function offerCandidate(
   s: DialSchedulerState,
   node: Node,
   now: number,
+  conns: DialConns,
 ): {
   state: DialSchedulerState
   started: DialTask | null
   rejected: DialRejectReason | 'no-free-slot' | null
 } {
   if (freeDialSlots(s) <= 0) return { state: s, started: null, rejected: 'no-free-slot' }
-  const reason = checkDial(s, node)
+  const reason = checkDial(s, node, conns)
   if (reason) return { state: s, started: null, rejected: reason }
   const task: DialTask = { id: nodeIdHex(node), node, flag: 'dynamic', mayResolve: false }
   return { state: startDial(s, task, now), started: task, rejected: null }
@@ -339,6 +354,7 @@ export function dialDone(
   s: DialSchedulerState,
   id: string,
   now: number,
+  conns: DialConns,
   result: DialResult = {},
 ): DialSchedulerState {
   if (!s.dialing.has(id)) return s
@@ -358,18 +374,18 @@ export function dialDone(
     )
     s = changed(s, { statics })
   }
-  return updateStaticPool(s, id)
+  return updateStaticPool(s, id, conns)
 }
 
 /** geth expireHistory: drop entries due at `now` and give their static entries another chance. */
-export function expireHistory(s: DialSchedulerState, now: number): DialSchedulerState {
+export function expireHistory(s: DialSchedulerState, now: number, conns: DialConns): DialSchedulerState {
   const due: string[] = []
   for (const [id, exp] of s.history) if (exp <= now) due.push(id)
   if (due.length === 0) return s
   let history = pmap(s.history)
   for (const id of due) history = history.delete(id)
   s = changed(s, { history })
-  for (const id of due) s = updateStaticPool(s, id)
+  for (const id of due) s = updateStaticPool(s, id, conns)
   return s
 }
 

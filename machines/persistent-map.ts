@@ -16,6 +16,7 @@
 // | set / delete (new version) | O(log32 n) + one path copy    |
 // | size                       | O(1)                          |
 // | iteration (keys/values/…)  | O(n) copy of the entries      |
+// | some(pred)                 | O(n), no copy                 |
 //
 // Keys are compared as Map does (SameValueZero). Strings and numbers hash by value; other keys by identity.
 // Values are not copied: treat them as immutable, as with a ReadonlyMap.
@@ -218,6 +219,17 @@ function remove<K, V>(
   return { t: 2, h: node.h, leaves }
 }
 
+/** whether `pred` holds for an entry under `node`, visiting no more entries than needed and copying none */
+function someLeaf<K, V>(node: Item<K, V>, pred: (v: V, k: K) => boolean): boolean {
+  if (node.t === 0) return pred(node.v, node.k)
+  if (node.t === 1) {
+    for (const c of node.items) if (someLeaf(c, pred)) return true
+    return false
+  }
+  for (const l of node.leaves) if (pred(l.v, l.k)) return true
+  return false
+}
+
 function collect<K, V, T>(node: Item<K, V>, out: T[], f: (l: Leaf<K, V>) => T): T[] {
   if (node.t === 0) out.push(f(node))
   else if (node.t === 1) for (const c of node.items) collect(c, out, f)
@@ -263,6 +275,11 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
   delete(key: K): PersistentMap<K, V> {
     const root = remove(this.root, 0, hashOf(key), key, true) as Branch<K, V>
     return root === this.root ? this : new PersistentMap(root, this.size - 1)
+  }
+
+  /** Whether `pred` holds for some entry (in no particular order); stops at the first, copies nothing. */
+  some(pred: (value: V, key: K) => boolean): boolean {
+    return someLeaf(this.root, pred)
   }
 
   entries(): MapIterator<[K, V]> {

@@ -10,12 +10,12 @@ import { DiscReason, discReasonString } from '../codecs/p2p.ts'
 import { addPeerChecks, postHandshakeChecks } from './checkpoints.ts'
 import type { DialOutput } from './dial.machine.ts'
 import {
+  type DialConns,
   type DialSchedulerState,
   type DialTask,
   dialDone,
   freeDialSlots,
   inboundCompleted,
-  inboundPending,
   nextHistoryExpiry,
   peerAdded,
   peerRemoved,
@@ -51,6 +51,33 @@ export const systemActor =
   (systemId: string) =>
   ({ system }: { system: { get(id: string): AnyActorRef | undefined } }): AnyActorRef =>
     system.get(systemId)!
+
+/**
+ * The connections as the dial scheduler's checkDial sees them (machines/dial-scheduler.ts DialConns), over the
+ * supervisor's maps — geth's scheduler keeps copies of both sets, updated for every connection. Connected: `peers`
+ * has the id. Pending inbound: an inbound connection accepted at post-handshake (so recorded in `conns` with its
+ * id) that add-peer neither added nor refused yet; a scan of `conns`, which only checkDial does (a dial candidate,
+ * or a static node that may go back into the pool).
+ */
+export class DialConnsView implements DialConns {
+  constructor(
+    private readonly peers: ServerContext['peers'],
+    private readonly conns: ServerContext['conns'],
+  ) {}
+  connected(id: string): boolean {
+    return this.peers.has(id)
+  }
+  pendingInbound(id: string): boolean {
+    const peers = this.peers
+    return this.conns.some(
+      (c) => c.inbound && c.id === id && !c.refused && peers.get(id)?.childId !== c.childId,
+    )
+  }
+}
+
+/** The view over a context's (or a changed context's) maps. */
+export const dialConns = (c: Pick<ServerContext, 'peers' | 'conns'>): DialConns =>
+  new DialConnsView(c.peers, c.conns)
 
 /** Node ids travel as bytes from the peer machine and as hex in the supervisor's maps. */
 const hexId = (id: NodeId | string): string => (typeof id === 'string' ? id.toLowerCase() : bytesToHex(id))
@@ -95,15 +122,16 @@ export function connEntry(
   dialed: boolean,
   trusted: boolean,
   between: boolean,
+  refused: boolean,
   ref: AnyActorRef | undefined,
 ): ConnEntry {
-  return { childId, slot, inbound, id, dialed, trusted, between, ref }
+  return { childId, slot, inbound, id, dialed, trusted, between, refused, ref }
 }
 
 /**
  * geth `checkpointPostHandshake`: the trusted flag, postHandshakeChecks, and for an accepted connection the
- * tie-break count and (inbound) the dial scheduler's pending-inbound mark; answers the peer. An inbound peer
- * (machines/inbound-peers.ts) is not known before: an accepted one is recorded here with its ref.
+ * tie-break count; answers the peer. An inbound peer (machines/inbound-peers.ts) is not known before: an accepted
+ * one is recorded here with its ref, which also marks it pending for checkDial (geth dialsched.inboundPending).
  */
 export function postHandshakeStep(
   context: ServerContext,
@@ -125,17 +153,16 @@ export function postHandshakeStep(
   if (conn !== undefined)
     change.conns = context.conns.set(
       conn.childId,
-      connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, tracked, conn.ref),
+      connEntry(conn.childId, conn.slot, conn.inbound, id, conn.dialed, trusted, tracked, false, conn.ref),
     )
   else if (accepted)
     change.conns = context.conns.set(
       event.peer.id,
-      connEntry(event.peer.id, undefined, inbound, id, !inbound, trusted, tracked, event.peer),
+      connEntry(event.peer.id, undefined, inbound, id, !inbound, trusted, tracked, false, event.peer),
     )
   if (tracked) change.between = countBetween(context.between, id, inbound, 1)
-  if (accepted && inbound) change.dial = inboundPending(context.dial, id)
   // nothing to record for a refused inbound peer: its done event finds no entry
-  if (change.conns !== undefined || change.dial !== undefined) enqueue.assign(change)
+  if (change.conns !== undefined) enqueue.assign(change)
   if (accepted) {
     enqueue.sendTo(event.peer, { type: 'checkpoint.accepted' })
   } else {
@@ -173,6 +200,7 @@ export function addPeerStep(
       !event.inbound,
       context.trusted.has(id),
       false,
+      false,
       event.peer,
     )
   // the simultaneous-dial tie-break (machines/tie-break.ts): a losing connection waits for the winner
@@ -186,9 +214,18 @@ export function addPeerStep(
     trusted: conn.trusted,
     caps: event.caps,
   })
-  // geth SetupConn's deferred inboundCompleted: the pending-inbound mark ends either way
-  let dial = conn.inbound ? inboundCompleted(context.dial, id) : context.dial
   if (reason !== null) {
+    // geth SetupConn's deferred inboundCompleted: a refused inbound connection is pending no more
+    const conns =
+      conn.inbound && known !== undefined
+        ? context.conns.set(
+            childId,
+            connEntry(childId, conn.slot, true, id, conn.dialed, conn.trusted, conn.between, true, conn.ref),
+          )
+        : context.conns
+    const dial = conn.inbound
+      ? inboundCompleted(context.dial, id, dialConns({ peers: context.peers, conns }))
+      : context.dial
     enqueue.emit({
       type: 'conn.rejected',
       childId,
@@ -200,10 +237,13 @@ export function addPeerStep(
     enqueue.sendTo(event.peer, { type: 'checkpoint.rejected', reason })
     // a refused connection stays counted as between its checkpoints until it ends
     const q = pumpStep(context, dial, enqueue)
-    enqueue.assign(q ? Object.assign({ dial }, q) : { dial })
+    const change: Partial<ServerContext> = conns === context.conns ? { dial } : { dial, conns }
+    enqueue.assign(q ? Object.assign(change, q) : change)
     return
   }
-  dial = peerAdded(dial, id, conn.dialed)
+  // an accepted inbound connection is pending no more either: `peers` maps its id to it (an inboundCompleted
+  // here could only put a static entry back into the pool for peerAdded to take it out again)
+  const dial = peerAdded(context.dial, id, conn.dialed)
   const entry: PeerEntry = {
     childId,
     inbound: conn.inbound,
@@ -221,7 +261,7 @@ export function addPeerStep(
   if (known?.id !== id)
     change.conns = context.conns.set(
       childId,
-      connEntry(childId, conn.slot, conn.inbound, id, conn.dialed, conn.trusted, false, conn.ref),
+      connEntry(childId, conn.slot, conn.inbound, id, conn.dialed, conn.trusted, false, false, conn.ref),
     )
   if (conn.between) {
     change.between = countBetween(context.between, id, conn.inbound, -1)
@@ -265,7 +305,7 @@ export function childEndedStep(
     const out = done ? (ev.output as DialOutput | undefined) : undefined
     const result = out && out.resolved !== undefined ? { resolved: out.resolved } : {}
     return {
-      dial: dialDone(context.dial, d.id, context.now(), result),
+      dial: dialDone(context.dial, d.id, context.now(), dialConns(context), result),
       dials: context.dials.delete(childId),
       freeSlots: { n: d.slot, next: context.freeSlots },
     }
@@ -281,12 +321,13 @@ export function childEndedStep(
       })
     : { reason: DiscReason.NetworkError, requestedByRemote: false, error: reasonText(ev.error) }
   let { dial, peers, inboundCount } = context
+  const conns = context.conns.delete(childId)
   const id = conn.id
   const change: Partial<ServerContext> = {}
   if (id !== undefined && peers.get(id)?.childId === childId) {
     peers = peers.delete(id)
     inboundCount -= conn.inbound ? 1 : 0
-    dial = peerRemoved(dial, id, conn.dialed)
+    dial = peerRemoved(dial, id, conn.dialed, dialConns({ peers, conns }))
     enqueue.emit({ type: 'peer.dropped', id, childId, inbound: conn.inbound, ...out })
   } else if (id !== undefined) {
     // a connection held at add-peer, or one a held connection waits for, ended (machines/tie-break.ts)
@@ -298,14 +339,14 @@ export function childEndedStep(
       held = releaseHeld(held, context.limits.self, change.between, id, enqueue) ?? held
     }
     if (held !== context.held) change.held = held
-    if (conn.inbound) dial = inboundCompleted(dial, id)
+    if (conn.inbound) dial = inboundCompleted(dial, id, dialConns({ peers, conns }))
     if (conn.dialed)
       enqueue.sendTo(systemActor(`dial:${id}`), {
         type: 'dial.handshake.failed',
         error: out.error !== undefined ? reasonText(out.error) : discReasonString(out.reason),
       } as AnyEventObject)
   }
-  change.conns = context.conns.delete(childId)
+  change.conns = conns
   change.peers = peers
   change.inboundCount = inboundCount
   change.dial = dial

@@ -72,6 +72,7 @@ import {
   type DialTask,
   expireHistory,
   type NetRestrict,
+  NO_CONNS,
   offerCandidate,
   removeStatic,
 } from './dial-scheduler.ts'
@@ -81,6 +82,7 @@ import {
   addPeerStep,
   childEndedStep,
   connEntry,
+  dialConns,
   peerActor,
   postHandshakeStep,
   pumpStep,
@@ -139,6 +141,11 @@ export interface ConnEntry {
    * connection; an inbound one only while a dial to its id runs: machines/server-steps.ts postHandshakeStep)
    */
   readonly between: boolean
+  /**
+   * add-peer refused it (it ends soon): no longer pending for checkDial, as geth's inboundCompleted (an accepted
+   * connection is pending no more once `peers` maps its id to it: machines/server-steps.ts DialConnsView)
+   */
+  readonly refused: boolean
   /** an inbound peer (machines/inbound-peers.ts), which is no child of the supervisor; undefined for children */
   readonly ref: AnyActorRef | undefined
 }
@@ -322,7 +329,7 @@ export const serverMachine = setup({
       canResolve: input.canResolve,
       seed: input.seed,
     })
-    for (const n of input.staticNodes ?? []) dial = addStatic(dial, n)
+    for (const n of input.staticNodes ?? []) dial = addStatic(dial, n, NO_CONNS)
     return {
       limits: {
         self: input.self.toLowerCase(),
@@ -349,7 +356,11 @@ export const serverMachine = setup({
   initial: 'idle',
   // Set-keeping events work in every state; `running` adds the dial pump and the disconnects.
   on: {
-    'peer.add': { actions: assign({ dial: ({ context, event }) => addStatic(context.dial, event.node) }) },
+    'peer.add': {
+      actions: assign({
+        dial: ({ context, event }) => addStatic(context.dial, event.node, dialConns(context)),
+      }),
+    },
     'peer.remove': {
       actions: assign({ dial: ({ context, event }) => removeStatic(context.dial, event.id.toLowerCase()) }),
     },
@@ -386,7 +397,10 @@ export const serverMachine = setup({
       on: {
         stop: 'stopping',
         'peer.add': {
-          actions: [assign({ dial: ({ context, event }) => addStatic(context.dial, event.node) }), 'pump'],
+          actions: [
+            assign({ dial: ({ context, event }) => addStatic(context.dial, event.node, dialConns(context)) }),
+            'pump',
+          ],
         },
         'peer.remove': {
           actions: [
@@ -434,6 +448,7 @@ export const serverMachine = setup({
                   true,
                   context.trusted.has(event.id),
                   false,
+                  false,
                   undefined,
                 ),
               ),
@@ -442,7 +457,7 @@ export const serverMachine = setup({
         },
         'dial.candidate': {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const o = offerCandidate(context.dial, event.node, context.now())
+            const o = offerCandidate(context.dial, event.node, context.now(), dialConns(context))
             // nothing started: the scheduler state is unchanged, so the pump would change nothing either
             if (!o.started) return
             const change = spawnDials(context, [o.started], enqueue)
@@ -454,7 +469,7 @@ export const serverMachine = setup({
         'dial.historyExpired': {
           actions: [
             assign({
-              dial: ({ context }) => expireHistory(context.dial, context.now()),
+              dial: ({ context }) => expireHistory(context.dial, context.now(), dialConns(context)),
               historyTimerAt: undefined,
             }),
             'pump',

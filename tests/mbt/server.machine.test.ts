@@ -16,6 +16,7 @@ import { peerMachine } from '../../machines/peer.machine.ts'
 import type { PeerTransport } from '../../machines/peer-actors.ts'
 import { MsgChannel } from '../../machines/protocol.ts'
 import { type PeerSpawnInput, serverMachine } from '../../machines/server.machine.ts'
+import { dialConns } from '../../machines/server-steps.ts'
 import { createHarness, ETH68, fakeConn, idOf, nodeOf } from './server-harness.ts'
 
 const MAX_PEERS = 3 // geth: maxDialed = 3/3 = 1, maxInbound = 2
@@ -344,6 +345,37 @@ describe('server scenarios', () => {
     assert.equal(h.connects.size, 0)
   })
 
+  it('checkDial sees pending inbound connections in the supervisor maps (geth inboundPending/Completed)', async () => {
+    const h = await running({ maxPeers: 5 }, { autoPeers: false })
+    await h.inbound(fakeConn(1))
+    const [kid] = Object.keys(h.children()).filter((id) => id.startsWith('peer:in:'))
+    h.candidate(nodeOf(1))
+    await h.flush()
+    assert.equal(h.connects.size, 1, 'before its handshake the inbound connection has no id: the dial starts')
+    await h.connect(idOf(1), new Error('refused'))
+    h.children()[kid!]!.send({ type: 'fake.enc' })
+    await h.flush()
+    assert.equal(dialConns(h.ctx()).pendingInbound(idOf(1)), true)
+    h.clock.increment(DIAL_HISTORY_EXPIRATION_MS)
+    await h.flush()
+    h.candidate(nodeOf(1))
+    await h.flush()
+    assert.equal(h.connects.size, 0, 'pending inbound: not dialled')
+    h.children()[kid!]!.send({ type: 'fake.hello' })
+    await h.flush()
+    assert.equal(dialConns(h.ctx()).pendingInbound(idOf(1)), false, 'added: pending no more')
+    assert.equal(dialConns(h.ctx()).connected(idOf(1)), true)
+    h.candidate(nodeOf(1))
+    await h.flush()
+    assert.equal(h.connects.size, 0, 'connected: not dialled')
+    await h.toPeer(idOf(1), { type: 'fake.closed' })
+    assert.equal(dialConns(h.ctx()).connected(idOf(1)), false)
+    h.candidate(nodeOf(1))
+    await h.flush()
+    assert.equal(h.connects.size, 1, 'gone: dialled again')
+    h.actor.stop()
+  })
+
   it('two connections racing through the handshake: the second is refused at addPeer', async () => {
     const h = await running({ maxPeers: 5 }, { autoPeers: false })
     await h.inbound(fakeConn(1))
@@ -353,9 +385,9 @@ describe('server scenarios', () => {
     h.children()[b!]!.send({ type: 'fake.enc' })
     await h.flush()
     assert.equal(
-      h.ctx().dial.pendingInbound.has(idOf(1)),
+      dialConns(h.ctx()).pendingInbound(idOf(1)),
       true,
-      'pending inbound marked (geth inboundPending)',
+      'pending inbound for checkDial (geth inboundPending)',
     )
     h.children()[a!]!.send({ type: 'fake.hello' })
     await h.flush()
@@ -363,7 +395,7 @@ describe('server scenarios', () => {
     await h.flush()
     assert.equal(h.ctx().peers.size, 1)
     assert.equal(lastRejection(h), DiscReason.AlreadyConnected)
-    assert.equal(h.ctx().dial.pendingInbound.size, 0)
+    assert.equal(dialConns(h.ctx()).pendingInbound(idOf(1)), false, 'the refused one is pending no more')
     assert.equal(Object.keys(h.children()).filter((id) => id.startsWith('peer:')).length, 1)
   })
 

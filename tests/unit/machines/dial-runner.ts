@@ -8,6 +8,7 @@ import type { Node } from '../../../codecs/node.ts'
 import {
   addStatic,
   createDialScheduler,
+  type DialConns,
   type DialResult,
   type DialSchedulerConfig,
   type DialSchedulerState,
@@ -15,7 +16,6 @@ import {
   dialDone,
   expireHistory,
   inboundCompleted,
-  inboundPending,
   nodeIdHex,
   offerCandidate,
   peerAdded,
@@ -85,6 +85,9 @@ export function runDialTest(
   let now = 0
   const buffer: Node[] = []
   const peers = new Map<string, boolean>() // id → dialed
+  const pending = new Set<string>() // pending inbound ids
+  // the server's connections, as the scheduler asks for them (always as they are after the change being made)
+  const conns: DialConns = { connected: (id) => peers.has(id), pendingInbound: (id) => pending.has(id) }
   const tasks = new Map<string, RunningTask>()
   const reports: RoundReport[] = []
 
@@ -100,7 +103,7 @@ export function runDialTest(
     const finish = (id: string) => {
       const t = tasks.get(id)!
       tasks.delete(id)
-      s = dialDone(s, id, now, t.result)
+      s = dialDone(s, id, now, conns, t.result)
     }
     const launch = (task: DialTask) => {
       const rt: RunningTask = { task, resolvedThisRun: false, result: {} }
@@ -121,7 +124,7 @@ export function runDialTest(
         s = out.state
         out.started.forEach(launch)
         if (out.demand <= 0 || buffer.length === 0) return
-        const o = offerCandidate(s, buffer.shift()!, now)
+        const o = offerCandidate(s, buffer.shift()!, now, conns)
         s = o.state
         if (o.started) launch(o.started)
       }
@@ -136,14 +139,18 @@ export function runDialTest(
     for (const n of round.peersRemoved ?? []) {
       const id = uintId(n)
       if (!peers.has(id)) throw new Error(`round ${i}: can't remove non-existent peer ${n}`)
-      s = peerRemoved(s, id, peers.get(id)!)
+      const dialed = peers.get(id)!
       peers.delete(id)
+      s = peerRemoved(s, id, dialed, conns)
     }
     for (const u of round.update ?? []) {
-      if ('addStatic' in u) s = addStatic(s, u.addStatic)
+      if ('addStatic' in u) s = addStatic(s, u.addStatic, conns)
       else if ('removeStatic' in u) s = removeStatic(s, uintId(u.removeStatic))
-      else if ('inboundPending' in u) s = inboundPending(s, uintId(u.inboundPending))
-      else s = inboundCompleted(s, uintId(u.inboundCompleted))
+      else if ('inboundPending' in u) pending.add(uintId(u.inboundPending))
+      else {
+        pending.delete(uintId(u.inboundCompleted))
+        s = inboundCompleted(s, uintId(u.inboundCompleted), conns)
+      }
     }
     buffer.push(...(round.discovered ?? []))
     pump()
@@ -175,7 +182,7 @@ export function runDialTest(
     pump()
     reports.push({ dials, resolveCalls, state: s })
     now += round.advance ?? 16_000
-    s = expireHistory(s, now)
+    s = expireHistory(s, now, conns)
   }
   return reports
 }

@@ -8,14 +8,15 @@ import {
   checkDial,
   createDialScheduler,
   DIAL_HISTORY_EXPIRATION_MS,
+  type DialConns,
   type DialSchedulerState,
   dialDone,
   expireHistory,
   freeDialSlots,
   INITIAL_RESOLVE_DELAY_MS,
   inboundCompleted,
-  inboundPending,
   MAX_RESOLVE_DELAY_MS,
+  NO_CONNS,
   nextHistoryExpiry,
   offerCandidate,
   parseNetRestrict,
@@ -27,6 +28,14 @@ import {
 import { newNode, type Round, runDialTest, uintId } from './dial-runner.ts'
 
 const ip = (n: number) => `127.0.0.${n}:30303`
+
+/** The server's connections as the scheduler asks for them: live sets of connected and pending inbound ids. */
+function world() {
+  const connected = new Set<string>()
+  const pending = new Set<string>()
+  const conns: DialConns = { connected: (id) => connected.has(id), pendingInbound: (id) => pending.has(id) }
+  return { connected, pending, conns }
+}
 
 function run(config: Parameters<typeof runDialTest>[0], rounds: Round[]) {
   const reports = runDialTest(config, rounds)
@@ -40,16 +49,19 @@ function run(config: Parameters<typeof runDialTest>[0], rounds: Round[]) {
 
 describe('checkDial', () => {
   const base = () => {
+    const w = world()
     let s = createDialScheduler({
       self: uintId(0xeeee),
       maxDialPeers: 10,
       netRestrict: parseNetRestrict('127.0.0.0/8'),
     })
+    w.connected.add(uintId(2))
     s = peerAdded(s, uintId(2), true)
-    s = inboundPending(s, uintId(3))
-    s = offerCandidate(s, newNode(4, ip(4)), 0).state // dialing 4, and 4 in history
-    s = dialDone(offerCandidate(s, newNode(5, ip(5)), 0).state, uintId(5), 0) // 5 only in history
-    return s
+    w.pending.add(uintId(3))
+    s = offerCandidate(s, newNode(4, ip(4)), 0, w.conns).state // dialing 4, and 4 in history
+    // 5 only in history
+    s = dialDone(offerCandidate(s, newNode(5, ip(5)), 0, w.conns).state, uintId(5), 0, w.conns)
+    return { s, w }
   }
   const table: [string, ReturnType<typeof newNode>, ReturnType<typeof checkDial>][] = [
     ['self', newNode(0xeeee, ip(1)), 'self'],
@@ -63,17 +75,32 @@ describe('checkDial', () => {
     ['fresh node', newNode(7, ip(7)), null],
   ]
   for (const [name, node, want] of table) {
-    it(name, () => assert.equal(checkDial(base(), node), want))
+    it(name, () => {
+      const { s, w } = base()
+      assert.equal(checkDial(s, node, w.conns), want)
+    })
   }
   it('checks in geth order: self before everything, dialing before connected', () => {
-    let s = base()
+    const { w } = base()
+    let { s } = base()
+    w.connected.add(uintId(4))
     s = peerAdded(s, uintId(4), true) // 4 is dialing and connected
-    assert.equal(checkDial(s, newNode(4, ip(4))), 'already-dialing')
-    assert.equal(checkDial(s, { ...newNode(0xeeee, ''), ip: '127.0.0.1' }), 'self')
+    assert.equal(checkDial(s, newNode(4, ip(4)), w.conns), 'already-dialing')
+    assert.equal(checkDial(s, { ...newNode(0xeeee, ''), ip: '127.0.0.1' }, w.conns), 'self')
   })
   it('without netrestrict a node without address passes (static, resolved later)', () => {
     const s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 })
-    assert.equal(checkDial(s, newNode(1, '')), null)
+    assert.equal(checkDial(s, newNode(1, ''), NO_CONNS), null)
+  })
+  it('an inbound peer that is no static node changes no scheduler state', () => {
+    const s = addStatic(
+      createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 }),
+      newNode(1, ip(1)),
+      NO_CONNS,
+    )
+    assert.equal(peerAdded(s, uintId(2), false), s)
+    assert.equal(peerRemoved(s, uintId(2), false, NO_CONNS), s)
+    assert.equal(inboundCompleted(s, uintId(2), NO_CONNS), s)
   })
 })
 
@@ -90,7 +117,7 @@ describe('freeDialSlots: min((maxDialed − dialed) × 2, maxActiveDials) − di
   for (const [maxDialPeers, maxActiveDials, dialed, dialing, want] of table) {
     it(`${maxDialPeers}/${maxActiveDials}, dialed ${dialed}, dialing ${dialing} → ${want}`, () => {
       let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers, maxActiveDials: 1000 })
-      for (let i = 0; i < dialing; i++) s = offerCandidate(s, newNode(100 + i, ip(1)), 0).state
+      for (let i = 0; i < dialing; i++) s = offerCandidate(s, newNode(100 + i, ip(1)), 0, NO_CONNS).state
       s = { ...s, maxActiveDials }
       for (let i = 0; i < dialed; i++) s = peerAdded(s, uintId(i), true)
       assert.equal(freeDialSlots(s), want)
@@ -172,36 +199,50 @@ describe('netrestrict matcher', () => {
 describe('history', () => {
   it('keeps a dialled node out for 35 s, expiring at the deadline', () => {
     let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 })
-    s = offerCandidate(s, newNode(1, ip(1)), 1000).state
-    s = dialDone(s, uintId(1), 2000)
+    s = offerCandidate(s, newNode(1, ip(1)), 1000, NO_CONNS).state
+    s = dialDone(s, uintId(1), 2000, NO_CONNS)
     assert.equal(DIAL_HISTORY_EXPIRATION_MS, 35_000)
     assert.equal(nextHistoryExpiry(s), 36_000)
-    assert.equal(checkDial(expireHistory(s, 35_999), newNode(1, ip(1))), 'recently-dialed')
-    const later = expireHistory(s, 36_000)
-    assert.equal(checkDial(later, newNode(1, ip(1))), null)
+    assert.equal(
+      checkDial(expireHistory(s, 35_999, NO_CONNS), newNode(1, ip(1)), NO_CONNS),
+      'recently-dialed',
+    )
+    const later = expireHistory(s, 36_000, NO_CONNS)
+    assert.equal(checkDial(later, newNode(1, ip(1)), NO_CONNS), null)
     assert.equal(nextHistoryExpiry(later), undefined)
-    assert.equal(expireHistory(later, 99_000), later, 'no change when nothing is due')
+    assert.equal(expireHistory(later, 99_000, NO_CONNS), later, 'no change when nothing is due')
   })
   it('returns expired static nodes to the pool and redials them', () => {
-    let s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 }), newNode(1, ip(1)))
+    let s = addStatic(
+      createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 }),
+      newNode(1, ip(1)),
+      NO_CONNS,
+    )
     let out = schedule(s, 0)
     assert.deepEqual(
       out.started.map((t) => [t.id, t.flag]),
       [[uintId(1), 'static']],
     )
-    s = dialDone(out.state, uintId(1), 5000)
+    s = dialDone(out.state, uintId(1), 5000, NO_CONNS)
     assert.equal(schedule(s, 5000).started.length, 0)
-    s = expireHistory(s, 35_000)
+    s = expireHistory(s, 35_000, NO_CONNS)
     out = schedule(s, 35_000)
     assert.equal(out.started.length, 1)
   })
   it('redials a static node after it drops, once its history entry is gone', () => {
-    let s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 }), newNode(1, ip(1)))
+    const w = world()
+    let s = addStatic(
+      createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 4 }),
+      newNode(1, ip(1)),
+      w.conns,
+    )
     s = schedule(s, 0).state
-    s = dialDone(peerAdded(s, uintId(1), true), uintId(1), 100)
-    s = expireHistory(s, 40_000)
+    w.connected.add(uintId(1))
+    s = dialDone(peerAdded(s, uintId(1), true), uintId(1), 100, w.conns)
+    s = expireHistory(s, 40_000, w.conns)
     assert.equal(schedule(s, 40_000).started.length, 0, 'connected: not in the pool')
-    s = peerRemoved(s, uintId(1), true)
+    w.connected.delete(uintId(1))
+    s = peerRemoved(s, uintId(1), true, w.conns)
     assert.equal(schedule(s, 40_000).started.length, 1)
   })
 })
@@ -213,51 +254,54 @@ describe('static resolve backoff (geth initialResolveDelay 60 s, doubling, max 1
     let s = addStatic(
       createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, canResolve: true }),
       newNode(1),
+      NO_CONNS,
     )
     let t = 0
     let out = schedule(s, t)
     assert.equal(out.started[0]!.mayResolve, true)
-    s = dialDone(out.state, id, t, { resolved: null })
+    s = dialDone(out.state, id, t, NO_CONNS, { resolved: null })
     assert.equal(entry(s).resolveDelay, 2 * INITIAL_RESOLVE_DELAY_MS)
     const delays = [entry(s).resolveDelay]
     for (let k = 0; k < 8; k++) {
       t += DIAL_HISTORY_EXPIRATION_MS
-      s = expireHistory(s, t)
+      s = expireHistory(s, t, NO_CONNS)
       out = schedule(s, t)
       assert.equal(out.started.length, 1, 'the static task runs after every history expiry')
       const allowed = t - entry(s).lastResolved! >= entry(s).resolveDelay
       assert.equal(out.started[0]!.mayResolve, allowed)
-      s = dialDone(out.state, id, t, allowed ? { resolved: null } : {})
+      s = dialDone(out.state, id, t, NO_CONNS, allowed ? { resolved: null } : {})
       delays.push(entry(s).resolveDelay)
     }
     assert.ok(
       delays.every((d, i) => i === 0 || d === delays[i - 1] || d === Math.min(2 * delays[i - 1]!, 3_600_000)),
     )
     s = { ...s, statics: new Map([[id, { ...entry(s), resolveDelay: MAX_RESOLVE_DELAY_MS }]]) }
-    s = dialDone(schedule(expireHistory(s, t + 1e9), t + 1e9).state, id, t + 1e9, { resolved: null })
+    const t1 = t + 1e9
+    s = dialDone(schedule(expireHistory(s, t1, NO_CONNS), t1).state, id, t1, NO_CONNS, { resolved: null })
     assert.equal(entry(s).resolveDelay, MAX_RESOLVE_DELAY_MS, 'capped at one hour')
     const found = newNode(1, ip(9))
-    s = dialDone(schedule(expireHistory(s, t + 2e9), t + 2e9).state, id, t + 2e9, { resolved: found })
+    const t2 = t + 2e9
+    s = dialDone(schedule(expireHistory(s, t2, NO_CONNS), t2).state, id, t2, NO_CONNS, { resolved: found })
     assert.equal(entry(s).resolveDelay, INITIAL_RESOLVE_DELAY_MS)
     assert.equal(entry(s).node, found, 'the static entry keeps the resolved endpoint')
   })
   it('never resolves without a resolver', () => {
-    const s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 }), newNode(1))
+    const s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 }), newNode(1), NO_CONNS)
     assert.equal(schedule(s, 0).started[0]!.mayResolve, false)
   })
   it('dynamic tasks never resolve', () => {
     const s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, canResolve: true })
-    assert.equal(offerCandidate(s, newNode(1, ip(1)), 0).started!.mayResolve, false)
+    assert.equal(offerCandidate(s, newNode(1, ip(1)), 0, NO_CONNS).started!.mayResolve, false)
   })
 })
 
 describe('offerCandidate', () => {
   it('rejects when no slot is free, with a reason otherwise', () => {
     let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, maxActiveDials: 1 })
-    const a = offerCandidate(s, newNode(0xeeee, ip(1)), 0)
+    const a = offerCandidate(s, newNode(0xeeee, ip(1)), 0, NO_CONNS)
     assert.equal(a.rejected, 'self')
-    s = offerCandidate(s, newNode(1, ip(1)), 0).state
-    assert.equal(offerCandidate(s, newNode(2, ip(2)), 0).rejected, 'no-free-slot')
+    s = offerCandidate(s, newNode(1, ip(1)), 0, NO_CONNS).state
+    assert.equal(offerCandidate(s, newNode(2, ip(2)), 0, NO_CONNS).rejected, 'no-free-slot')
   })
 })
 
@@ -435,20 +479,28 @@ describe('scenario rounds (geth dial_test.go)', () => {
   it('a dynamic dial of a static node takes it out of the pool until the task ends (one task per id)', () => {
     let s = createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1, maxActiveDials: 1 })
     s = peerAdded(s, uintId(9), true) // no free slot: the static entry waits in the pool
-    s = addStatic(s, newNode(1, ip(1)))
+    s = addStatic(s, newNode(1, ip(1)), NO_CONNS)
     assert.deepEqual(s.staticPool, [uintId(1)])
-    s = peerRemoved(s, uintId(9), true)
-    const o = offerCandidate(s, newNode(1, ip(1)), 0)
+    s = peerRemoved(s, uintId(9), true, NO_CONNS)
+    const o = offerCandidate(s, newNode(1, ip(1)), 0, NO_CONNS)
     assert.equal(o.started?.flag, 'dynamic')
     assert.deepEqual(o.state.staticPool, [])
     assert.equal(schedule(o.state, 0).started.length, 0)
-    const after = expireHistory(dialDone(o.state, uintId(1), 0), DIAL_HISTORY_EXPIRATION_MS)
+    const after = expireHistory(
+      dialDone(o.state, uintId(1), 0, NO_CONNS),
+      DIAL_HISTORY_EXPIRATION_MS,
+      NO_CONNS,
+    )
     assert.deepEqual(after.staticPool, [uintId(1)])
   })
 
   it('removeStatic of an unknown node and addStatic twice are no-ops', () => {
-    const s = addStatic(createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 }), newNode(1, ip(1)))
-    assert.equal(addStatic(s, newNode(1, ip(1))), s)
+    const s = addStatic(
+      createDialScheduler({ self: uintId(0xeeee), maxDialPeers: 1 }),
+      newNode(1, ip(1)),
+      NO_CONNS,
+    )
+    assert.equal(addStatic(s, newNode(1, ip(1)), NO_CONNS), s)
     assert.equal(removeStatic(s, uintId(9)), s)
   })
 })
@@ -495,30 +547,37 @@ describe('scheduler invariants (fast-check)', () => {
           })
           let now = 0
           const dialedPeers = new Set<string>()
+          const { connected, pending, conns } = world()
           for (const o of ops) {
-            if (o.op === 'addStatic') s = addStatic(s, newNode(o.n, ip(o.n)))
+            if (o.op === 'addStatic') s = addStatic(s, newNode(o.n, ip(o.n)), conns)
             else if (o.op === 'removeStatic') s = removeStatic(s, uintId(o.n))
-            else if (o.op === 'candidate') s = offerCandidate(s, newNode(o.n, ip(o.n)), now).state
-            else if (o.op === 'inbound' && !s.peers.has(uintId(o.n))) s = peerAdded(s, uintId(o.n), false)
-            else if (o.op === 'pending') s = inboundPending(s, uintId(o.n))
-            else if (o.op === 'completed') s = inboundCompleted(s, uintId(o.n))
-            else if (o.op === 'advance') {
+            else if (o.op === 'candidate') s = offerCandidate(s, newNode(o.n, ip(o.n)), now, conns).state
+            else if (o.op === 'inbound' && !connected.has(uintId(o.n))) {
+              connected.add(uintId(o.n))
+              s = peerAdded(s, uintId(o.n), false)
+            } else if (o.op === 'pending') pending.add(uintId(o.n))
+            else if (o.op === 'completed') {
+              pending.delete(uintId(o.n))
+              s = inboundCompleted(s, uintId(o.n), conns)
+            } else if (o.op === 'advance') {
               now += o.ms
-              s = expireHistory(s, now)
+              s = expireHistory(s, now, conns)
             } else if (o.op === 'succeed' || o.op === 'fail') {
               const ids = [...s.dialing.keys()]
               if (ids.length === 0) continue
               const id = ids[o.pick % ids.length]!
-              if (o.op === 'succeed' && !s.peers.has(id)) {
+              if (o.op === 'succeed' && !connected.has(id)) {
+                connected.add(id)
                 s = peerAdded(s, id, true)
                 dialedPeers.add(id)
               }
-              s = dialDone(s, id, now, {})
+              s = dialDone(s, id, now, conns, {})
             } else if (o.op === 'drop') {
-              const ids = [...s.peers]
+              const ids = [...connected]
               if (ids.length === 0) continue
               const id = ids[o.pick % ids.length]!
-              s = peerRemoved(s, id, dialedPeers.delete(id))
+              connected.delete(id)
+              s = peerRemoved(s, id, dialedPeers.delete(id), conns)
             }
             s = schedule(s, now).state
             // invariants
@@ -528,7 +587,7 @@ describe('scheduler invariants (fast-check)', () => {
             for (const id of s.staticPool) {
               assert.equal(s.statics.get(id)?.inPool, true)
               assert.ok(!s.dialing.has(id), 'a pool entry is never being dialled')
-              assert.ok(!s.peers.has(id), 'a pool entry is never connected')
+              assert.ok(!connected.has(id), 'a pool entry is never connected')
             }
             for (const [id, e] of s.statics) assert.equal(e.inPool, s.staticPool.includes(id))
             if (s.staticPool.length > 0) assert.ok(freeDialSlots(s) <= 0, 'statics wait only for a slot')

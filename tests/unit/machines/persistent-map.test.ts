@@ -127,6 +127,37 @@ describe('PersistentMap', () => {
     for (const [i, k] of keys.entries()) assert.equal(full.get(k), i)
   })
 
+  it('some(pred) agrees with the entries, visits no entry after a match, and sees collision leaves', () => {
+    // equal-hash keys: long strings that agree in their first 8 and last 16 characters
+    const long = (n: number) => `prefix--${'abc'[n - 1]!.repeat(4)}${'z'.repeat(16)}`
+    let m = PersistentMap.empty<string | number, number>()
+    for (let i = 0; i < 300; i++) m = m.set(i, i * 2)
+    for (let i = 1; i < 4; i++) m = m.set(long(i), -i)
+    assert.equal(
+      m.some((v) => v === -3),
+      true,
+      'a leaf of a collision node',
+    )
+    assert.equal(
+      m.some((v, k) => k === 299 && v === 598),
+      true,
+    )
+    assert.equal(
+      m.some((v) => v === 1),
+      false,
+    )
+    assert.equal(
+      PersistentMap.empty().some(() => true),
+      false,
+    )
+    let visits = 0
+    assert.equal(
+      m.some(() => ++visits === 5),
+      true,
+    )
+    assert.equal(visits, 5, 'stops at the first match')
+  })
+
   it('delete of a missing key returns the same version; from() copies its input', () => {
     const src = new Map([[1, 'a']])
     const a = PersistentMap.from(src)

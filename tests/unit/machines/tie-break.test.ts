@@ -7,6 +7,7 @@ import { describe, it } from 'node:test'
 import type { AnyActorRef } from 'xstate'
 import { DiscReason } from '../../../codecs/p2p.ts'
 import { PersistentMap } from '../../../machines/persistent-map.ts'
+import { dialConns } from '../../../machines/server-steps.ts'
 import { type Between, countBetween, mustWait } from '../../../machines/tie-break.ts'
 import { createHarness, fakeConn, idOf, nodeOf } from '../../mbt/server-harness.ts'
 
@@ -128,7 +129,7 @@ describe('supervisor tie-break', () => {
     theirs.send({ type: 'fake.enc' })
     await h.flush()
     assert.equal(h.ctx().between.size, 0, 'no dial to it runs: no competitor can appear')
-    assert.equal(h.ctx().dial.pendingInbound.has(idOf(HIGH)), true, 'and none can start meanwhile')
+    assert.equal(dialConns(h.ctx()).pendingInbound(idOf(HIGH)), true, 'and none can start meanwhile')
     theirs.send({ type: 'fake.hello' })
     await h.flush()
     assert.deepEqual(h.peerIds(), [idOf(HIGH)])
