@@ -32,7 +32,8 @@ export class InboundPeers {
   start(conn: unknown): AnyActorRef | undefined {
     const sup = this.supervisor
     const snap = sup.getSnapshot()
-    if (snap.status !== 'active' || !snap.matches('running')) return undefined
+    // the supervisor's states are atomic: its value is the state's name (matches() would parse 'running')
+    if (snap.status !== 'active' || snap.value !== 'running') return undefined
     const n = this.#free.pop() ?? this.#seq++
     const id = `peer:in:${n}`
     const logic = sup.logic.implementations.actors.peer as AnyActorLogic

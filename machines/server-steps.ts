@@ -328,7 +328,17 @@ export function childEndedStep(
     peers = peers.delete(id)
     inboundCount -= conn.inbound ? 1 : 0
     dial = peerRemoved(dial, id, conn.dialed, dialConns({ peers, conns }))
-    enqueue.emit({ type: 'peer.dropped', id, childId, inbound: conn.inbound, ...out })
+    // fields spelled out: an object spread takes V8's slow cloning path
+    const dropped: Extract<ServerEmitted, { type: 'peer.dropped' }> = {
+      type: 'peer.dropped',
+      id,
+      childId,
+      inbound: conn.inbound,
+      reason: out.reason,
+      requestedByRemote: out.requestedByRemote,
+    }
+    if (out.error !== undefined) dropped.error = out.error
+    enqueue.emit(dropped)
   } else if (id !== undefined) {
     // a connection held at add-peer, or one a held connection waits for, ended (machines/tie-break.ts)
     let held = context.held
