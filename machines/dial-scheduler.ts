@@ -16,7 +16,7 @@
 // | schedule(s, now)          | loop head: startStaticDials        | static dials started, returns free demand    |
 // | offerCandidate(s, n, …)   | `case node := <-nodesCh`           | one dynamic dial started or a reason         |
 // | dialDone(s, id, now, …)   | `case task := <-d.doneCh` + resolve| dialing −1, resolve backoff, static pool     |
-// | expireHistory(s, now)     | historyTimer / expireHistory       | history entries ≤ now dropped, statics back  |
+// | expireHistory(s, now, …)  | historyTimer / expireHistory       | history entries ≤ now dropped, statics back  |
 // | nextHistoryExpiry(s)      | rearmHistoryTimer                  | none: when to call expireHistory next        |
 //
 // Functions that run checkDial (directly or to put a static entry back into the pool) take `conns`: the

@@ -1,7 +1,7 @@
-// Persistent (immutable-API) Map and Set for machine contexts that change by one key per event: `set` and
-// `delete` return a new version sharing all but one path with the old one, and every older version stays
-// valid and unchanged. Used by the server supervisor (machines/server.machine.ts) for its connection and peer
-// maps and by the dial scheduler (machines/dial-scheduler.ts) for its peer sets.
+// A persistent (immutable-API) Map for machine contexts that change by one key per event: `set` and `delete`
+// return a new version sharing all but one path with the old one, and every older version stays valid and
+// unchanged. Used by the server supervisor (machines/server.machine.ts) for its connection and peer maps and by
+// the dial scheduler (machines/dial-scheduler.ts) for its dialing and history maps.
 //
 // How: a hash array mapped trie (Bagwell's HAMT): 32-way nodes indexed by 5 bits of the key's 32-bit hash,
 // each holding only its present slots (a bitmap and a packed array); keys whose hashes are equal share a
@@ -304,65 +304,5 @@ export class PersistentMap<K, V> implements ReadonlyMap<K, V> {
 
   get [Symbol.toStringTag](): string {
     return 'PersistentMap'
-  }
-}
-
-/** A persistent Set over PersistentMap (same costs). */
-export class PersistentSet<T> implements ReadonlySet<T> {
-  private constructor(private readonly map: PersistentMap<T, true>) {}
-
-  static empty<T>(): PersistentSet<T> {
-    return new PersistentSet(PersistentMap.empty<T, true>())
-  }
-
-  /** `s` itself when it is a PersistentSet, else a persistent copy of it. */
-  static of<T>(s: ReadonlySet<T>): PersistentSet<T> {
-    return s instanceof PersistentSet
-      ? s
-      : new PersistentSet(PersistentMap.from([...s].map((v): [T, true] => [v, true])))
-  }
-
-  get size(): number {
-    return this.map.size
-  }
-
-  has(v: T): boolean {
-    return this.map.has(v)
-  }
-
-  /** A new version with `v` (this version when it has `v`). */
-  add(v: T): PersistentSet<T> {
-    const m = this.map.set(v, true)
-    return m === this.map ? this : new PersistentSet(m)
-  }
-
-  /** A new version without `v` (this version when it has no `v`). */
-  delete(v: T): PersistentSet<T> {
-    const m = this.map.delete(v)
-    return m === this.map ? this : new PersistentSet(m)
-  }
-
-  keys(): SetIterator<T> {
-    return this.map.keys() as unknown as SetIterator<T>
-  }
-
-  values(): SetIterator<T> {
-    return this.keys()
-  }
-
-  entries(): SetIterator<[T, T]> {
-    return [...this.map.keys()].map((v): [T, T] => [v, v])[Symbol.iterator]() as SetIterator<[T, T]>
-  }
-
-  [Symbol.iterator](): SetIterator<T> {
-    return this.keys()
-  }
-
-  forEach(fn: (value: T, value2: T, set: ReadonlySet<T>) => void, thisArg?: unknown): void {
-    for (const v of this.keys()) fn.call(thisArg, v, v, this)
-  }
-
-  get [Symbol.toStringTag](): string {
-    return 'PersistentSet'
   }
 }

@@ -290,6 +290,11 @@ export const serverMachine = setup({
     hasNoConns: ({ context }) => context.conns.size === 0,
   },
   actions: {
+    /** geth AddPeer: the static set (and pool). */
+    addStatic: assign({
+      dial: ({ context, event }) =>
+        event.type === 'peer.add' ? addStatic(context.dial, event.node, dialConns(context)) : context.dial,
+    }),
     /** geth addtrusted / removetrusted: the set, and the flag of a connected peer. */
     setTrusted: assign(({ context, event }) => {
       if (event.type !== 'trusted.add' && event.type !== 'trusted.remove') return {}
@@ -356,11 +361,7 @@ export const serverMachine = setup({
   initial: 'idle',
   // Set-keeping events work in every state; `running` adds the dial pump and the disconnects.
   on: {
-    'peer.add': {
-      actions: assign({
-        dial: ({ context, event }) => addStatic(context.dial, event.node, dialConns(context)),
-      }),
-    },
+    'peer.add': { actions: 'addStatic' },
     'peer.remove': {
       actions: assign({ dial: ({ context, event }) => removeStatic(context.dial, event.id.toLowerCase()) }),
     },
@@ -396,12 +397,7 @@ export const serverMachine = setup({
       }),
       on: {
         stop: 'stopping',
-        'peer.add': {
-          actions: [
-            assign({ dial: ({ context, event }) => addStatic(context.dial, event.node, dialConns(context)) }),
-            'pump',
-          ],
-        },
+        'peer.add': { actions: ['addStatic', 'pump'] },
         'peer.remove': {
           actions: [
             enqueueActions(({ context, event, enqueue }) => {

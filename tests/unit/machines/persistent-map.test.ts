@@ -1,9 +1,9 @@
-// machines/persistent-map.ts: every version behaves as an independent immutable Map / Set, whatever order
+// machines/persistent-map.ts: every version behaves as an independent immutable Map, whatever order
 // versions are read and derived in (fast-check against plain copied Maps as the model).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { PersistentMap, PersistentSet } from '../../../machines/persistent-map.ts'
+import { PersistentMap } from '../../../machines/persistent-map.ts'
 
 type Op = { kind: 'set' | 'delete' | 'read' | 'iterate'; from: number; key: number; value: number }
 
@@ -172,26 +172,5 @@ describe('PersistentMap', () => {
       seen.push(`${k}=${v}`)
     })
     assert.deepEqual(seen.sort(), ['1=a', '2=x'])
-  })
-})
-
-describe('PersistentSet', () => {
-  it('add / delete make new versions and leave the old ones unchanged', () => {
-    const e = PersistentSet.empty<string>()
-    const a = e.add('x')
-    const b = a.add('y').delete('x')
-    assert.equal(a.add('x'), a)
-    assert.equal(e.delete('x'), e)
-    assert.deepEqual([...e], [])
-    assert.deepEqual([...a], ['x'])
-    assert.deepEqual([...b], ['y'])
-    assert.equal(b.has('x'), false)
-    assert.equal(a.has('x'), true)
-    assert.deepEqual([...b.entries()], [['y', 'y']])
-    const plain = new Set(['p'])
-    const p = PersistentSet.of(plain)
-    assert.equal(PersistentSet.of(p), p)
-    assert.equal(p.add('q').size, 2)
-    assert.equal(plain.size, 1)
   })
 })
