@@ -91,8 +91,12 @@ export async function spawnNode(impl: 'ours' | 'ethjs', nodeFlags: string[] = []
   return proc
 }
 
+/** The middle value; for an even count the mean of the two middle values. */
 export function median(xs: number[]): number {
-  return quantile(xs, 0.5)
+  if (xs.length === 0) return Number.NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 export function quantile(xs: number[], q: number): number {
