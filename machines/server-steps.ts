@@ -2,7 +2,8 @@
 // checkpointAddPeer, with the simultaneous-dial tie-break of machines/tie-break.ts), what happens when a peer or
 // dial child ends (geth delpeer / the dialScheduler's doneCh) and the dial pump (the dialScheduler loop head), as
 // plain functions that enqueue their effects and return (or assign) the context change, so one event does one
-// assign however many steps it runs; plus the send-target helpers and the persistent-map update the machine uses.
+// assign however many steps it runs; plus the send-target helpers, the persistent-map update and the dial
+// scheduler's view of the connections (DialConnsView) the machine uses.
 import type { AnyActorRef, AnyEventObject } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
 import type { NodeId } from '../codecs/node.ts'

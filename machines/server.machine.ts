@@ -168,7 +168,10 @@ export interface ServerContext {
   /** peers that passed addPeer, by node id (geth `peers`); persistent (machines/persistent-map.ts) */
   peers: PersistentMap<string, PeerEntry>
   inboundCount: number
-  /** every live spawned peer and every inbound peer accepted at post-handshake, by actor id; persistent */
+  /**
+   * every live spawned peer and every inbound peer accepted at post-handshake, by actor id; persistent. checkDial
+   * reads its pending inbound connections from here (machines/server-steps.ts DialConnsView)
+   */
   conns: PersistentMap<string, ConnEntry>
   dial: DialSchedulerState
   /** last `candidates.demand` count sent */
