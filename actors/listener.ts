@@ -144,6 +144,8 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     while (inUse < slots && parked.length > 0) {
       const s = parked.shift()!
       const onClose = parkedClose.get(s)
+      // the entry's value (a closure over the socket) references its key: deleted, or V8's scavenges keep it
+      parkedClose.delete(s)
       if (onClose) s.removeListener('close', onClose)
       if (s.destroyed || closed) {
         s.destroy()
@@ -179,6 +181,7 @@ export async function listen(opts: ListenerOptions): Promise<Listener> {
     }
     socket.on('error', noop)
     const onClose = () => {
+      parkedClose.delete(socket)
       const i = parked.indexOf(socket)
       if (i >= 0) parked.splice(i, 1)
     }

@@ -95,7 +95,12 @@ type Phase = 'idle' | 'handshake' | 'open' | 'closing' | 'closed'
 type Terminal = { kind: 'complete' } | { kind: 'error'; error: unknown } | { kind: 'eof' }
 
 const EMPTY = new Uint8Array(0)
-/** the connection of each socket, for the socket listeners shared by every connection */
+/**
+ * the connection of each socket, for the socket listeners shared by every connection. The entry is deleted when
+ * the socket closes: its value references its key (the connection holds the socket), and V8's scavenger keeps
+ * such an entry — and everything the connection reaches — alive until the next full GC, so every finished
+ * connection would be copied and promoted instead of dying young
+ */
 const owners = new WeakMap<Socket, RlpxConnection>()
 function socketData(this: Socket, chunk: Buffer): void {
   owners.get(this)?.onData(chunk)
@@ -619,6 +624,7 @@ export class RlpxConnection implements PeerTransport {
     this.hsBuf = EMPTY
     // buffered messages stay readable for a subscriber that has yet to come (the peer machine after a checkpoint)
     if (this.subs.length > 0) this.pump()
+    owners.delete(this.socket)
     this.resolveClosed(this.closeError === undefined ? {} : { error: this.closeError })
   }
 }

@@ -54,7 +54,11 @@ const RESOLVED: Promise<void> = Promise.resolve()
 /** a tick's frames are flushed early once this many bytes wait in the corked socket */
 const CORK_FLUSH_BYTES = 64 * 1024
 
-/** the writer of each socket, for the 'drain' listener shared by every writer (no closure per connection) */
+/**
+ * the writer of each socket, for the 'drain' listener shared by every writer (no closure per connection); deleted
+ * on stop, as actors/rlpx-connection.ts deletes its `owners` entry (a value that references its key keeps the
+ * entry alive through V8's scavenges)
+ */
 const writers = new WeakMap<Socket, FrameWriter>()
 function onSocketDrain(this: Socket): void {
   writers.get(this)?.onDrain()
@@ -129,6 +133,7 @@ export class FrameWriter {
   /** Stop: reject the drain waiter and every queued send (`error` undefined → CLOSED, built only if needed). */
   stop(error?: unknown, cause?: unknown): void {
     this.stopped = true
+    writers.delete(this.socket)
     // frames written this tick leave now, as they would have without the cork (a destroy may follow)
     this.uncork()
     const w = this.drainWaiter
