@@ -31,6 +31,7 @@ export {
 // geth's PeerEvent JSON (add / drop / msgsend / msgrecv) shadows the peer machine's event union here
 export type { NodeInfo, PeerEvent, PeerInfo, ServerStats } from './actors/server-info.ts'
 export * from './actors/udp.ts'
+export { applyServerV8Flags, SERVER_V8_FLAGS } from './actors/v8-tuning.ts'
 export * from './codecs/bytes.ts'
 export * from './codecs/discv4.ts'
 export * from './codecs/dnsdisc.ts'

@@ -396,7 +396,7 @@ const rows: Row[] = [
   { name: `… the same while it holds ${PEERS} peers`, unit: 'conn/s', ours: mem.busyRate },
 ]
 report(
-  `p2p server: connections through the checkpoint flow, supervisor overhead, memory per peer (loader: ${process.env.BENCH_LOADER === 'plain' ? 'plain' : 'tsx'}${runs.length > 1 ? `; our connection and overhead rows: medians of ${runs.length} runs` : ''})`,
+  `p2p server: connections through the checkpoint flow, supervisor overhead, memory per peer (loader: ${process.env.BENCH_LOADER === 'plain' ? 'plain' : 'tsx'}; V8 flags: ${process.env.BENCH_V8 || 'none'}${runs.length > 1 ? `; our connection and overhead rows: medians of ${runs.length} runs` : ''})`,
   rows,
 )
 console.log('(latency and CPU rows: lower is better, so a ratio < 1 means we are faster)')
