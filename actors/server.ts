@@ -29,6 +29,7 @@ import type { Node } from '../codecs/node.ts'
 import { BASE_PROTOCOL_VERSION, type Hello } from '../codecs/p2p.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import { publicKeyOf } from '../crypto/secp256k1.ts'
+import { leanActorSystem } from '../machines/actor-system.ts'
 import { dialMachine } from '../machines/dial.machine.ts'
 import { InboundPeers } from '../machines/inbound-peers.ts'
 import { type PeerContext, type PeerSnapshot, peerMachine } from '../machines/peer.machine.ts'
@@ -400,6 +401,8 @@ export function createServer(config: ServerConfig): Server {
       },
       ...(config.inspect ? { inspect: config.inspect } : {}),
     })
+    // every peer, handshake, protocol and dial actor joins this long-lived system (machines/actor-system.ts)
+    leanActorSystem(actor)
     actor.on('peer.added', onPeerAdded)
     actor.on('peer.dropped', onPeerDropped)
     if (logging) {

@@ -21,6 +21,7 @@ import {
   P2P_MSG,
 } from '../codecs/p2p.ts'
 import { generatePrivateKey, publicKeyOf } from '../crypto/secp256k1.ts'
+import { leanActorSystem } from '../machines/actor-system.ts'
 import { InboundPeers } from '../machines/inbound-peers.ts'
 import { peerMachine } from '../machines/peer.machine.ts'
 import type { Msg, Protocol } from '../machines/protocol.ts'
@@ -132,6 +133,7 @@ function floorArm(): Arm {
     },
   })
   const actor = createActor(machine)
+  leanActorSystem(actor)
   actor.subscribe({ error: () => {} })
   actor.start()
   let n = 0
@@ -155,6 +157,7 @@ function serverArm(): Arm {
       makePeerInput: (s) => peerInput(s.conn as FakeTransport, s.supervisor),
     },
   })
+  leanActorSystem(actor)
   actor.subscribe({ error: () => {} })
   actor.start()
   actor.send({ type: 'start' })
