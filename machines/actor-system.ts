@@ -1,15 +1,16 @@
-// A workaround for XState's actor system in a long-lived process (xstate 5.33 createSystem): the system records
-// every actor it starts in a Map keyed by session id (`children`: set by `_register` in Actor.start, deleted by
-// `_unregister`), and nothing ever reads that Map. In a long-lived system — the server supervisor's, which every
-// inbound and dialled peer, their handshake and protocol actors and every dial task join — the Map churns, and
-// V8 then keeps finished actors alive through its young-generation scavenges: rehashed tables of a long-lived Map
-// end up in old space and their slots still point at the young actors they held. Measured in one process with
-// the server machine (bench/supervisor.bench.ts's server arm, --no-allocation-site-pretenuring): 10.1 kB promoted
-// per connection with the registry, 5.5 kB without — the same as peers that are root actors of their own system;
-// in a loop of machine actors invoking a task under a long-lived parent, 71 MB promoted against 36 MB.
+// A workaround for XState's actor system in a long-lived process (xstate 5.33 createSystem): the system
+// records every actor it starts in a Map keyed by session id (`children`: set by `_register` in Actor.start,
+// deleted by `_unregister`), and nothing ever reads that Map. In a long-lived system — the server
+// supervisor's, which every inbound and dialled peer, their handshake and protocol actors and every dial task
+// join — the Map churns, and V8 then keeps finished actors alive through its young-generation scavenges (the
+// Map's backing tables live in old space, and what their old slots point at is only known dead at the next
+// full GC). Measured in one process with the server machine (bench/supervisor.bench.ts's server arm,
+// --no-allocation-site-pretenuring): 10.1 kB promoted per connection with the registry, 5.5 kB without — the
+// same as peers that are root actors of their own system; in a loop of machine actors invoking a task under a
+// long-lived parent, 71 MB promoted against 36 MB.
 //
-// leanActorSystem(actor) makes `_register` only return the session id, as XState's own code uses it; systemIds
-// (`system.get`), inspection, the scheduler and `_unregister` are untouched. Pure: no I/O.
+// leanActorSystem(actor) makes `_register` only return the session id, as XState's own code uses it;
+// systemIds (`system.get`), inspection, the scheduler and `_unregister` are untouched. Pure: no I/O.
 //
 // API
 //   leanActorSystem(actor) → boolean   true when applied; false (nothing changed) if this XState's system has no
