@@ -1,14 +1,15 @@
 // V8 tuning for a process that runs a devp2p server: what bin/devp2p-actors.js applies at startup, as geth's
-// binary tunes its Go runtime's GC at startup (internal/debug, cmd/geth: SetGCPercent). The library never
+// binary tunes its Go runtime's GC at startup (cmd/utils/flags.go: godebug.SetGCPercent). The library never
 // changes V8 flags by itself; embedders opt in with applyServerV8Flags().
 //
 // Why: every connection is a handful of XState actors whose objects live for milliseconds. V8's
 // allocation-site pretenuring sees many of XState's allocation sites (the Actor constructor, enterStates,
 // update, …) survive their first scavenges while connections are in flight, marks them "tenure" and from then
-// on allocates those objects directly in old space. A finished actor's old-space parts then keep its young
-// objects (last snapshot, context, transport) alive through every scavenge until the next full GC: they get
-// copied and promoted. In one process (bench/supervisor.bench.ts's bare arm) the flag cuts the bytes promoted
-// per connection from about 19 kB to 6 kB, the scavenge time per connection from about 33 to 11 µs and the
+// on allocates those objects directly in old space — among them each actor's `_actorScope`, which holds the
+// actor itself. A finished actor's dead old-space parts then keep it and its young objects (last snapshot,
+// context, input, transport) alive through every scavenge until the next full GC: they get copied and
+// promoted. In one process (bench/supervisor.bench.ts's bare arm) the flag cuts the bytes promoted per
+// connection from about 19 kB to 6 kB, the scavenge time per connection from about 33 to 11 µs and the
 // connection's cost from about 185 to 142 µs; across processes (bench/server.bench.ts) the listener's CPU per
 // connection is 6–10 % lower.
 //
