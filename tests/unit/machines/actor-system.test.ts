@@ -2,30 +2,18 @@
 // spawned actors, systemId lookups, done events, stopping), applying it twice is harmless, an unknown system is
 // left alone, and the effect it is for: short-lived actors under a long-lived parent promote far fewer bytes.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { type AnyActorRef, assign, createActor, fromPromise, setup } from 'xstate'
 import { leanActorSystem } from '../../../machines/actor-system.ts'
+import { promotedBytes } from '../../helpers/gc-trace.ts'
 
-const child = fileURLToPath(new URL('../../fixtures/actor-system-child.ts', import.meta.url))
-
-function promoted(lean: boolean): Promise<number> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--no-allocation-site-pretenuring', '--trace-gc-nvp', '--import', 'tsx', child, '20000'],
-      { env: { ...process.env, LEAN: lean ? '1' : '0' }, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout) => {
-        if (err) return reject(err)
-        assert.match(stdout, /^done$/m)
-        let bytes = 0
-        for (const m of stdout.matchAll(/gc=s .*?promoted=(\d+)/g)) bytes += Number(m[1])
-        resolve(bytes)
-      },
-    )
-  })
-}
+/** promoted bytes of actors under a long-lived parent, without pretenuring (whose effect would hide this one) */
+const promoted = async (lean: boolean) =>
+  (
+    await promotedBytes({ PARENT: '1', LEAN: lean ? '1' : '0', DEVP2P_V8_TUNING: '0' }, [
+      '--no-allocation-site-pretenuring',
+    ])
+  ).bytes
 
 describe('leanActorSystem', () => {
   it('children, invokes, spawns with systemIds, done events and stop work as before', async () => {
