@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { SERVER_V8_FLAGS } from '../actors/v8-tuning.ts'
 import { type Row, report } from './lib.ts'
 import { median, type NodeProc, quantile, spawnBenchProc } from './procs/driver.ts'
 
@@ -63,10 +64,16 @@ interface Overhead {
   medianShare: number
 }
 
-async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
+/**
+ * Connections per second (1 and 8 lanes) from a fresh listener and dialer process. For our server, unless
+ * `asBinary`, also the rotating overhead rounds and the RLPx + Hello dialers; `asBinary`: both processes with the
+ * V8 flags the devp2p-actors binary applies (actors/v8-tuning.ts) and, in place of the rounds, a longer warm-up.
+ */
+async function rates(listenKind: 'server' | 'ethjs', asBinary = false): Promise<Rates> {
   const dialKind = listenKind === 'ethjs' ? 'ethjs' : 'ours'
-  const listener = await spawnProc()
-  const dialer = await spawnProc()
+  const flags = asBinary ? [...SERVER_V8_FLAGS] : []
+  const listener = await spawnProc(flags)
+  const dialer = await spawnProc(flags)
   try {
     const target = await listener.call<Target>({ cmd: 'listen', kind: listenKind, maxPeers: 2000 })
     const cpu = () => listener.call<{ cpuMs: number; mainMs: number }>({ cmd: 'cpu' })
@@ -85,7 +92,9 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
     // warm-up: the listener's CPU per connection settles only after a few hundred connections (JIT)
     await run(target, 8, Math.min(2000, MS))
     let overhead: Overhead | undefined
-    if (listenKind === 'server') {
+    // about as many connections as the overhead rounds run before the main run's rate runs (JIT)
+    if (asBinary) await run(target, 8, 3 * MS)
+    else if (listenKind === 'server') {
       // The same process also accepts on two more ports with bare startPeer per socket (no server, no
       // supervisor machine, an accept-all checkpoint actor): one fed by the server's own accept loop
       // (actors/listener.ts: slots, netrestrict, inbound throttle), one by a plain node:net server. Rounds
@@ -144,7 +153,7 @@ async function rates(listenKind: 'server' | 'ethjs'): Promise<Rates> {
     const eight = await run(target, 8)
     // the same with RLPx + Hello dialers (no peer machine): a lighter load generator, as geth's p2p.Server
     // anchor was measured with its rlpx package; on 2 cores less dialer CPU leaves more to the listener
-    const eightLight = listenKind === 'server' ? await run(target, 8, MS, 'rlpx') : undefined
+    const eightLight = listenKind === 'server' && !asBinary ? await run(target, 8, MS, 'rlpx') : undefined
     return {
       rate1: (one.r.count * 1000) / one.r.elapsedMs,
       med1: median(one.r.latencies),
@@ -234,6 +243,8 @@ const t0 = performance.now()
 const serverRuns = Math.max(1, Number(process.env.BENCH_SERVER_RUNS ?? 1))
 const runs: Rates[] = []
 if (parts.has('server')) for (let i = 0; i < serverRuns; i++) runs.push(await rates('server'))
+// BENCH_BINARY=0 skips the rates under the binary's V8 flags
+const binary = parts.has('server') && process.env.BENCH_BINARY !== '0' ? await rates('server', true) : none
 const ethjs = parts.has('ethjs') ? await rates('ethjs') : none
 const mem = parts.has('memory')
   ? await memoryPerPeer()
@@ -318,6 +329,13 @@ const rows: Row[] = [
     unit: 'conn/s',
     ours: server.rate8Light,
   },
+  {
+    name: `connections through createServer, both processes as the devp2p-actors binary runs (${SERVER_V8_FLAGS.join(' ')}), 1 dialer lane`,
+    unit: 'conn/s',
+    ours: binary.rate1,
+  },
+  { name: '… the same, 8 lanes', unit: 'conn/s', ours: binary.rate8 },
+  { name: '… the same, listener CPU per connection (1 lane)', unit: 'ms', ours: binary.cpuListener },
   { name: '… latency median, 8 lanes', unit: 'ms', ours: server.med8, ethjs: ethjs.med8 },
   { name: '… latency p95, 8 lanes', unit: 'ms', ours: server.p95_8, ethjs: ethjs.p95_8 },
   {
