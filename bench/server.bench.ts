@@ -329,13 +329,6 @@ const rows: Row[] = [
     unit: 'conn/s',
     ours: server.rate8Light,
   },
-  {
-    name: `connections through createServer, both processes as the devp2p-actors binary runs (${SERVER_V8_FLAGS.join(' ')}), 1 dialer lane`,
-    unit: 'conn/s',
-    ours: binary.rate1,
-  },
-  { name: '… the same, 8 lanes', unit: 'conn/s', ours: binary.rate8 },
-  { name: '… the same, listener CPU per connection (1 lane)', unit: 'ms', ours: binary.cpuListener },
   { name: '… latency median, 8 lanes', unit: 'ms', ours: server.med8, ethjs: ethjs.med8 },
   { name: '… latency p95, 8 lanes', unit: 'ms', ours: server.p95_8, ethjs: ethjs.p95_8 },
   {
@@ -350,6 +343,13 @@ const rows: Row[] = [
     ours: server.cpuDialer,
     ethjs: ethjs.cpuDialer,
   },
+  {
+    name: `connections through createServer, both processes as the devp2p-actors binary runs (${SERVER_V8_FLAGS.join(' ')}), 1 dialer lane`,
+    unit: 'conn/s',
+    ours: binary.rate1,
+  },
+  { name: '… the same, 8 lanes', unit: 'conn/s', ours: binary.rate8 },
+  { name: '… the same, listener CPU per connection (1 lane)', unit: 'ms', ours: binary.cpuListener },
   {
     name: `rotating 1-lane rounds (${OVERHEAD_ROUNDS}×): createServer connections`,
     unit: 'conn/s',
