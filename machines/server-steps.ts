@@ -35,9 +35,6 @@ import type {
 } from './server.machine.ts'
 import { type BetweenMap, countBetween, mustWait } from './tie-break.ts'
 
-/** The actor ids machines/inbound-peers.ts gives inbound peers (`peer:in:<n>`). */
-export const INBOUND_PREFIX = 'peer:in:'
-
 /**
  * Send targets that never throw: a missing child resolves to undefined, which XState turns into the
  * sender itself — the supervisor ignores every event it sends to children, so the send is dropped.
@@ -315,11 +312,7 @@ export function childEndedStep(
     }
   }
   const conn = context.conns.get(childId)
-  if (conn === undefined) {
-    // an inbound peer that ended before post-handshake accepted it (machines/inbound-peers.ts frees its id)
-    if (childId.startsWith(INBOUND_PREFIX)) enqueue.emit({ type: 'inbound.ended', childId })
-    return undefined
-  }
+  if (conn === undefined) return undefined
   // an inbound peer is no child: it stopped itself on ending (stopChild would only copy the snapshot)
   if (conn.ref === undefined) enqueue.stopChild(childId)
   const out: PeerOutput = done
@@ -332,8 +325,7 @@ export function childEndedStep(
   const conns = context.conns.delete(childId)
   const id = conn.id
   const change: Partial<ServerContext> = {}
-  const added = id !== undefined && peers.get(id)?.childId === childId
-  if (added) {
+  if (id !== undefined && peers.get(id)?.childId === childId) {
     peers = peers.delete(id)
     inboundCount -= conn.inbound ? 1 : 0
     dial = peerRemoved(dial, id, conn.dialed, dialConns({ peers, conns }))
@@ -348,10 +340,7 @@ export function childEndedStep(
     }
     if (out.error !== undefined) dropped.error = out.error
     enqueue.emit(dropped)
-  } else if (conn.ref !== undefined) {
-    enqueue.emit({ type: 'inbound.ended', childId })
-  }
-  if (!added && id !== undefined) {
+  } else if (id !== undefined) {
     // a connection held at add-peer, or one a held connection waits for, ended (machines/tie-break.ts)
     let held = context.held
     if (held.length > 0 && held.some((e) => e.peer.id === childId))

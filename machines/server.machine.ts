@@ -49,8 +49,6 @@
 // | `peer.dropped`                 | {id, childId, inbound, reason, requestedByRemote, error?}            |
 // | `conn.rejected`                | {childId, id, inbound, stage: 'postHandshake'|'addPeer', reason}     |
 // | `conn.refused`                 | {conn}: a dial that connected while not running: close it             |
-// | `inbound.ended`                | {childId}: an inbound peer that was never added ended (an added one's |
-// |                                | end is `peer.dropped`); machines/inbound-peers.ts frees its id on both |
 // | `dial.started`                 | {task: DialTask}                                                     |
 import {
   type AnyActorLogic,
@@ -245,7 +243,6 @@ export type ServerEmitted =
       reason: DiscReason
     }
   | { type: 'conn.refused'; conn: unknown }
-  | { type: 'inbound.ended'; childId: string }
   | { type: 'dial.started'; task: DialTask }
 
 export interface ServerOutput {

@@ -1,13 +1,7 @@
 // machines/inbound-peers.ts: inbound peers created beside the supervisor, with it as their XState parent.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  type AnyActorRef,
-  createActor,
-  fromPromise,
-  type InspectionEvent,
-  setup as setupMachine,
-} from 'xstate'
+import { type AnyActorRef, createActor, fromPromise, type InspectionEvent } from 'xstate'
 import { InboundPeers } from '../../../machines/inbound-peers.ts'
 import type { PeerOutput } from '../../../machines/peer.machine.ts'
 import { serverMachine } from '../../../machines/server.machine.ts'
@@ -100,85 +94,5 @@ describe('InboundPeers', () => {
     assert.deepEqual(errors, [], "a failed peer is no error of the supervisor's")
     assert.ok(sup.getSnapshot().matches('running'))
     sup.stop()
-  })
-})
-
-describe('InboundPeers: how the supervisor frees the numbers', () => {
-  /** A peer that asks both checkpoints with no shared capability, so add-peer refuses it (UselessPeer). */
-  const uselessPeer = setupMachine({
-    types: { input: {} as { id: string; supervisor: AnyActorRef } },
-  }).createMachine({
-    context: ({ input }) => input,
-    initial: 'post',
-    states: {
-      post: {
-        entry: ({ context, self }) =>
-          context.supervisor.send({
-            type: 'checkpoint.postHandshake',
-            peer: self,
-            id: context.id,
-            inbound: true,
-          }),
-        on: { 'checkpoint.accepted': 'add', 'checkpoint.rejected': 'done' },
-      },
-      add: {
-        entry: ({ context, self }) =>
-          context.supervisor.send({
-            type: 'checkpoint.addPeer',
-            peer: self,
-            id: context.id,
-            inbound: true,
-            caps: [],
-            name: 'useless',
-          }),
-        on: { 'checkpoint.accepted': 'done', 'checkpoint.rejected': 'done' },
-      },
-      done: { type: 'final' },
-    },
-  })
-
-  it('an inbound peer accepted at post-handshake and refused at add-peer: inbound.ended, and its number reused', async () => {
-    const sup = createActor(serverMachine.provide({ actors: { peer: uselessPeer } }), {
-      input: {
-        self: SELF,
-        maxPeers: 10,
-        protocols: [{ name: 'eth', version: 68 }],
-        makePeerInput: (s) => ({ id: s.conn as string, supervisor: s.supervisor }),
-      },
-    })
-    const ended: string[] = []
-    const rejected: string[] = []
-    sup.on('inbound.ended', (e) => ended.push(e.childId))
-    sup.on('conn.rejected', (e) => rejected.push(`${e.stage}:${e.reason}`))
-    sup.start()
-    sup.send({ type: 'start' })
-    await settle()
-    const inbound = new InboundPeers(sup)
-    const ref = inbound.start('ab'.repeat(32))!
-    assert.equal(ref.id, 'peer:in:0')
-    await settle()
-    assert.deepEqual(rejected, ['addPeer:3'], 'UselessPeer at add-peer')
-    assert.deepEqual(ended, ['peer:in:0'])
-    assert.equal(inbound.size, 0)
-    assert.equal(inbound.get('peer:in:0'), undefined)
-    assert.equal(sup.getSnapshot().context.conns.size, 0, 'the supervisor forgot it')
-    assert.equal(inbound.start('cd'.repeat(32))!.id, 'peer:in:0', 'the number is free again')
-    sup.stop()
-  })
-
-  it('peers that end after the supervisor are left out of get / refs / size', async () => {
-    const { sup, inbound, conn } = setup()
-    sup.start()
-    sup.send({ type: 'start' })
-    await settle()
-    const c = conn()
-    const ref = inbound.start(c)!
-    sup.stop()
-    assert.equal(inbound.get(ref.id), ref, 'still running')
-    c.end!({ reason: 8, requestedByRemote: false })
-    await settle()
-    assert.equal(inbound.get(ref.id), undefined)
-    assert.deepEqual([...inbound.refs()], [])
-    assert.equal(inbound.size, 0)
   })
 })
