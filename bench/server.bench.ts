@@ -421,7 +421,7 @@ console.log('(latency and CPU rows: lower is better, so a ratio < 1 means we are
 if (perRun.length > 1)
   for (const [i, r] of perRun.entries())
     console.log(
-      `(run ${i + 1}: ${runs[i]!.rate1.toFixed(0)} / ${runs[i]!.rate8.toFixed(0)} conn/s, supervisor overhead ${r.supervisorMs.toFixed(3)} ms = ${r.supervisorShare.toFixed(1)} %, median of its rounds ${r.medianShare.toFixed(1)} %)`,
+      `(run ${i + 1}: ${runs[i]!.rate1.toFixed(0)} / ${runs[i]!.rate8.toFixed(0)} conn/s (RLPx + Hello dialers ${runs[i]!.rate8Light.toFixed(0)}), listener CPU ${runs[i]!.cpuListener.toFixed(2)} ms per connection, supervisor overhead ${r.supervisorMs.toFixed(3)} ms = ${r.supervisorShare.toFixed(1)} %, median of its rounds ${r.medianShare.toFixed(1)} %)`,
     )
 else console.log(`(supervisor overhead per round, ms: ${ov.rounds.map((x) => x.toFixed(3)).join(', ')})`)
 if (server.failed + ethjs.failed > 0)
