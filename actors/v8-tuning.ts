@@ -10,8 +10,9 @@
 // context, input, transport) alive through every scavenge until the next full GC: they get copied and
 // promoted. In one process (bench/supervisor.bench.ts's bare arm) the flag cuts the bytes promoted per
 // connection from about 19 kB to 6 kB, the scavenge time per connection from about 33 to 11 µs and the
-// connection's cost from about 185 to 142 µs; across processes (bench/server.bench.ts) the listener's CPU per
-// connection is 6–10 % lower.
+// connection's cost from about 185 to 142 µs. Across processes (bench/server.bench.ts), six alternating pairs
+// with and without it gave the listener 10 % less CPU per connection (−0.16 ± 0.09 ms); the bench's own rows for
+// the binary, run after its default rows and so not paired with them, have ranged from 16 % less to 7 % more.
 //
 // API
 //   SERVER_V8_FLAGS                         the flags
