@@ -189,7 +189,7 @@ export function startPeer(opts: StartPeerOptions): PeerSession {
     ...(t.disconnect !== undefined && { disconnectTimeout: t.disconnect }),
   })
   // the handshake starts now (the auth leaves at once when we dialled), while the machine is still being built:
-  // the machine's pendingHandshake invoke joins this same handshake (RlpxConnection.encHandshake is idempotent)
+  // the machine's connection actor joins this same handshake (RlpxConnection.encHandshake is idempotent)
   connection.encHandshake()
   const protocols = opts.protocols ?? []
   const localHello = opts.localHello

@@ -21,7 +21,6 @@ import {
   SNAPPY_PROTOCOL_VERSION,
 } from '../codecs/p2p.ts'
 import { type Msg, type PeerHandle, type Protocol, ProtocolError, protocolRW } from './protocol.ts'
-import { fromTask } from './task.ts'
 
 /**
  * What the peer machine needs of a connection (implemented by actors/rlpx-connection). Contract:
@@ -48,29 +47,6 @@ export interface PeerTransport {
 
 /** geth p2p/peer.go: `pingRecv: make(chan struct{}, 16)` — at most this many Pongs owed at once. */
 export const MAX_PENDING_PONGS = 16
-
-export interface EncHandshakeInput {
-  transport: PeerTransport
-}
-export interface EncHandshakeOutput {
-  /** 64-byte X||Y */
-  remotePubkey: Uint8Array
-}
-
-/**
- * RLPx ECIES handshake through the transport. Nothing to cancel when the machine abandons it: every way out of
- * pendingHandshake ends in `dropped`, which closes the transport (and so fails the handshake), and whoever stops
- * the peer actor from outside closes the connection (actors/peer.ts, actors/server.ts).
- */
-export const encHandshakeLogic = fromTask<EncHandshakeOutput, EncHandshakeInput>(async ({ input }) => ({
-  remotePubkey: await input.transport.encHandshake(),
-}))
-
-export interface ProtoHandshakeInput {
-  transport: PeerTransport
-  /** our Hello */
-  localHello: Hello
-}
 
 /**
  * Read the first message as the remote's Hello (geth readProtocolHandshake): > 2048 bytes → MESSAGE_TOO_BIG
@@ -151,41 +127,135 @@ function helloReader(
   return { hello, cancel }
 }
 
+/** each Hello object's encoding: a node sends the same Hello (one object, see actors/peer.ts) to every peer */
+const encodedHello = weakMemo(encodeHello)
+
 /**
  * geth doProtoHandshake: send our Hello and read theirs concurrently; a read error is preferred over the write
  * error. Snappy is switched the moment a valid Hello is read — `setSnappy(version ≥ 5)`, geth
  * SetSnappy(their.Version >= snappyProtocolVersion) — before the machine checks the identity, as geth does.
+ * `onCancel` receives the function that abandons the read (it then rejects with SHUTTING_DOWN).
  */
-/** each Hello object's encoding: a node sends the same Hello (one object, see actors/peer.ts) to every peer */
-const encodedHello = weakMemo(encodeHello)
-
-export const protoHandshakeLogic = fromTask<Hello, ProtoHandshakeInput>(async ({ input, onStop }) => {
-  const written = input.transport.send(P2P_MSG.hello, encodedHello(input.localHello)).then(
+export async function protoHandshake(
+  transport: PeerTransport,
+  localHello: Hello,
+  onCancel?: (cancel: () => void) => void,
+): Promise<Hello> {
+  const written = transport.send(P2P_MSG.hello, encodedHello(localHello)).then(
     () => undefined,
     (e: unknown) => ({ e }),
   )
-  const reader = helloReader(input.transport.messages$, (h) =>
-    input.transport.setSnappy(h.version >= SNAPPY_PROTOCOL_VERSION),
+  const reader = helloReader(transport.messages$, (h) =>
+    transport.setSnappy(h.version >= SNAPPY_PROTOCOL_VERSION),
   )
-  onStop(reader.cancel)
+  onCancel?.(reader.cancel)
   const theirs = await reader.hello
   const werr = await written
   if (werr) throw werr.e
   return theirs
-})
-
-export interface BaseProtocolInput {
-  messages$: Observable<Msg>
-  send(code: number, payload: Uint8Array): Promise<void>
-  /** BASE_PROTOCOL_LENGTH + the lengths of all matched protocols: codes at or above it are out of range */
-  totalLength: number
 }
 
-/** Events the base-protocol actor sends to the peer machine. */
+export interface ConnectionInput {
+  transport: PeerTransport
+  /** our Hello, sent on `hello.start` */
+  localHello: Hello
+}
+
+/** Commands the peer machine sends to its `connection` actor, each once, in this order. */
+export type ConnectionCommand =
+  | { type: 'hello.start' }
+  /** `totalLength`: BASE_PROTOCOL_LENGTH + the lengths of all matched protocols (codes at or above are out of range) */
+  | { type: 'messages.start'; totalLength: number }
+
+/** Events the base-protocol reader sends to the peer machine (after `messages.start`). */
 export type BaseProtocolEvent =
   | { type: 'disconnect.received'; reason: DiscReason }
   | { type: 'message.invalid'; error: ProtocolError }
   | { type: 'tcp.closed'; error?: unknown }
+
+/** Events the `connection` actor sends to the peer machine. */
+export type ConnectionEvent =
+  | { type: 'handshake.done'; remotePubkey: Uint8Array }
+  | { type: 'handshake.failed'; error: unknown }
+  | { type: 'hello.received'; hello: Hello }
+  | { type: 'hello.failed'; error: unknown }
+  | BaseProtocolEvent
+
+/**
+ * The connection seen from the peer machine, as one actor for the peer's whole life (invoked at its root): it
+ * runs the RLPx ECIES handshake at once (→ `handshake.done` with the remote public key, or `handshake.failed`),
+ * the Hello exchange on `hello.start` (→ `hello.received` / `hello.failed`, see protoHandshake), and the base
+ * protocol's read side on `messages.start` (see BaseProtocolReader). One actor rather than one per step: each
+ * XState actor costs its creation, start, stop and done event, on every connection.
+ *
+ * Stopping it abandons the Hello read and unsubscribes the reader. Nothing cancels the ECIES handshake: every way
+ * out of pendingHandshake ends in `dropped`, which closes the transport (and so fails the handshake), and whoever
+ * stops the peer actor from outside closes the connection (actors/peer.ts, actors/server.ts).
+ */
+export const connectionLogic = fromCallback<ConnectionCommand, ConnectionInput>(
+  ({ input, sendBack, receive }) => {
+    const driver = new ConnectionDriver(input, sendBack)
+    receive(driver.command)
+    return driver.stop
+  },
+)
+
+/** connectionLogic's state and handlers: one object per peer, its handlers on the prototype. */
+class ConnectionDriver {
+  stopped = false
+  cancelHello: (() => void) | undefined
+  reader: BaseProtocolReader | undefined
+  /** receive() and cleanup: bound once */
+  readonly command: (c: ConnectionCommand) => void
+  readonly stop: () => void
+  constructor(
+    readonly input: ConnectionInput,
+    readonly sendBack: (e: ConnectionEvent) => void,
+  ) {
+    this.command = this.onCommand.bind(this)
+    this.stop = this.dispose.bind(this)
+    let handshake: Promise<Uint8Array>
+    try {
+      handshake = input.transport.encHandshake()
+    } catch (e) {
+      handshake = Promise.reject(e)
+    }
+    handshake.then(
+      (remotePubkey) => this.emit({ type: 'handshake.done', remotePubkey }),
+      (error: unknown) => this.emit({ type: 'handshake.failed', error }),
+    )
+  }
+
+  emit(e: ConnectionEvent): void {
+    if (!this.stopped) this.sendBack(e)
+  }
+
+  onCommand(c: ConnectionCommand): void {
+    if (this.stopped) return
+    if (c.type === 'hello.start') {
+      if (this.cancelHello) return
+      this.cancelHello = ignore
+      protoHandshake(this.input.transport, this.input.localHello, (cancel) => {
+        this.cancelHello = cancel
+      }).then(
+        (hello) => this.emit({ type: 'hello.received', hello }),
+        (error: unknown) => this.emit({ type: 'hello.failed', error }),
+      )
+    } else if (!this.reader) {
+      const reader = new BaseProtocolReader(this.input.transport, c.totalLength, this)
+      this.reader = reader
+      reader.sub = this.input.transport.messages$.subscribe(reader)
+    }
+  }
+
+  dispose(): void {
+    this.stopped = true
+    this.cancelHello?.()
+    this.reader?.dispose()
+  }
+}
+
+const ignore = (): void => {}
 
 /**
  * geth Peer.readLoop + handle, as one subscription: Ping → a Pong owed (at most MAX_PENDING_PONGS owed, one
@@ -193,33 +263,22 @@ export type BaseProtocolEvent =
  * Disconnect → `disconnect.received`; a second Hello → `message.invalid` (geth ignores it; the devp2p spec
  * sends Hello once); other codes < 16 ignored; codes ≥ totalLength → `message.invalid` (INVALID_MSG_CODE);
  * sub-protocol codes are left to the protocols' own subscriptions. Stream end → `tcp.closed`.
- */
-export const baseProtocolLogic = fromCallback<{ type: 'noop' }, BaseProtocolInput>(({ input, sendBack }) => {
-  const reader = new BaseProtocolReader(input, sendBack)
-  reader.sub = input.messages$.subscribe(reader)
-  return reader.stop
-})
-
-/**
- * baseProtocolLogic's state and handlers. A class so that an idle peer holds one object whose handlers live on
- * the prototype, instead of a closure per handler (each closure is a heap object, and more under tsx keepNames).
+ * A class so that an idle peer holds one object whose handlers live on the prototype, instead of a closure per
+ * handler (each closure is a heap object, and more under tsx keepNames).
  */
 class BaseProtocolReader {
   stopped = false
   owed = 0
   writing = false
   sub: { unsubscribe(): void } | undefined
-  /** the actor's cleanup: bound once, no closure */
-  readonly stop: () => void
   constructor(
-    readonly input: BaseProtocolInput,
-    readonly sendBack: (e: BaseProtocolEvent) => void,
-  ) {
-    this.stop = this.dispose.bind(this)
-  }
+    readonly transport: PeerTransport,
+    readonly totalLength: number,
+    readonly owner: { emit(e: BaseProtocolEvent): void },
+  ) {}
 
   emit(e: BaseProtocolEvent): void {
-    if (!this.stopped) this.sendBack(e)
+    if (!this.stopped) this.owner.emit(e)
   }
 
   pump(): void {
@@ -227,7 +286,7 @@ class BaseProtocolReader {
     this.owed--
     this.writing = true
     // geth ignores Pong write errors (SendItems(p.rw, pongMsg)); a broken socket surfaces on the read side.
-    this.input.send(P2P_MSG.pong, PONG_PAYLOAD).then(
+    this.transport.send(P2P_MSG.pong, PONG_PAYLOAD).then(
       () => {
         this.writing = false
         this.pump()
@@ -256,7 +315,7 @@ class BaseProtocolReader {
         return
     }
     if (m.code < BASE_PROTOCOL_LENGTH) return
-    const total = this.input.totalLength
+    const total = this.totalLength
     if (m.code >= total) {
       this.emit({
         type: 'message.invalid',

@@ -2,9 +2,11 @@
 // setupConn / checkpoint, p2p/transport.go, p2p/peer.go Peer.run). States are the contract:
 //   pendingHandshake → encHandshakeChecks → protoHandshake → protoHandshakeChecks → running → dropped (final)
 // Effects are named actors/actions (defaults in ./peer-actors.ts over a PeerTransport; override with .provide()):
-//   actors  encHandshake (promise → {remotePubkey}), protoHandshake (promise → their Hello; switches snappy),
-//           messages (base protocol: Pong queue, Disconnect, code range), protocolRunner (child `proto:<name>`)
-//   actions requestPostHandshakeCheck, requestAddPeerCheck, sendPing, closeConnection, spawnProtocols, assign*
+//   actors  connection (one for the peer's life, invoked at the root: the ECIES handshake at once, the Hello
+//           exchange on `hello.start` — it switches snappy —, the base protocol's read side on `messages.start`:
+//           Pong queue, Disconnect, code range), protocolRunner (child `proto:<name>`)
+//   actions requestPostHandshakeCheck, requestAddPeerCheck, startHello, startMessages, sendPing, closeConnection,
+//           spawnProtocols, assign*
 //   delays  handshakeTimeout 5 s, helloTimeout 30 s, pingInterval 15 s (peerDefaults)
 // Wiring: createActor(peerMachine, { input: { transport, inbound, dialDest?, localHello, protocols } }) where
 // `transport` is the RLPx connection seen as a PeerTransport (contract in ./peer-actors.ts); the server spawns
@@ -16,12 +18,16 @@
 // | checkpoint.accepted        | —                       | supervisor                    | *Checks states   | → protoHandshake / running                                |
 // | checkpoint.rejected        | reason                  | supervisor                    | *Checks states   | → dropped, Disconnect(reason) sent                        |
 // | peer.disconnect            | reason                  | PeerHandle.disconnect, server | any but dropped  | → dropped, Disconnect(reason) sent, not requestedByRemote |
-// | tcp.closed                 | error?                  | connection actor, messages    | any but dropped  | → dropped, reason classify(error) (none → NetworkError), nothing sent |
-// | disconnect.received        | reason                  | `messages` actor              | running          | → dropped, requestedByRemote, reason echoed back          |
-// | message.invalid            | error (ProtocolError)   | `messages` actor              | running          | → dropped DiscProtocolError (out-of-range code, 2nd Hello) |
+// | tcp.closed                 | error?                  | `connection` actor, server    | any but dropped  | → dropped, reason classify(error) (none → NetworkError), nothing sent |
+// | handshake.done             | remotePubkey            | `connection` actor            | pendingHandshake | → encHandshakeChecks                                      |
+// | handshake.failed           | error                   | `connection` actor            | pendingHandshake | → dropped, reason classify(error), nothing sent           |
+// | hello.received             | hello                   | `connection` actor            | protoHandshake   | → protoHandshakeChecks; bad id → dropped (see the guards) |
+// | hello.failed               | error                   | `connection` actor            | protoHandshake   | → dropped, classify(error); a remote Disconnect's reason  |
+// | disconnect.received        | reason                  | `connection` actor            | running          | → dropped, requestedByRemote, reason echoed back          |
+// | message.invalid            | error (ProtocolError)   | `connection` actor            | running          | → dropped DiscProtocolError (out-of-range code, 2nd Hello) |
 // | protocol.returned          | name                    | `protocolRunner` child        | running          | → dropped DiscQuitting                                    |
 // | protocol.failed            | name, error             | `protocolRunner` child        | running          | → dropped protocolDiscReason(error)                       |
-// | xstate.done/error.actor.encHandshake, .protoHandshake, xstate.after.{handshakeTimeout,helloTimeout,pingInterval}: internal |
+// | xstate.after.{handshakeTimeout,helloTimeout,pingInterval}: internal                                                                     |
 //
 // Events the machine SENDS (to `input.supervisor`, else its parent actor; with neither they go to itself and are ignored)
 // | event                      | payload                                                               | when                          |
@@ -48,12 +54,11 @@ import {
 } from '../codecs/p2p.ts'
 import { keccak256 } from '../crypto/keccak.ts'
 import {
-  baseProtocolLogic,
+  type ConnectionEvent,
+  connectionLogic,
   createPeerHandle,
-  encHandshakeLogic,
   type PeerTransport,
   protocolRunnerLogic,
-  protoHandshakeLogic,
 } from './peer-actors.ts'
 import { classify, type PeerHandle, type Protocol, ProtocolError, protocolDiscReason } from './protocol.ts'
 
@@ -118,9 +123,7 @@ export type PeerEvent =
   | { type: 'checkpoint.accepted' }
   | { type: 'checkpoint.rejected'; reason: DiscReason }
   | { type: 'peer.disconnect'; reason: DiscReason }
-  | { type: 'tcp.closed'; error?: unknown }
-  | { type: 'disconnect.received'; reason: DiscReason }
-  | { type: 'message.invalid'; error: ProtocolError }
+  | ConnectionEvent
   | { type: 'protocol.returned'; name: string }
   | { type: 'protocol.failed'; name: string; error: unknown }
 
@@ -171,9 +174,7 @@ export const peerMachine = setup({
     output: {} as PeerOutput,
   },
   actors: {
-    encHandshake: encHandshakeLogic,
-    protoHandshake: protoHandshakeLogic,
-    messages: baseProtocolLogic,
+    connection: connectionLogic,
     protocolRunner: protocolRunnerLogic,
   },
   delays: {
@@ -215,6 +216,11 @@ export const peerMachine = setup({
         matched: context.matched.length,
       }),
     ),
+    startHello: sendTo('connection', { type: 'hello.start' }),
+    startMessages: sendTo('connection', ({ context }) => ({
+      type: 'messages.start' as const,
+      totalLength: context.matched.reduce((n, m) => n + m.length, BASE_PROTOCOL_LENGTH),
+    })),
     /** geth pingLoop: write errors surface on the read side (tcp.closed), so they are ignored here */
     sendPing: ({ context }) => {
       context.transport.send(P2P_MSG.ping, PING_PAYLOAD).catch(() => {})
@@ -312,6 +318,11 @@ export const peerMachine = setup({
     return out
   },
   initial: 'pendingHandshake',
+  invoke: {
+    id: 'connection',
+    src: 'connection',
+    input: ({ context }) => ({ transport: context.transport, localHello: context.localHello }),
+  },
   on: {
     'peer.disconnect': {
       target: '.dropped',
@@ -324,21 +335,18 @@ export const peerMachine = setup({
   },
   states: {
     pendingHandshake: {
-      invoke: {
-        id: 'encHandshake',
-        src: 'encHandshake',
-        input: ({ context }) => ({ transport: context.transport }),
-        onDone: {
+      on: {
+        'handshake.done': {
           target: 'encHandshakeChecks',
           actions: {
             type: 'recordEncHandshake',
             // geth setupConn: a dialled connection's node is the dial destination
             params: ({ context, event }) => ({
-              remotePubkey: context.dialDest?.pubkey ?? event.output.remotePubkey,
+              remotePubkey: context.dialDest?.pubkey ?? event.remotePubkey,
             }),
           },
         },
-        onError: {
+        'handshake.failed': {
           target: 'dropped',
           actions: { type: 'assignHandshakeFailure', params: ({ event }) => ({ error: event.error }) },
         },
@@ -356,30 +364,28 @@ export const peerMachine = setup({
       },
     },
     protoHandshake: {
-      invoke: {
-        id: 'protoHandshake',
-        src: 'protoHandshake',
-        input: ({ context }) => ({ transport: context.transport, localHello: context.localHello }),
-        onDone: [
+      entry: 'startHello',
+      on: {
+        'hello.received': [
           {
-            guard: { type: 'isHelloIdInvalid', params: ({ event }) => ({ hello: event.output }) },
+            guard: { type: 'isHelloIdInvalid', params: ({ event }) => ({ hello: event.hello }) },
             target: 'dropped',
             actions: 'assignInvalidIdentity',
           },
           {
-            guard: { type: 'isHelloIdUnexpected', params: ({ event }) => ({ hello: event.output }) },
+            guard: { type: 'isHelloIdUnexpected', params: ({ event }) => ({ hello: event.hello }) },
             target: 'dropped',
             actions: [
-              { type: 'recordHello', params: ({ event }) => ({ hello: event.output }) },
+              { type: 'recordHello', params: ({ event }) => ({ hello: event.hello }) },
               'assignUnexpectedIdentity',
             ],
           },
           {
             target: 'protoHandshakeChecks',
-            actions: { type: 'recordHello', params: ({ event }) => ({ hello: event.output }) },
+            actions: { type: 'recordHello', params: ({ event }) => ({ hello: event.hello }) },
           },
         ],
-        onError: [
+        'hello.failed': [
           {
             // geth returns the remote's Disconnect as the handshake error and does not answer it
             guard: { type: 'isRemoteDisconnect', params: ({ event }) => ({ error: event.error }) },
@@ -411,20 +417,10 @@ export const peerMachine = setup({
         },
       },
     },
+    // one region: the ping loop re-enters `waiting` (geth pingLoop); the protocols are spawned on entry
     running: {
-      type: 'parallel',
-      invoke: {
-        id: 'messages',
-        src: 'messages',
-        input: ({ context }) => ({
-          messages$: context.transport.messages$,
-          // a method, not an arrow property: no per-peer name-keeping wrapper under tsx (esbuild keepNames)
-          send(code: number, payload: Uint8Array) {
-            return context.transport.send(code, payload)
-          },
-          totalLength: context.matched.reduce((n, m) => n + m.length, BASE_PROTOCOL_LENGTH),
-        }),
-      },
+      entry: ['startMessages', 'spawnProtocols'],
+      initial: 'waiting',
       on: {
         'disconnect.received': {
           target: 'dropped',
@@ -438,30 +434,15 @@ export const peerMachine = setup({
           target: 'dropped',
           actions: { type: 'assignInvalidMessage', params: ({ event }) => ({ error: event.error }) },
         },
+        'protocol.returned': { target: 'dropped', actions: 'assignProtocolReturned' },
+        'protocol.failed': {
+          target: 'dropped',
+          actions: { type: 'assignProtocolFailed', params: ({ event }) => ({ error: event.error }) },
+        },
       },
       states: {
-        ping: {
-          initial: 'waiting',
-          states: {
-            waiting: {
-              after: { pingInterval: { target: 'waiting', reenter: true, actions: 'sendPing' } },
-            },
-          },
-        },
-        protocols: {
-          initial: 'active',
-          states: {
-            active: {
-              entry: 'spawnProtocols',
-              on: {
-                'protocol.returned': { target: '#peer.dropped', actions: 'assignProtocolReturned' },
-                'protocol.failed': {
-                  target: '#peer.dropped',
-                  actions: { type: 'assignProtocolFailed', params: ({ event }) => ({ error: event.error }) },
-                },
-              },
-            },
-          },
+        waiting: {
+          after: { pingInterval: { target: 'waiting', reenter: true, actions: 'sendPing' } },
         },
       },
     },

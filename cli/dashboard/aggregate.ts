@@ -10,8 +10,8 @@
 //   agg.peerUpdate(node, PeerUpdate, now)  agg.peerEvent(node, PeerEvent, now)  agg.prune(now)
 //   agg.full(now) → DashboardState (GET /state.json, the first SSE message)
 //   agg.takeDelta(now) → DashboardDelta | undefined (what changed since the last take; undefined if nothing)
-// Counts: `counts[path]` = peer actors whose snapshot is in that state path now (`running`, `running.ping`,
-// `running.ping.waiting`, …); a dropped peer stays `lingerMs` in `dropped` (and in its node's table) before it
+// Counts: `counts[path]` = peer actors whose snapshot is in that state path now (`running`,
+// `running.waiting`, …); a dropped peer stays `lingerMs` in `dropped` (and in its node's table) before it
 // is forgotten. `drops[name]` counts every peer machine that ended, by DiscReason name (codecs/p2p.ts).
 import type { PeerEvent } from '../../actors/server-info.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
@@ -30,7 +30,7 @@ export interface PeerUpdate {
   key: string
   /** the child id in the supervisor (`peer:in:3`, `peer:<idHex>`) */
   actor: string
-  /** snapshot value ('pendingHandshake', { running: { ping: 'waiting', protocols: 'active' } }, …) */
+  /** snapshot value ('pendingHandshake', { running: 'waiting' }, …) */
   value: unknown
   /** snapshot status: active | done | stopped | error */
   status: string
@@ -76,7 +76,7 @@ export interface PeerRow {
   inbound: boolean
   /** top-level state */
   state: string
-  /** leaf states below the top level ('ping.waiting', 'protocols.active') */
+  /** the active leaf states below the top level ('waiting' in running) */
   sub: string[]
   name: string
   caps: string[]
@@ -340,7 +340,10 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
       for (const p of paths) bump(counts, p, 1)
       rec.paths = paths
       const prev = row.state
-      row.sub = paths.filter((p) => p.split('.').length > 2).map((p) => p.slice(p.indexOf('.') + 1))
+      // the active leaves below the top-level state ('waiting'; 'ping.waiting' for a region of a parallel one)
+      row.sub = paths
+        .filter((p) => p.includes('.') && !paths.some((q) => q.startsWith(`${p}.`)))
+        .map((p) => p.slice(p.indexOf('.') + 1))
       row.state = state
       if (prev !== state) {
         row.since = rel(now)

@@ -5,10 +5,10 @@
 //
 // API
 //   describeMachine(machine) → ChartJson { id, states: ChartState[], edges: ChartEdge[] }
-//   statePaths(value)        → every active state path of a snapshot value ('running', 'running.ping', …)
+//   statePaths(value)        → every active state path of a snapshot value ('running', 'running.waiting', …)
 //   edgeLabel(eventType)     → 'encHandshake done', 'after handshakeTimeout', 'checkpoint.accepted', …
 
-/** One state: `path` is dot-joined from the machine root (`running.ping.waiting`). */
+/** One state: `path` is dot-joined from the machine root (`running.waiting`). */
 export interface ChartState {
   path: string
   key: string

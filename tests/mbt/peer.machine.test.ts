@@ -1,22 +1,17 @@
 // Model-based tests of the peer machine (machines/peer.machine.ts) with xstate/graph: every shortest path and
-// every simple path that reaches `dropped` is executed against fake actors on a SimulatedClock, and each path's
+// every simple path that reaches `dropped` is executed against a fake `connection` actor on a SimulatedClock, and each path's
 // output (reason, requestedByRemote) and wire Disconnect are checked against an expected-reason table.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Subject } from 'rxjs'
-import { type AnyActorRef, createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate'
+import { type AnyActorRef, createActor, fromCallback, SimulatedClock } from 'xstate'
 import { TestModel, type TestPath } from 'xstate/graph'
 import { DecodeError } from '../../codecs/errors.ts'
 import { DiscReason, type Hello } from '../../codecs/p2p.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { type PeerEvent, type PeerInput, peerDefaults, peerMachine } from '../../machines/peer.machine.ts'
-import type {
-  EncHandshakeInput,
-  EncHandshakeOutput,
-  PeerTransport,
-  ProtoHandshakeInput,
-} from '../../machines/peer-actors.ts'
+import type { ConnectionCommand, ConnectionInput, PeerTransport } from '../../machines/peer-actors.ts'
 import { type Msg, type Protocol, ProtocolError } from '../../machines/protocol.ts'
 
 const PUB = new Uint8Array(64).fill(7)
@@ -44,10 +39,10 @@ const PROTOCOLS: Protocol[] = [
 // ---- the fake world one path runs in -------------------------------------------------------------------
 
 interface Driver {
-  enc?: { res(o: EncHandshakeOutput): void; rej(e: unknown): void }
-  hello?: { res(h: Hello): void; rej(e: unknown): void }
-  messagesBack?: (e: PeerEvent) => void
-  messagesStopped: number
+  /** the fake `connection` actor's way back to the machine, and the commands it received */
+  back?: (e: PeerEvent) => void
+  commands: ConnectionCommand[]
+  connectionStopped: number
   runners: Map<string, (e: PeerEvent) => void>
   runnersStopped: number
   closes: (number | undefined)[]
@@ -57,7 +52,8 @@ interface Driver {
 let drv: Driver
 
 const newDriver = (): Driver => ({
-  messagesStopped: 0,
+  commands: [],
+  connectionStopped: 0,
   runners: new Map(),
   runnersStopped: 0,
   closes: [],
@@ -66,27 +62,22 @@ const newDriver = (): Driver => ({
 })
 
 const transport: PeerTransport = {
-  encHandshake: () => Promise.reject(new Error('fake actors replace this')),
+  encHandshake: () => Promise.reject(new Error('the fake connection actor replaces this')),
   messages$: new Subject<Msg>(),
   send: (code) => {
     drv.sent.push(code)
     return Promise.resolve()
   },
-  setSnappy: () => assert.fail('snappy is switched by the protoHandshake actor, not the machine'),
+  setSnappy: () => assert.fail('snappy is switched by the connection actor, not the machine'),
   close: (reason) => drv.closes.push(reason),
 }
 
 const fakeMachine = peerMachine.provide({
   actors: {
-    encHandshake: fromPromise<EncHandshakeOutput, EncHandshakeInput>(
-      () => new Promise((res, rej) => (drv.enc = { res, rej })),
-    ),
-    protoHandshake: fromPromise<Hello, ProtoHandshakeInput>(
-      () => new Promise((res, rej) => (drv.hello = { res, rej })),
-    ),
-    messages: fromCallback(({ sendBack }) => {
-      drv.messagesBack = sendBack
-      return () => drv.messagesStopped++
+    connection: fromCallback<ConnectionCommand, ConnectionInput>(({ sendBack, receive }) => {
+      drv.back = sendBack
+      receive((c) => drv.commands.push(c))
+      return () => drv.connectionStopped++
     }),
     protocolRunner: fromCallback(({ sendBack, input }) => {
       drv.runners.set((input as { protocol: Protocol }).protocol.name, sendBack)
@@ -105,14 +96,14 @@ interface Expect {
 }
 type ModelEvent = PeerEvent | { type: string; [k: string]: unknown }
 const E: { event: ModelEvent; expect?: Expect }[] = [
-  { event: { type: 'xstate.done.actor.encHandshake', output: { remotePubkey: PUB } } },
+  { event: { type: 'handshake.done', remotePubkey: PUB } },
   {
-    event: { type: 'xstate.error.actor.encHandshake', error: new DecodeError('ECIES_FAILED') },
+    event: { type: 'handshake.failed', error: new DecodeError('ECIES_FAILED') },
     expect: { reason: DiscReason.ProtocolError, requestedByRemote: false, wire: undefined },
   },
   {
     event: {
-      type: 'xstate.error.actor.encHandshake',
+      type: 'handshake.failed',
       error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }),
     },
     expect: { reason: DiscReason.NetworkError, requestedByRemote: false, wire: undefined },
@@ -126,14 +117,14 @@ const E: { event: ModelEvent; expect?: Expect }[] = [
     event: { type: 'checkpoint.rejected', reason: DiscReason.TooManyPeers },
     expect: { reason: DiscReason.TooManyPeers, requestedByRemote: false, wire: DiscReason.TooManyPeers },
   },
-  { event: { type: 'xstate.done.actor.protoHandshake', output: hello(5, PUB) } },
-  { event: { type: 'xstate.done.actor.protoHandshake', output: hello(4, PUB) } },
+  { event: { type: 'hello.received', hello: hello(5, PUB) } },
+  { event: { type: 'hello.received', hello: hello(4, PUB) } },
   {
-    event: { type: 'xstate.done.actor.protoHandshake', output: hello(5, new Uint8Array(64)) },
+    event: { type: 'hello.received', hello: hello(5, new Uint8Array(64)) },
     expect: { reason: DiscReason.InvalidIdentity, requestedByRemote: false, wire: undefined },
   },
   {
-    event: { type: 'xstate.done.actor.protoHandshake', output: hello(5, OTHER) },
+    event: { type: 'hello.received', hello: hello(5, OTHER) },
     expect: {
       reason: DiscReason.UnexpectedIdentity,
       requestedByRemote: false,
@@ -142,20 +133,20 @@ const E: { event: ModelEvent; expect?: Expect }[] = [
   },
   {
     event: {
-      type: 'xstate.error.actor.protoHandshake',
+      type: 'hello.failed',
       error: new ProtocolError('REMOTE_DISCONNECT', 'x', { reason: DiscReason.UselessPeer }),
     },
     expect: { reason: DiscReason.UselessPeer, requestedByRemote: true, wire: undefined },
   },
   {
-    event: { type: 'xstate.error.actor.protoHandshake', error: new DecodeError('MESSAGE_TOO_BIG') },
+    event: { type: 'hello.failed', error: new DecodeError('MESSAGE_TOO_BIG') },
     expect: { reason: DiscReason.ProtocolError, requestedByRemote: false, wire: undefined },
   },
   {
     event: { type: 'xstate.after.helloTimeout.peer.protoHandshake' },
     expect: { reason: DiscReason.ReadTimeout, requestedByRemote: false, wire: undefined },
   },
-  { event: { type: 'xstate.after.pingInterval.peer.running.ping.waiting' } },
+  { event: { type: 'xstate.after.pingInterval.peer.running.waiting' } },
   {
     event: { type: 'peer.disconnect', reason: DiscReason.Requested },
     expect: { reason: DiscReason.Requested, requestedByRemote: false, wire: DiscReason.Requested },
@@ -250,9 +241,14 @@ async function runPath(path: TestPath<Snap, PeerEvent>, input: PeerInput): Promi
     actor.send(step.event)
     await tick()
   }
-  const viaMessages = async (step: { event: PeerEvent }) => {
-    assert.ok(drv.messagesBack, 'messages actor running')
-    drv.messagesBack(step.event)
+  /** an event the connection actor sends: the Hello only once asked for, base-protocol events once running */
+  const viaConnection = async (step: { event: PeerEvent }) => {
+    assert.ok(drv.back, 'connection actor running')
+    const asked = drv.commands.map((c) => c.type)
+    if (step.event.type.startsWith('hello.')) assert.deepEqual(asked, ['hello.start'])
+    if (step.event.type === 'disconnect.received' || step.event.type === 'message.invalid')
+      assert.deepEqual(asked, ['hello.start', 'messages.start'])
+    drv.back(step.event)
     await tick()
   }
   const viaRunner = async (step: { event: PeerEvent }) => {
@@ -269,15 +265,15 @@ async function runPath(path: TestPath<Snap, PeerEvent>, input: PeerInput): Promi
     }
   await path.test({
     events: {
-      'xstate.done.actor.encHandshake': ev<{ output: EncHandshakeOutput }>((e) => drv.enc!.res(e.output)),
-      'xstate.error.actor.encHandshake': ev<{ error: unknown }>((e) => drv.enc!.rej(e.error)),
-      'xstate.done.actor.protoHandshake': ev<{ output: Hello }>((e) => drv.hello!.res(e.output)),
-      'xstate.error.actor.protoHandshake': ev<{ error: unknown }>((e) => drv.hello!.rej(e.error)),
+      'handshake.done': viaConnection,
+      'handshake.failed': viaConnection,
+      'hello.received': viaConnection,
+      'hello.failed': viaConnection,
       'xstate.after.handshakeTimeout.peer.pendingHandshake': ev(() =>
         clock.increment(peerDefaults.handshakeTimeout),
       ),
       'xstate.after.helloTimeout.peer.protoHandshake': ev(() => clock.increment(peerDefaults.helloTimeout)),
-      'xstate.after.pingInterval.peer.running.ping.waiting': ev(() => {
+      'xstate.after.pingInterval.peer.running.waiting': ev(() => {
         pings++
         clock.increment(peerDefaults.pingInterval)
       }),
@@ -285,8 +281,8 @@ async function runPath(path: TestPath<Snap, PeerEvent>, input: PeerInput): Promi
       'checkpoint.rejected': send,
       'peer.disconnect': send,
       'tcp.closed': send,
-      'disconnect.received': viaMessages,
-      'message.invalid': viaMessages,
+      'disconnect.received': viaConnection,
+      'message.invalid': viaConnection,
       'protocol.returned': viaRunner,
       'protocol.failed': viaRunner,
     } as never,
@@ -306,18 +302,29 @@ async function runPath(path: TestPath<Snap, PeerEvent>, input: PeerInput): Promi
   // side effects along the way
   const steps: string[] = path.steps.map((s) => s.event.type)
   const ok = (t: string) => steps.includes(t)
-  const postHs = ok('xstate.done.actor.encHandshake')
-  const hs = path.steps.find((s) => (s.event.type as string) === 'xstate.done.actor.protoHandshake')
-    ?.event as unknown as { output: Hello } | undefined
+  const postHs = ok('handshake.done')
+  const hs = path.steps.find((s) => (s.event.type as string) === 'hello.received')?.event as unknown as
+    | { hello: Hello }
+    | undefined
   const expectedCheckpoints = postHs ? ['checkpoint.postHandshake'] : []
-  const helloOk = hs?.output.id.some((b) => b !== 0) === true
-  if (hs && helloOk && keccakMatches(hs.output.id)) expectedCheckpoints.push('checkpoint.addPeer')
+  const helloOk = hs?.hello.id.some((b) => b !== 0) === true
+  if (hs && helloOk && keccakMatches(hs.hello.id)) expectedCheckpoints.push('checkpoint.addPeer')
   assert.deepEqual(drv.checkpoints, expectedCheckpoints, 'checkpoints sent')
   assert.equal(drv.sent.filter((c) => c === 0x02).length, pings, 'one Ping per interval')
   const ran = ok('checkpoint.accepted') && steps.filter((t) => t === 'checkpoint.accepted').length === 2
   assert.equal(drv.runners.size, ran ? 2 : 0, 'eth and snap matched, les not')
   assert.equal(drv.runnersStopped, drv.runners.size, 'protocol runners stopped')
-  assert.equal(drv.messagesStopped, ran ? 1 : 0, 'messages actor stopped')
+  const accepted = steps.filter((t) => t === 'checkpoint.accepted').length
+  assert.deepEqual(
+    drv.commands,
+    [
+      ...(accepted >= 1 ? [{ type: 'hello.start' }] : []),
+      // 16 base codes + eth/68's 17 + snap/1's 8
+      ...(ran ? [{ type: 'messages.start', totalLength: 41 }] : []),
+    ],
+    'the Hello asked for once past the first checkpoint, the base protocol once running',
+  )
+  assert.equal(drv.connectionStopped, 1, 'connection actor stopped with the peer')
   assert.equal((clock as unknown as { timeouts: Map<unknown, unknown> }).timeouts.size, 0, 'no timer left')
   supervisor.stop()
 }
@@ -426,14 +433,14 @@ describe('peer machine under random event sequences', () => {
         actor.subscribe({ error: (e) => errors.push(e) })
         actor.start()
         for (const p of pokes) {
-          if (p.k === 'encOk') drv.enc?.res({ remotePubkey: PUB })
-          else if (p.k === 'encFail') drv.enc?.rej(new Error('x'))
-          else if (p.k === 'hello') drv.hello?.res(p.h)
-          else if (p.k === 'helloFail') drv.hello?.rej(new Error('x'))
+          if (p.k === 'encOk') drv.back?.({ type: 'handshake.done', remotePubkey: PUB })
+          else if (p.k === 'encFail') drv.back?.({ type: 'handshake.failed', error: new Error('x') })
+          else if (p.k === 'hello') drv.back?.({ type: 'hello.received', hello: p.h })
+          else if (p.k === 'helloFail') drv.back?.({ type: 'hello.failed', error: new Error('x') })
           else if (p.k === 'time') clock.increment(p.ms)
           else {
             const ev = p.ev as PeerEvent
-            if (ev.type === 'disconnect.received' || ev.type === 'message.invalid') drv.messagesBack?.(ev)
+            if (ev.type === 'disconnect.received' || ev.type === 'message.invalid') drv.back?.(ev)
             else if (ev.type === 'protocol.returned' || ev.type === 'protocol.failed')
               drv.runners.get(ev.name)?.(ev)
             else actor.send(ev)
@@ -449,6 +456,7 @@ describe('peer machine under random event sequences', () => {
         assert.equal(typeof actor.getSnapshot().output!.reason, 'number')
         assert.equal((clock as unknown as { timeouts: Map<unknown, unknown> }).timeouts.size, 0)
         assert.equal(drv.runnersStopped, drv.runners.size)
+        assert.equal(drv.connectionStopped, 1)
       }),
       { numRuns: 300 },
     )

@@ -17,7 +17,7 @@ import { peerMachine } from '../../../machines/peer.machine.ts'
 import { serverMachine } from '../../../machines/server.machine.ts'
 
 const T0 = 1_000_000
-const RUNNING = { running: { ping: 'waiting', protocols: 'active' } }
+const RUNNING = { running: 'waiting' }
 const ID_A = 'aa'.repeat(32)
 const ID_B = 'bb'.repeat(32)
 
@@ -63,10 +63,7 @@ describe('dashboard aggregate', () => {
     let s = agg.full(t)
     assert.deepEqual(s.counts, {
       running: 1,
-      'running.ping': 1,
-      'running.ping.waiting': 1,
-      'running.protocols': 1,
-      'running.protocols.active': 1,
+      'running.waiting': 1,
     })
     assert.deepEqual([s.nodes[1]!.inbound, s.nodes[1]!.outbound, s.nodes[1]!.handshaking], [1, 0, 0])
     assert.deepEqual(s.peers, [
@@ -77,7 +74,7 @@ describe('dashboard aggregate', () => {
         id: ID_A.slice(0, 16),
         inbound: true,
         state: 'running',
-        sub: ['ping.waiting', 'protocols.active'],
+        sub: ['waiting'],
         name: 'geth/v1',
         caps: ['eth/68'],
         remote: '',

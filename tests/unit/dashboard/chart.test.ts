@@ -7,7 +7,7 @@ import { peerMachine } from '../../../machines/peer.machine.ts'
 import { serverMachine } from '../../../machines/server.machine.ts'
 
 describe('dashboard chart', () => {
-  it('describes the peer machine: the six states, the running regions, the transitions', () => {
+  it('describes the peer machine: the six states, the ping loop in running, the transitions', () => {
     const c = describeMachine(peerMachine)
     assert.equal(c.id, 'peer')
     assert.deepEqual(
@@ -17,17 +17,14 @@ describe('dashboard chart', () => {
         ['encHandshakeChecks', 'atomic'],
         ['protoHandshake', 'atomic'],
         ['protoHandshakeChecks', 'atomic'],
-        ['running', 'parallel'],
+        ['running', 'compound'],
         ['dropped', 'final'],
       ],
     )
     const running = c.states[4]!
     assert.deepEqual(
       running.states.map((r) => [r.path, r.states.map((l) => l.path)]),
-      [
-        ['running.ping', ['running.ping.waiting']],
-        ['running.protocols', ['running.protocols.active']],
-      ],
+      [['running.waiting', []]],
     )
     const has = (from: string, to: string, label: string) =>
       assert.ok(
@@ -36,14 +33,16 @@ describe('dashboard chart', () => {
       )
     has('', 'dropped', 'peer.disconnect')
     has('', 'dropped', 'tcp.closed')
-    has('pendingHandshake', 'encHandshakeChecks', 'encHandshake done')
+    has('pendingHandshake', 'encHandshakeChecks', 'handshake.done')
+    has('pendingHandshake', 'dropped', 'handshake.failed')
     has('pendingHandshake', 'dropped', 'after handshakeTimeout')
     has('encHandshakeChecks', 'protoHandshake', 'checkpoint.accepted')
-    has('protoHandshake', 'protoHandshakeChecks', 'protoHandshake done')
+    has('protoHandshake', 'protoHandshakeChecks', 'hello.received')
+    has('protoHandshake', 'dropped', 'hello.failed')
     has('protoHandshakeChecks', 'running', 'checkpoint.accepted')
     has('running', 'dropped', 'disconnect.received')
-    has('running.ping.waiting', 'running.ping.waiting', 'after pingInterval')
-    has('running.protocols.active', 'dropped', 'protocol.failed')
+    has('running.waiting', 'running.waiting', 'after pingInterval')
+    has('running', 'dropped', 'protocol.failed')
     const keys = c.edges.map((e) => `${e.from}>${e.to}>${e.label}`)
     assert.equal(new Set(keys).size, keys.length, 'no duplicate edges (guarded alternatives collapse)')
   })

@@ -24,7 +24,7 @@ describe('dashboard inspection adapter', () => {
       { key: 'x:42', actor: 'peer:in:3', value: 'pendingHandshake', status: 'active', inbound: true },
     )
     const remoteId = new Uint8Array(32).fill(0xab)
-    const value = { running: { ping: 'waiting', protocols: 'active' } }
+    const value = { running: 'waiting' }
     const hello = {
       name: 'Geth/v1.14',
       caps: [

@@ -210,7 +210,7 @@ describe('peer machine lifecycle', () => {
     ])
     assert.equal(add.matched, 1)
     assert.deepEqual(h.t.snappy, [true])
-    assert.deepEqual(h.actor.getSnapshot().value, { running: { ping: 'waiting', protocols: 'active' } })
+    assert.deepEqual(h.actor.getSnapshot().value, { running: 'waiting' })
     const { peer, rw } = await eth.ran
     assert.deepEqual(peer.id, keccak256(PUB))
     assert.deepEqual(peer.caps, ['eth/68', 'les/4'])
