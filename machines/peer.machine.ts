@@ -18,7 +18,7 @@
 // | checkpoint.accepted        | —                       | supervisor                    | *Checks states   | → protoHandshake / running                                |
 // | checkpoint.rejected        | reason                  | supervisor                    | *Checks states   | → dropped, Disconnect(reason) sent                        |
 // | peer.disconnect            | reason                  | PeerHandle.disconnect, server | any but dropped  | → dropped, Disconnect(reason) sent, not requestedByRemote |
-// | tcp.closed                 | error?                  | `connection` actor, server    | any but dropped  | → dropped, reason classify(error) (none → NetworkError), nothing sent |
+// | tcp.closed                 | error?                  | `connection` actor (running)  | any but dropped  | → dropped, reason classify(error) (none → NetworkError), nothing sent |
 // | handshake.done             | remotePubkey            | `connection` actor            | pendingHandshake | → encHandshakeChecks                                      |
 // | handshake.failed           | error                   | `connection` actor            | pendingHandshake | → dropped, reason classify(error), nothing sent           |
 // | hello.received             | hello                   | `connection` actor            | protoHandshake   | → protoHandshakeChecks; bad id → dropped (see the guards) |
@@ -27,7 +27,8 @@
 // | message.invalid            | error (ProtocolError)   | `connection` actor            | running          | → dropped DiscProtocolError (out-of-range code, 2nd Hello) |
 // | protocol.returned          | name                    | `protocolRunner` child        | running          | → dropped DiscQuitting                                    |
 // | protocol.failed            | name, error             | `protocolRunner` child        | running          | → dropped protocolDiscReason(error)                       |
-// | xstate.after.{handshakeTimeout,helloTimeout,pingInterval}: internal                                                                     |
+// | xstate.error.actor.connection (a throw inside the connection actor) → dropped as tcp.closed with that error;
+// | xstate.after.{handshakeTimeout,helloTimeout,pingInterval}: internal
 //
 // Events the machine SENDS (to `input.supervisor`, else its parent actor; with neither they go to itself and are ignored)
 // | event                      | payload                                                               | when                          |
@@ -322,6 +323,11 @@ export const peerMachine = setup({
     id: 'connection',
     src: 'connection',
     input: ({ context }) => ({ transport: context.transport, localHello: context.localHello }),
+    // the actor reports its failures as events; this is for a throw of its own (a broken transport object)
+    onError: {
+      target: '.dropped',
+      actions: { type: 'assignConnectionFailure', params: ({ event }) => ({ error: event.error }) },
+    },
   },
   on: {
     'peer.disconnect': {

@@ -422,6 +422,26 @@ describe('running: base protocol', () => {
     await tick()
     assert.deepEqual(h2.output(), { reason: DiscReason.NetworkError, requestedByRemote: false })
   })
+
+  it('a transport that throws inside the connection actor ends the peer; the machine does not error', async () => {
+    const h = startPeer()
+    // the Hello reader gets the stream; the base protocol's reader, on entering running, gets a throw
+    const stream = h.t.messages$
+    let reads = 0
+    Object.defineProperty(h.t, 'messages$', {
+      get: () => {
+        if (reads++ === 0) return stream
+        throw new Error('broken transport')
+      },
+    })
+    await h.toRunning()
+    assert.equal(reads, 2)
+    assert.equal(h.actor.getSnapshot().status, 'done')
+    assert.deepEqual(h.errors, [])
+    assert.equal(h.output()!.reason, DiscReason.NetworkError)
+    assert.equal((h.output()!.error as Error).message, 'broken transport')
+    assert.deepEqual(h.t.closes, [undefined])
+  })
 })
 
 describe('protocol run → reason (geth discReasonForError)', () => {
