@@ -4,7 +4,7 @@
 // swapped with fromPromise in tests — but a task registers its cancellation with `onStop(fn)` instead of reading
 // `signal`. Why: Node's AbortController is costly to create, and creating one per short-lived actor makes V8's
 // young-generation GC promote the signals and everything reachable from them (measured: scavenges of 4–6 ms
-// instead of 0.5 ms, ~3 MB promoted each). A peer runs two such actors per connection. `signal` is still
+// instead of 0.5 ms, ~3 MB promoted each). A dial's connect and a lookup's queries run as tasks. `signal` is still
 // offered, created only when read — as a getter on a class (`Params`), not an object literal: a literal with a
 // getter gets a fresh hidden class per evaluation, and that map (old space until the next full GC) holds the
 // getter's closure context — here `self` — so every task actor and its parent survived every scavenge and were
