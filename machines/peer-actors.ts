@@ -203,6 +203,8 @@ export const connectionLogic = fromCallback<ConnectionCommand, ConnectionInput>(
 /** connectionLogic's state and handlers: one object per peer, its handlers on the prototype. */
 class ConnectionDriver {
   stopped = false
+  helloStarted = false
+  /** abandons the Hello read while it runs */
   cancelHello: (() => void) | undefined
   reader: BaseProtocolReader | undefined
   /** receive() and cleanup: bound once */
@@ -233,13 +235,20 @@ class ConnectionDriver {
   onCommand(c: ConnectionCommand): void {
     if (this.stopped) return
     if (c.type === 'hello.start') {
-      if (this.cancelHello) return
-      this.cancelHello = ignore
+      if (this.helloStarted) return
+      this.helloStarted = true
       protoHandshake(this.input.transport, this.input.localHello, (cancel) => {
         this.cancelHello = cancel
       }).then(
-        (hello) => this.emit({ type: 'hello.received', hello }),
-        (error: unknown) => this.emit({ type: 'hello.failed', error }),
+        (hello) => {
+          // the settled reader's closures are not kept for the peer's life
+          this.cancelHello = undefined
+          this.emit({ type: 'hello.received', hello })
+        },
+        (error: unknown) => {
+          this.cancelHello = undefined
+          this.emit({ type: 'hello.failed', error })
+        },
       )
     } else if (!this.reader) {
       const reader = new BaseProtocolReader(this.input.transport, c.totalLength, this)
@@ -254,8 +263,6 @@ class ConnectionDriver {
     this.reader?.dispose()
   }
 }
-
-const ignore = (): void => {}
 
 /**
  * geth Peer.readLoop + handle, as one subscription: Ping → a Pong owed (at most MAX_PENDING_PONGS owed, one
