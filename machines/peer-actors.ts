@@ -1,7 +1,8 @@
-// The peer machine's effects as XState actor logic over a small transport seam (DESIGN.md §3, §3a): the RLPx
-// ECIES handshake, the Hello exchange (geth p2p/transport.go doProtoHandshake / readProtocolHandshake), the base
-// protocol read side (geth p2p/peer.go readLoop / handle / pingLoop's Pong) and one runner per matched protocol
-// (geth Peer.startProtocols). Pure: the transport does the I/O; these only subscribe and call it.
+// The peer machine's effects as XState actor logic over a small transport seam (DESIGN.md §3, §3a): one
+// `connection` actor per peer for the RLPx ECIES handshake, the Hello exchange (geth p2p/transport.go
+// doProtoHandshake / readProtocolHandshake) and the base protocol read side (geth p2p/peer.go readLoop / handle /
+// pingLoop's Pong), and one runner per matched protocol (geth Peer.startProtocols). Pure: the transport does the
+// I/O; these only subscribe and call it.
 import { Observable } from 'rxjs'
 import { type AnyActorRef, fromCallback } from 'xstate'
 import { DecodeError } from '../codecs/errors.ts'
