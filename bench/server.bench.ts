@@ -7,8 +7,12 @@ import { median, type NodeProc, quantile, spawnBenchProc } from './procs/driver.
 const MS = Number(process.env.BENCH_MS ?? 3000)
 const PEERS = Number(process.env.BENCH_PEERS ?? 500)
 const WARMUP_PEERS = 24
-/** rotations over the three arms of the supervisor-overhead measurement, and their length */
-const OVERHEAD_ROUNDS = 12
+/**
+ * rotations over the three arms of the supervisor-overhead measurement (BENCH_OVERHEAD_ROUNDS=N for more: one
+ * round's difference has a standard deviation of 0.15–0.3 ms, so 12 rounds leave the run's figure ±0.05–0.09 ms),
+ * and their length
+ */
+const OVERHEAD_ROUNDS = Math.max(1, Number(process.env.BENCH_OVERHEAD_ROUNDS ?? 12))
 const ROUND_MS = MS / 4
 /** rotations run before the counted ones */
 const WARMUP_ROUNDS = 1
