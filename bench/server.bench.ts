@@ -44,7 +44,7 @@ interface Rates {
   overhead?: Overhead
 }
 
-type Acc = { cpu: number; main: number; attempts: number; count: number; ms: number }
+type Acc = { cpu: number; main: number; sup: number; attempts: number; count: number; ms: number }
 
 interface Overhead {
   /**
@@ -66,6 +66,12 @@ interface Overhead {
   mainRounds: number[]
   /** median of the rounds, as a share of the server's CPU per connection (%) */
   medianShare: number
+  /**
+   * the supervisor clock (bench/procs/server-node.ts): time inside the server machine's own event handling per
+   * createServer connection, and per round
+   */
+  inPlace: number
+  inPlaceRounds: number[]
 }
 
 /**
@@ -80,7 +86,7 @@ async function rates(listenKind: 'server' | 'ethjs', asBinary = false): Promise<
   const dialer = await spawnProc(flags)
   try {
     const target = await listener.call<Target>({ cmd: 'listen', kind: listenKind, maxPeers: 2000 })
-    const cpu = () => listener.call<{ cpuMs: number; mainMs: number }>({ cmd: 'cpu' })
+    const cpu = () => listener.call<{ cpuMs: number; mainMs: number; supervisorMs: number }>({ cmd: 'cpu' })
     const run = async (t: Target, lanes: number, ms = MS, kind = dialKind) => {
       const c0 = await cpu()
       const r = await dialer.call<Connects>({ cmd: 'connects', kind, ...t, lanes, ms })
@@ -90,6 +96,7 @@ async function rates(listenKind: 'server' | 'ethjs', asBinary = false): Promise<
         r,
         cpuMs: c1.cpuMs - c0.cpuMs,
         mainMs: c1.mainMs - c0.mainMs,
+        supMs: c1.supervisorMs - c0.supervisorMs,
         attempts: r.count + r.failed + 8,
       }
     }
@@ -113,10 +120,12 @@ async function rates(listenKind: 'server' | 'ethjs', asBinary = false): Promise<
       // and rotations not counted: the first ones still measure the JIT re-tiering the switch between the
       // paths causes (their differences came out 2–3× the later ones)
       for (let i = 0; i < WARMUP_ROUNDS; i++) for (const t of arms) await run(t, 1, ROUND_MS)
-      const acc = arms.map(() => ({ cpu: 0, main: 0, attempts: 0, count: 0, ms: 0 }))
+      const acc = arms.map(() => ({ cpu: 0, main: 0, sup: 0, attempts: 0, count: 0, ms: 0 }))
       const rounds: number[] = []
       const mainRounds: number[] = []
       const shares: number[] = []
+      const inPlaceRounds: number[] = []
+      await listener.call({ cmd: 'clock', on: true })
       for (let i = 0; i < OVERHEAD_ROUNDS; i++) {
         const per: number[] = []
         const perMain: number[] = []
@@ -127,6 +136,8 @@ async function rates(listenKind: 'server' | 'ethjs', asBinary = false): Promise<
           const a = acc[k]!
           a.cpu += x.cpuMs
           a.main += x.mainMs
+          a.sup += x.supMs
+          if (k === 0) inPlaceRounds.push(x.supMs / x.attempts)
           a.attempts += x.attempts
           a.count += x.r.count
           a.ms += x.r.elapsedMs
@@ -137,6 +148,7 @@ async function rates(listenKind: 'server' | 'ethjs', asBinary = false): Promise<
         mainRounds.push(perMain[0]! - perMain[1]!)
         shares.push(((per[0]! - per[1]!) / per[0]!) * 100)
       }
+      await listener.call({ cmd: 'clock', on: false })
       const [sv, ls, pl] = acc as [Acc, Acc, Acc]
       overhead = {
         cpuServer: sv.cpu / sv.attempts,
@@ -150,6 +162,8 @@ async function rates(listenKind: 'server' | 'ethjs', asBinary = false): Promise<
         rounds,
         mainRounds,
         medianShare: median(shares),
+        inPlace: sv.sup / sv.attempts,
+        inPlaceRounds,
       }
     }
     // the rate runs last: the listener's CPU per connection keeps falling for ~1 000 connections (JIT)
@@ -272,6 +286,8 @@ const noOverhead: Overhead = {
   rounds: [],
   mainRounds: [],
   medianShare: Number.NaN,
+  inPlace: Number.NaN,
+  inPlaceRounds: [],
 }
 
 /** What one server run says of the supervisor (its overhead rows). */
@@ -279,11 +295,6 @@ function derived(r: Rates) {
   const ov = r.overhead ?? noOverhead
   const supervisorMs = ov.cpuServer - ov.cpuListenerArm
   const mainMs = ov.mainServer - ov.mainListenerArm
-  // standard error of the per-round differences (the rounds are paired: same process, adjacent in time)
-  const n = ov.mainRounds.length
-  const mean = ov.mainRounds.reduce((s, x) => s + x, 0) / n
-  const mainSe =
-    n > 1 ? Math.sqrt(ov.mainRounds.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1) / n) : Number.NaN
   return {
     ...ov,
     supervisorMs,
@@ -291,8 +302,19 @@ function derived(r: Rates) {
     listenerMs: ov.cpuListenerArm - ov.cpuBare,
     mainMs,
     mainShare: (mainMs / ov.mainServer) * 100,
-    mainSe,
+    // the per-round differences are paired (same process, adjacent in time)
+    mainSe: standardError(ov.mainRounds),
+    inPlaceShare: (ov.inPlace / ov.cpuServer) * 100,
+    inPlaceSe: standardError(ov.inPlaceRounds),
   }
+}
+
+/** The standard error of the mean of `xs` (NaN for fewer than two). */
+function standardError(xs: readonly number[]): number {
+  const n = xs.length
+  if (n < 2) return Number.NaN
+  const mean = xs.reduce((s, x) => s + x, 0) / n
+  return Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1) / n)
 }
 
 /** Field by field, the median over the runs (NaN without runs). */
@@ -397,6 +419,18 @@ const rows: Row[] = [
     target: '< 5 %',
   },
   {
+    name: "the supervisor's own event handling timed in place in the createServer rounds (its 3 events per connection: transitions, actions, emitted-event listeners; nested peers excluded) per connection",
+    unit: 'ms',
+    ours: ov.inPlace,
+  },
+  { name: '… its standard error over the rounds', unit: 'ms', ours: ov.inPlaceSe },
+  {
+    name: "… share of the server's CPU per connection",
+    unit: '%',
+    ours: ov.inPlaceShare,
+    target: '< 5 %',
+  },
+  {
     name: "accept loop's own cost per connection (startPeer from it − from node:net)",
     unit: 'ms',
     ours: listenerMs,
@@ -425,7 +459,7 @@ console.log('(latency and CPU rows: lower is better, so a ratio < 1 means we are
 if (perRun.length > 1)
   for (const [i, r] of perRun.entries())
     console.log(
-      `(run ${i + 1}: ${runs[i]!.rate1.toFixed(0)} / ${runs[i]!.rate8.toFixed(0)} conn/s (RLPx + Hello dialers ${runs[i]!.rate8Light.toFixed(0)}), listener CPU ${runs[i]!.cpuListener.toFixed(2)} ms per connection, supervisor overhead ${r.supervisorMs.toFixed(3)} ms = ${r.supervisorShare.toFixed(1)} %, median of its rounds ${r.medianShare.toFixed(1)} %)`,
+      `(run ${i + 1}: ${runs[i]!.rate1.toFixed(0)} / ${runs[i]!.rate8.toFixed(0)} conn/s (RLPx + Hello dialers ${runs[i]!.rate8Light.toFixed(0)}), listener CPU ${runs[i]!.cpuListener.toFixed(2)} ms per connection, supervisor overhead ${r.supervisorMs.toFixed(3)} ms = ${r.supervisorShare.toFixed(1)} %, median of its rounds ${r.medianShare.toFixed(1)} %, timed in place ${(r.inPlace * 1000).toFixed(0)} µs = ${r.inPlaceShare.toFixed(1)} %)`,
     )
 else console.log(`(supervisor overhead per round, ms: ${ov.rounds.map((x) => x.toFixed(3)).join(', ')})`)
 if (server.failed + ethjs.failed > 0)

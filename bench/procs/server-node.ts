@@ -15,7 +15,9 @@
 //   hold { kind, port, pubkey, n, lanes }  → { peers }   open n connections (one identity each) and keep them
 //   release                                → { released }
 //   memory                                 → { rss, heapUsed, heapTotal, peers } after GC (listener side)
-//   cpu                                    → { cpuMs } user + system CPU time of this process so far
+//   cpu                                    → { cpuMs, mainMs, supervisorMs } user + system CPU time of this process
+//                                            so far, its main thread's, and the supervisor clock's total (below)
+//   clock { on }                           → { on } start / stop the supervisor clock
 //   exit                                   → closes everything and exits
 
 import { readFileSync } from 'node:fs'
@@ -26,6 +28,7 @@ import {
   connect as tcpConnect,
 } from 'node:net'
 import { performance } from 'node:perf_hooks'
+import { Actor, type AnyActorLogic } from 'xstate'
 import { listen } from '../../actors/listener.ts'
 import { createCheckpointSupervisor, type PeerSession, startPeer } from '../../actors/peer.ts'
 import { RlpxConnection } from '../../actors/rlpx-connection.ts'
@@ -46,6 +49,7 @@ import { BENCH_CAP, BENCH_MSG, settledMemory } from './impl.ts'
 
 type Cmd = {
   cmd: string
+  on?: boolean
   kind?: string
   port?: number
   pubkey?: string
@@ -57,6 +61,37 @@ type Cmd = {
 
 const WELCOME = Uint8Array.of(1)
 const IDS_PER_LANE = 4
+
+// ---- the supervisor clock ----
+
+/**
+ * The supervisor's own event handling timed in place (`clock`, off by default): the wall time inside the server
+ * machine's `_process` — one call per event it handles: its transition (checks, bookkeeping), its actions, the
+ * listeners of what it emits — less the time of any other actor that ran nested in it (a peer taking the
+ * checkpoint reply at once). XState's Actor binds `_process` into its mailbox at construction, so the wrapper is
+ * installed before any actor exists; while the clock is off it costs one test and one call per event.
+ */
+let clockOn = false
+let supervisorMs = 0
+{
+  const proto = Actor.prototype as unknown as { _process(this: Actor<AnyActorLogic>, event: unknown): void }
+  const handle = proto._process
+  // per nesting level: the time of the actors that ran nested in it so far
+  const nested: number[] = []
+  proto._process = function (event) {
+    if (!clockOn) return handle.call(this, event)
+    const t0 = performance.now()
+    nested.push(0)
+    try {
+      handle.call(this, event)
+    } finally {
+      const dt = performance.now() - t0
+      const inner = nested.pop()!
+      if (nested.length > 0) nested[nested.length - 1]! += dt
+      if ((this.logic as { id?: string }).id === 'server') supervisorMs += dt - inner
+    }
+  }
+}
 
 /** Listener side of `bench/1`: send the welcome as soon as the protocol runs, then stay up until EOF. */
 function welcomeProtocol(onLive?: (rw: MsgReadWriter) => void): Protocol {
@@ -437,8 +472,11 @@ async function handle(c: Cmd): Promise<unknown> {
       return memory()
     case 'cpu': {
       const u = process.cpuUsage()
-      return { cpuMs: (u.user + u.system) / 1000, mainMs: mainThreadCpuMs() }
+      return { cpuMs: (u.user + u.system) / 1000, mainMs: mainThreadCpuMs(), supervisorMs }
     }
+    case 'clock':
+      clockOn = c.on === true
+      return { on: clockOn }
     case 'exit': {
       await Promise.all(held.splice(0).map((h) => h.close()))
       await Promise.all(dialers.map((d) => d.close()))
