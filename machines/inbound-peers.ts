@@ -40,7 +40,7 @@ export class InboundPeers {
     const ref = createActor(logic, {
       parent: sup,
       id,
-      input: snap.context.makePeerInput({ conn, inbound: true, supervisor: sup }),
+      input: snap.context.settings.makePeerInput({ conn, inbound: true, supervisor: sup }),
     })
     this.#live.set(id, ref)
     // before the done event goes to the supervisor (XState completes observers first); a new peer reaches the

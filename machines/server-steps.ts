@@ -29,6 +29,7 @@ import type {
   ConnEntry,
   FreeSlots,
   PeerEntry,
+  Sched,
   ServerContext,
   ServerEmitted,
   ServerEvent,
@@ -144,7 +145,7 @@ export function postHandshakeStep(
   const inbound = conn?.inbound ?? event.inbound
   // geth: the trusted flag is set on the conn here, before checking against MaxPeers
   const trusted = context.trusted.has(id)
-  const reason = postHandshakeChecks(context.limits, context, { id, inbound, trusted })
+  const reason = postHandshakeChecks(context.settings.limits, context, { id, inbound, trusted })
   const accepted = reason === null
   // The tie-break counts an accepted inbound connection only while a dial to that id runs: no dial can start
   // while it is between its checkpoints (checkDial's pending-inbound rule, marked below), and a dial task stays
@@ -205,11 +206,11 @@ export function addPeerStep(
       event.peer,
     )
   // the simultaneous-dial tie-break (machines/tie-break.ts): a losing connection waits for the winner
-  if (conn.between && mustWait(context.between, context.limits.self, id, conn.inbound)) {
+  if (conn.between && mustWait(context.between, context.settings.limits.self, id, conn.inbound)) {
     enqueue.assign({ held: [...context.held, event.id === id ? event : { ...event, id }] })
     return
   }
-  const reason = addPeerChecks(context.limits, context.protocols, context, {
+  const reason = addPeerChecks(context.settings.limits, context.settings.protocols, context, {
     id,
     inbound: conn.inbound,
     trusted: conn.trusted,
@@ -266,7 +267,7 @@ export function addPeerStep(
     )
   if (conn.between) {
     change.between = countBetween(context.between, id, conn.inbound, -1)
-    const held = releaseHeld(context.held, context.limits.self, change.between, id, enqueue)
+    const held = releaseHeld(context.held, context.settings.limits.self, change.between, id, enqueue)
     if (held) change.held = held
   }
   if (conn.dialed)
@@ -300,15 +301,18 @@ export function childEndedStep(
   const ev = event as { type: string; actorId?: string; output?: unknown; error?: unknown }
   const childId = ev.actorId ?? ev.type.slice(done ? DONE_PREFIX.length : ERROR_PREFIX.length)
   if (childId.startsWith('dial:')) {
-    const d = context.dials.get(childId)
+    const sched = context.sched
+    const d = sched.dials.get(childId)
     if (d === undefined) return undefined
     enqueue.stopChild(childId)
     const out = done ? (ev.output as DialOutput | undefined) : undefined
     const result = out && out.resolved !== undefined ? { resolved: out.resolved } : {}
     return {
-      dial: dialDone(context.dial, d.id, context.now(), dialConns(context), result),
-      dials: context.dials.delete(childId),
-      freeSlots: { n: d.slot, next: context.freeSlots },
+      dial: dialDone(context.dial, d.id, context.settings.now(), dialConns(context), result),
+      sched: withSched(sched, {
+        dials: sched.dials.delete(childId),
+        freeSlots: { n: d.slot, next: sched.freeSlots },
+      }),
     }
   }
   const conn = context.conns.get(childId)
@@ -347,7 +351,7 @@ export function childEndedStep(
       held = held.filter((e) => e.peer.id !== childId)
     if (conn.between) {
       change.between = countBetween(context.between, id, conn.inbound, -1)
-      held = releaseHeld(held, context.limits.self, change.between, id, enqueue) ?? held
+      held = releaseHeld(held, context.settings.limits.self, change.between, id, enqueue) ?? held
     }
     if (held !== context.held) change.held = held
     if (conn.inbound) dial = inboundCompleted(dial, id, dialConns({ peers, conns }))
@@ -361,7 +365,8 @@ export function childEndedStep(
   change.peers = peers
   change.inboundCount = inboundCount
   change.dial = dial
-  if (conn.slot !== undefined) change.freeSlots = { n: conn.slot, next: context.freeSlots }
+  if (conn.slot !== undefined)
+    change.sched = withSched(context.sched, { freeSlots: { n: conn.slot, next: context.sched.freeSlots } })
   return change
 }
 
@@ -397,48 +402,55 @@ export function pumpStep(
   /** what the event changed before the pump (its child-id numbers and dial children are read from here) */
   changed?: Partial<ServerContext>,
 ): Partial<ServerContext> | undefined {
+  const sched = changed?.sched ?? context.sched
   // fast path (most events): no static dial can start, the demand and the history timer are unchanged —
   // then the full pass below would change nothing, so skip it (and the context copy of its assign)
   const slots = freeDialSlots(dial)
   if (
     (slots <= 0 || dial.staticPool.length === 0) &&
-    Math.max(0, slots) === context.demand &&
-    nextHistoryExpiry(dial) === context.historyTimerAt
+    Math.max(0, slots) === sched.demand &&
+    nextHistoryExpiry(dial) === sched.historyTimerAt
   )
     return undefined
-  const now = context.now()
+  const now = context.settings.now()
   const out = schedule(dial, now)
-  const change: Partial<ServerContext> =
-    out.started.length > 0
-      ? spawnDials(
-          {
-            seq: changed?.seq ?? context.seq,
-            freeSlots: changed && 'freeSlots' in changed ? changed.freeSlots : context.freeSlots,
-            dials: changed?.dials ?? context.dials,
-          },
-          out.started,
-          enqueue,
-        )
-      : {}
+  const ids = out.started.length > 0 ? spawnDials(sched, out.started, enqueue) : sched
   const next = nextHistoryExpiry(out.state)
-  if (next !== context.historyTimerAt) {
+  if (next !== sched.historyTimerAt) {
     enqueue.cancel('historyTimer')
     if (next !== undefined)
       enqueue.raise({ type: 'dial.historyExpired' }, { id: 'historyTimer', delay: Math.max(0, next - now) })
   }
-  if (out.demand !== context.demand)
+  if (out.demand !== sched.demand)
     enqueue.sendTo(childActor('candidates'), {
       type: 'candidates.demand',
       count: out.demand,
     } as AnyEventObject)
-  change.dial = out.state
-  change.demand = out.demand
-  change.historyTimerAt = next
-  return change
+  return {
+    dial: out.state,
+    sched: withSched(sched, {
+      seq: ids.seq,
+      freeSlots: ids.freeSlots,
+      dials: ids.dials,
+      demand: out.demand,
+      historyTimerAt: next,
+    }),
+  }
+}
+
+/** `s` with the fields of `c` changed; fields always in this order (one object shape). */
+export function withSched(s: Sched, c: Partial<Sched>): Sched {
+  return {
+    demand: c.demand ?? s.demand,
+    historyTimerAt: 'historyTimerAt' in c ? c.historyTimerAt : s.historyTimerAt,
+    dials: c.dials ?? s.dials,
+    seq: c.seq ?? s.seq,
+    freeSlots: 'freeSlots' in c ? c.freeSlots : s.freeSlots,
+  }
 }
 
 /** Take a child-id number: the most recently freed one, else the next new one. */
-export function takeSlot(c: Pick<ServerContext, 'seq' | 'freeSlots'>): {
+export function takeSlot(c: Pick<Sched, 'seq' | 'freeSlots'>): {
   slot: number
   seq: number
   freeSlots: FreeSlots | undefined
@@ -451,10 +463,10 @@ export function takeSlot(c: Pick<ServerContext, 'seq' | 'freeSlots'>): {
 
 /** Spawn a dial machine `dial:<n>` (systemId `dial:<idHex>`) per task; returns the numbers and dial children. */
 export function spawnDials(
-  c: Pick<ServerContext, 'seq' | 'freeSlots' | 'dials'>,
+  c: Pick<Sched, 'seq' | 'freeSlots' | 'dials'>,
   tasks: readonly DialTask[],
   enqueue: StepEnqueue,
-): Partial<ServerContext> {
+): Pick<Sched, 'seq' | 'freeSlots' | 'dials'> {
   let { seq, freeSlots, dials } = c
   for (const task of tasks) {
     const t = takeSlot({ seq, freeSlots })

@@ -421,7 +421,7 @@ describe('server scenarios', () => {
     assert.match(peerRef.id, /^peer:out:\d+$/)
     assert.equal(h.children()[dialRef.id], undefined, 'finished dial child stopped')
     assert.equal(h.actor.system.get(`dial:${idOf(1)}`), undefined)
-    assert.equal(h.ctx().dials.size, 0)
+    assert.equal(h.ctx().sched.dials.size, 0)
     await h.toPeer(idOf(1), { type: 'fake.remoteDisconnect', reason: DiscReason.TooManyPeers })
     assert.equal(h.ctx().peers.size, 0)
     assert.equal(h.connects.size, 0, 'recently dialled: not yet')
