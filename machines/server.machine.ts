@@ -163,7 +163,8 @@ export interface PeerEntry {
 // The context is kept narrow: XState's assign copies every field of the context into a new object, one
 // transitioning property store each, and on the per-connection path (three assigns per connection, with a
 // connection's crypto and I/O in between) that is cold code and memory. Measured with the server bench's
-// supervisor clock: 17 more fields cost 2 points of a connection's CPU. So what changes rarely is grouped.
+// supervisor clock (share of a connection's CPU): 17 dummy fields more (34) cost 2 points; grouping what changes
+// rarely into two fields (17 → 9) saved about 0.2.
 
 /** What the supervisor is given and never changes. */
 export interface ServerSettings {
