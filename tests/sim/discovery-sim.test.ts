@@ -71,13 +71,13 @@ describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 400_000 
     )
     // the short tables' sizes and the nodes' counters, for a run that fails (one full-suite run on a slow day had 13
     // short at the bound while p95 was 60 s; alone and beside a CPU hog the last table fills in ~7 s)
-    const short = net.nodes.flatMap((d, i) =>
+    const shortTables = net.nodes.flatMap((d, i) =>
       reached[i] === undefined ? [`#${i}: ${d.table.len()} ${JSON.stringify(d.stats())}`] : [],
     )
     assert.equal(
       times.length,
       N,
-      `${N - times.length} tables below 16 after ${FILL_BOUND_MS / 1000} s: ${short.join('; ')}`,
+      `${N - times.length} tables below 16 after ${FILL_BOUND_MS / 1000} s: ${shortTables.join('; ')}`,
     )
 
     // 2. settle: one self lookup per node
