@@ -1,6 +1,7 @@
 // A simulated discovery v4 network in one process (tests/sim and bench/discovery.bench.ts): n services on
 // 127.0.0.1 with distinct ephemeral ports, all bootstrapped from the first one; helpers to wait for table fill,
-// compute the true k closest nodes of a target from the full node list, and total the packet statistics.
+// compute the true k closest nodes of a target from the full node list, total the packet statistics, and run
+// lookups in a pool of bounded concurrency.
 import { createDiscv4, type Discv4, type Discv4Config } from '../../actors/discovery/service.ts'
 import { closest, idKey } from '../../codecs/kad.ts'
 import type { Node, NodeId } from '../../codecs/node.ts'
@@ -117,4 +118,20 @@ export function totals(net: SimNet): {
 export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(p * s.length))]!
+}
+
+/**
+ * Run `fn(i)` for i = 0 … n−1 with at most `concurrency` running at once, each next one starting as soon as one
+ * ends (no batch waits for its slowest member).
+ */
+export async function inPool(
+  n: number,
+  concurrency: number,
+  fn: (i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < n) await fn(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, worker))
 }
