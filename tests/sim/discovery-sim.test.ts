@@ -3,9 +3,13 @@
 // nodes (computed from the full node list) in ≥ 95 % of the lookups. All 200 nodes share one event loop, so the
 // reply deadline is raised to 3 s (geth's 500 ms assumes one process per node; with 1 s, a loaded 2-core machine
 // answered late, so the last ~60 joiners timed out against the bootnode and were stuck at 0–1 entries). The run
-// is CPU-bound (every packet is signed and its sender recovered): about 80 s alone, 140 s in a full-suite run on 2
-// cores, and it must end within the suite's per-file limit (package.json --test-timeout, 300 s; at 180 s one
-// full-suite run beside other load was cancelled in its random lookups). Nodes start in groups of 10
+// is CPU-bound (every packet is signed and its sender recovered): about 80 s alone, 130–140 s in a full-suite run
+// on 2 cores, and it must end within the suite's per-file limit (package.json --test-timeout, 420 s; at 180 s one
+// full-suite run beside other load was cancelled in its random lookups). Tables fill in 6–8 s alone or in the
+// suite, but the bound is 120 s: in a full-suite run beside a CPU hog, 18 late joiners still held only the
+// bootnode at 60 s. Their pings to it were answered after the 3 s deadline (counted as unsolicited): the bootnode,
+// which every early lookup asks, is one socket among 200 that one event loop serves in turn, so while the initial
+// refreshes run it falls seconds behind. Nodes start in groups of 10
 // every 250 ms; a node still short of 16 after each 5 s runs one more lookup (it would otherwise wait for the
 // 15–30 min refresh). FINDNODE answers include nodes not yet liveness-checked (geth's NoFindnodeLivenessCheck,
 // which geth's own simulations use): with revalidation at one PING per 3 s, a young 200-node network would
@@ -23,7 +27,7 @@ import { BUCKET_SIZE } from '../../codecs/kad.ts'
 import { inPool, overlap, percentile, type SimNet, startNet, totals, trueClosest } from './discv4-net.ts'
 
 const N = 200
-const FILL_BOUND_MS = 60_000
+const FILL_BOUND_MS = 120_000
 const KICK_EVERY_MS = 5_000
 const LOOKUPS = 100
 const LOOKUP_POOL = 4
@@ -31,14 +35,14 @@ const SELF_LOOKUP_POOL = 25
 const timeoutCount = (net: SimNet) => net.nodes.reduce((a, d) => a + d.stats().timeouts, 0)
 const log = (s: string) => process.stderr.write(`# sim: ${s}\n`)
 
-describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 290_000 }, () => {
+describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 410_000 }, () => {
   let net: SimNet | undefined
   after(async () => {
     await net?.stop()
   })
 
   it('every table reaches 16 nodes; random lookups find the true 16 closest in ≥ 95 %', {
-    timeout: 290_000,
+    timeout: 410_000,
   }, async () => {
     const t0 = performance.now()
     net = await startNet(N, {
@@ -72,8 +76,7 @@ describe(`discovery v4 simulation: ${N} nodes on 127.0.0.1`, { timeout: 290_000 
       `tables ≥ 16: ${times.length}/${N}; after own start: median ${(percentile(times, 0.5) / 1000).toFixed(2)} s, ` +
         `p95 ${(percentile(times, 0.95) / 1000).toFixed(2)} s, max ${(percentile(times, 1) / 1000).toFixed(2)} s`,
     )
-    // the short tables' sizes and the nodes' counters, for a run that fails (one full-suite run on a slow day had 13
-    // short at the bound while p95 was 60 s; alone and beside a CPU hog the last table fills in ~7 s)
+    // the short tables' sizes and the nodes' counters, for a run that fails
     const shortTables = net.nodes.flatMap((d, i) =>
       reached[i] === undefined ? [`#${i}: ${d.table.len()} ${JSON.stringify(d.stats())}`] : [],
     )
