@@ -23,6 +23,11 @@ export const DEFAULT_CRAWL_TIMEOUT_MS = 30_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 /** ENR requests a crawl keeps in flight at once. */
 export const CRAWL_ENR_CONCURRENCY = 16
+/**
+ * ENR requests per node while the crawl runs: one lost datagram (or a busy node answering after the reply
+ * deadline) should not leave a node without its record; a node that never answers (no EIP-868) costs this many.
+ */
+export const CRAWL_ENR_ATTEMPTS = 3
 /** How often a crawl reports progress on stderr. */
 export const CRAWL_PROGRESS_INTERVAL_MS = 1_000
 
@@ -276,18 +281,21 @@ export function register(program: Command): void {
   })
 }
 
-interface CrawlEntry {
+export interface CrawlEntry {
   node: Node
   /** when the node first answered an ENRRequest (ms since epoch) */
   firstResponse?: number
-  asked: boolean
+  /** ENR requests sent so far */
+  tries: number
 }
 
 /**
  * geth crawler, simplified: nodes come from random lookups (randomNodes) and every new one is asked for its
- * record (ENRRequest, at most CRAWL_ENR_CONCURRENCY at once); nodes that do not answer are kept as seen.
+ * record (ENRRequest, at most CRAWL_ENR_CONCURRENCY at once, asked again up to CRAWL_ENR_ATTEMPTS times while the
+ * crawl runs); nodes that never answer are kept as seen, without a record. (geth's crawler leaves out a node whose
+ * first request fails and asks it again on a later pass, minutes later; a crawl here is one pass.)
  */
-async function crawl(d: Discv4, boot: Node[], ms: number): Promise<Map<string, CrawlEntry>> {
+export async function crawl(d: Discv4, boot: Node[], ms: number): Promise<Map<string, CrawlEntry>> {
   const found = new Map<string, CrawlEntry>()
   const queue: CrawlEntry[] = []
   let inFlight = 0
@@ -297,13 +305,16 @@ async function crawl(d: Discv4, boot: Node[], ms: number): Promise<Map<string, C
     while (!stopped && inFlight < CRAWL_ENR_CONCURRENCY && queue.length > 0) {
       const e = queue.shift()!
       inFlight++
+      e.tries++
       d.requestENR(e.node)
         .then((n) => {
           e.node = n
           e.firstResponse ??= Date.now()
           withRecord++
         })
-        .catch(() => {})
+        .catch(() => {
+          if (e.tries < CRAWL_ENR_ATTEMPTS) queue.push(e)
+        })
         .finally(() => {
           inFlight--
           pump()
@@ -313,7 +324,7 @@ async function crawl(d: Discv4, boot: Node[], ms: number): Promise<Map<string, C
   const add = (n: Node) => {
     const id = hex(n.id)
     if (id === hex(d.self().id) || found.has(id)) return
-    const e: CrawlEntry = { node: n, asked: true }
+    const e: CrawlEntry = { node: n, tries: 0 }
     found.set(id, e)
     queue.push(e)
     pump()
