@@ -100,7 +100,9 @@ describe('discv4 service', () => {
   test('lookup finds every node of a small network; randomNodes emits nodes', () =>
     withNodes(
       6,
-      (_, nodes) => boot(nodes),
+      // the bootnode answers from its whole table: with the liveness preference it lists only the nodes it has
+      // revalidated once there are any, and beside two CPU hogs that was 2 of the 5 in three lookups in a row
+      (i, nodes) => (i === 0 ? { noFindnodeLivenessCheck: true } : boot(nodes)),
       async (nodes) => {
         await Promise.all(nodes.map((x) => x.initDone))
         const last = nodes[5]!
