@@ -107,8 +107,8 @@ describe('discv4 service', () => {
         await Promise.all(nodes.map((x) => x.initDone))
         const last = nodes[5]!
         // A findnode with fewer than 16 nodes to return ends at the reply deadline (geth), so the 300 ms deadline is
-        // part of every query here; in one full-suite run on 2 busy cores replies missed it and a lookup found 2.
-        // Up to three lookups, each from the table the ones before it filled.
+        // part of every query here and a busy machine can miss it: up to three lookups, each from the table the ones
+        // before it filled.
         const found: number[] = []
         while (found.length < 3 && Math.max(0, ...found) < 4) found.push((await last.lookup()).length)
         assert.ok(Math.max(...found) >= 4, `lookups found ${found.join(', ')}`)
