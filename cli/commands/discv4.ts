@@ -28,6 +28,8 @@ export const CRAWL_ENR_CONCURRENCY = 16
  * deadline) should not leave a node without its record; a node that never answers (no EIP-868) costs this many.
  */
 export const CRAWL_ENR_ATTEMPTS = 3
+/** How long a crawl waits before asking a node again: a busy node or network is given time, not three quick tries. */
+export const CRAWL_ENR_RETRY_MS = 1_000
 /** How often a crawl reports progress on stderr. */
 export const CRAWL_PROGRESS_INTERVAL_MS = 1_000
 
@@ -291,13 +293,20 @@ export interface CrawlEntry {
 
 /**
  * geth crawler, simplified: nodes come from random lookups (randomNodes) and every new one is asked for its
- * record (ENRRequest, at most CRAWL_ENR_CONCURRENCY at once, asked again up to CRAWL_ENR_ATTEMPTS times while the
- * crawl runs); nodes that never answer are kept as seen, without a record. (geth's crawler leaves out a node whose
+ * record (ENRRequest, at most CRAWL_ENR_CONCURRENCY at once; a node that does not answer is asked again `retryMs`
+ * later while the crawl runs, up to CRAWL_ENR_ATTEMPTS requests); nodes that never answer are kept as seen, without
+ * a record. (geth's crawler leaves out a node whose
  * first request fails and asks it again on a later pass, minutes later; a crawl here is one pass.)
  */
-export async function crawl(d: Discv4, boot: Node[], ms: number): Promise<Map<string, CrawlEntry>> {
+export async function crawl(
+  d: Discv4,
+  boot: Node[],
+  ms: number,
+  retryMs = CRAWL_ENR_RETRY_MS,
+): Promise<Map<string, CrawlEntry>> {
   const found = new Map<string, CrawlEntry>()
   const queue: CrawlEntry[] = []
+  const retries = new Set<ReturnType<typeof setTimeout>>()
   let inFlight = 0
   let withRecord = 0
   let stopped = false
@@ -313,7 +322,13 @@ export async function crawl(d: Discv4, boot: Node[], ms: number): Promise<Map<st
           withRecord++
         })
         .catch(() => {
-          if (e.tries < CRAWL_ENR_ATTEMPTS) queue.push(e)
+          if (stopped || e.tries >= CRAWL_ENR_ATTEMPTS) return
+          const t = setTimeout(() => {
+            retries.delete(t)
+            queue.push(e)
+            pump()
+          }, retryMs)
+          retries.add(t)
         })
         .finally(() => {
           inFlight--
@@ -343,6 +358,7 @@ export async function crawl(d: Discv4, boot: Node[], ms: number): Promise<Map<st
   }, CRAWL_PROGRESS_INTERVAL_MS / 4)
   await new Promise((r) => setTimeout(r, ms))
   stopped = true
+  for (const t of retries) clearTimeout(t)
   sub.unsubscribe()
   clearInterval(progress)
   clearInterval(fromTable)

@@ -105,7 +105,7 @@ describe('devp2p-actors discv4 (spawned, against local nodes)', { concurrency: 3
     for (const d of nodes) {
       const id = Buffer.from(d.self().id).toString('hex')
       assert.ok(j[id], `node ${id.slice(0, 8)} missing from the crawl`)
-      assert.equal(j[id]!.record, enrToText(d.localRecord()))
+      assert.equal(j[id]!.record, enrToText(d.localRecord()), `node ${id.slice(0, 8)}'s record; ${r.stderr}`)
     }
     // other tests' CLI nodes may have joined meanwhile (they run concurrently)
     assert.ok(Object.keys(j).length >= nodes.length)

@@ -1,6 +1,7 @@
 // The `discv4 crawl` loop (cli/commands/discv4.ts crawl) over a fake discovery service: a node whose ENR request
-// fails is asked again while the crawl runs, up to CRAWL_ENR_ATTEMPTS requests; one that never answers is kept as
-// seen without a record; nodes the random walk and the table yield are found too.
+// fails is asked again (after the retry delay, 20 ms here) while the crawl runs, up to CRAWL_ENR_ATTEMPTS
+// requests; one that never answers is kept as seen without a record; nodes the random walk and the table yield
+// are found too.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { of } from 'rxjs'
@@ -35,7 +36,7 @@ describe('discv4 crawl', () => {
     process.stderr.write = () => true
     let found: Awaited<ReturnType<typeof crawl>>
     try {
-      found = await crawl(fake, [boot], 400)
+      found = await crawl(fake, [boot], 400, 20)
     } finally {
       process.stderr.write = stderr
     }
