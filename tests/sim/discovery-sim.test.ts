@@ -9,7 +9,7 @@
 // suite, but the bound is 180 s: in a full-suite run beside a CPU hog, 18 late joiners still held only the
 // bootnode at 60 s. Their pings to it were answered after the 3 s deadline (counted as unsolicited): the bootnode,
 // which every early lookup asks, is one socket among 200 that one event loop serves in turn, so while the initial
-// refreshes run it falls seconds behind. Beside one hog the last table filled at 61–76 s, beside two at 87–103 s.
+// refreshes run it falls seconds behind. Beside one hog the last table filled at 61–76 s, beside two at 77–103 s.
 // Nodes start in groups of 10 every 250 ms; a node still short of 16 after each 5 s runs one more lookup (it would
 // otherwise wait for the 15–30 min refresh). FINDNODE answers include nodes not yet liveness-checked (geth's NoFindnodeLivenessCheck,
 // which geth's own simulations use): with revalidation at one PING per 3 s, a young 200-node network would
