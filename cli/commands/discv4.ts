@@ -295,8 +295,8 @@ export interface CrawlEntry {
  * geth crawler, simplified: nodes come from random lookups (randomNodes) and every new one is asked for its
  * record (ENRRequest, at most CRAWL_ENR_CONCURRENCY at once; a node that does not answer is asked again `retryMs`
  * later while the crawl runs, up to CRAWL_ENR_ATTEMPTS requests); nodes that never answer are kept as seen, without
- * a record. (geth's crawler leaves out a node whose
- * first request fails and asks it again on a later pass, minutes later; a crawl here is one pass.)
+ * a record. (geth's crawler leaves out a node whose first request fails and asks it again on a later pass, minutes
+ * later; a crawl here is one pass.)
  */
 export async function crawl(
   d: Discv4,

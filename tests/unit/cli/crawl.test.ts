@@ -7,13 +7,14 @@ import { describe, it } from 'node:test'
 import { of } from 'rxjs'
 import type { Discv4 } from '../../../actors/discovery/service.ts'
 import { CRAWL_ENR_ATTEMPTS, crawl } from '../../../cli/commands/discv4.ts'
+import { hex } from '../../../cli/commands/util.ts'
 import type { Node } from '../../../codecs/node.ts'
 
 const node = (b: number): Node => {
   const id = new Uint8Array(32).fill(b)
   return { id, pubkey: new Uint8Array(64).fill(b), ip: '127.0.0.1', udp: 30000 + b, tcp: 30000 + b }
 }
-const idHex = (n: Node) => Buffer.from(n.id).toString('hex')
+const idHex = (n: Node) => hex(n.id)
 
 describe('discv4 crawl', () => {
   it('asks a node whose ENR request failed again; a node that never answers is asked CRAWL_ENR_ATTEMPTS times', async () => {
