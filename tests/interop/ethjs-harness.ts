@@ -11,7 +11,7 @@
 //   protocol message ethjs receives (Disconnect reason, Pong, …) as ethjs decoded it.
 import type { Socket } from 'node:net'
 import { Common, Mainnet } from '@ethereumjs/common'
-import { type Capabilities, Peer, RLPx } from '@ethereumjs/devp2p'
+import { type Capabilities, ETH, Peer, RLPx } from '@ethereumjs/devp2p'
 import { compress } from 'snappyjs'
 import { generatePrivateKey, publicKeyOf } from '../../crypto/secp256k1.ts'
 
@@ -115,6 +115,27 @@ function protocolClass(name: string): Capabilities['constructor'] {
   return Named as unknown as Capabilities['constructor']
 }
 
+/** ethjs's own ETH protocol, its 5 s Status timer cleared when the node closes (ethjs never unrefs it). */
+const ethInstances = new WeakMap<RLPx, Set<ETH>>()
+function trackedEth(rlpx: () => RLPx): Capabilities['constructor'] {
+  class TrackedETH extends ETH {
+    constructor(version: number, peer: Peer, send: (code: number, data: Uint8Array) => void) {
+      super(version, peer, send)
+      const set = ethInstances.get(rlpx()) ?? new Set<ETH>()
+      ethInstances.set(rlpx(), set)
+      set.add(this)
+    }
+  }
+  return TrackedETH as unknown as Capabilities['constructor']
+}
+
+/** The ETH protocol ethjs runs on `peer` (nodes started with `realEth`). */
+export function ethProtocol(peer: Peer): ETH {
+  const p = peer.getProtocols().find((x) => x instanceof ETH)
+  if (!p) throw new Error('ethjs peer has no ETH protocol')
+  return p as ETH
+}
+
 /** The RawProtocol ethjs created on `peer` for capability `name`. */
 export function rawProtocol(peer: Peer, name: string): RawProtocol {
   const p = (peer.getProtocols() as unknown as RawProtocol[]).find((x) => x.name === name)
@@ -192,6 +213,8 @@ export interface EthjsNodeOptions {
   timeout?: number
   /** keep every added peer in `added.all` (default true; benches pass false) */
   keepPeers?: boolean
+  /** run ethjs's own ETH protocol (Status handshake, fork id checks) for `eth` instead of a raw one */
+  realEth?: boolean
 }
 
 export interface EthjsNode {
@@ -221,8 +244,12 @@ export async function startEthjsNode(opts: EthjsNodeOptions = {}): Promise<Ethjs
   patchEthjs()
   const privateKey = opts.privateKey ?? generatePrivateKey()
   const clientId = opts.clientId ?? 'ethjs-interop/v10'
-  const rlpx = new RLPx(privateKey, {
-    capabilities: (opts.caps ?? DEFAULT_CAPS).map((c) => ({ ...c, constructor: protocolClass(c.name) })),
+  const ethClass = trackedEth(() => rlpx)
+  const rlpx: RLPx = new RLPx(privateKey, {
+    capabilities: (opts.caps ?? DEFAULT_CAPS).map((c) => ({
+      ...c,
+      constructor: opts.realEth && c.name === 'eth' ? ethClass : protocolClass(c.name),
+    })),
     common: new Common({ chain: Mainnet }),
     clientId: new TextEncoder().encode(clientId),
     maxPeers: opts.maxPeers ?? 25,
@@ -275,6 +302,8 @@ export async function startEthjsNode(opts: EthjsNodeOptions = {}): Promise<Ethjs
       if (closed) return
       closed = true
       for (const s of own) s.destroy()
+      for (const e of ethInstances.get(rlpx) ?? [])
+        clearTimeout((e as unknown as { _statusTimeoutId?: NodeJS.Timeout })._statusTimeoutId)
       await new Promise<void>((resolve) => rlpx.destroy(() => resolve()))
     },
   }

@@ -1,0 +1,166 @@
+// The eth wire protocol's message codes, versions and Status message (go-ethereum eth/protocols/eth/protocol.go,
+// v1.17.0: the last geth release speaking both eth/68 and eth/69; later geth speaks eth/69 and up). Pure.
+//
+// | version | Status fields (in order)                                                              | length |
+// |---------|---------------------------------------------------------------------------------------|--------|
+// | eth/68  | [version uint32, networkId uint64, td uint256, head hash32, genesis hash32, forkId]     | 17     |
+// | eth/69  | [version uint32, networkId uint64, genesis hash32, forkId, earliest uint64, latest uint64, latestHash hash32] | 18 |
+//
+// Decoding is as strict as geth's RLP struct decoder (no optional or tail fields): a missing or an extra field,
+// a non-canonical or too long integer, or a hash of the wrong length is a DecodeError.
+//
+// API
+//   ETH_MSG, ETH_VERSIONS, ETH_PROTOCOL_LENGTH, ETH_MAX_MESSAGE_SIZE, ETH_HANDSHAKE_TIMEOUT_MS
+//   EthStatus = EthStatus68 | EthStatus69
+//   encodeStatus(layout, status) → payload; decodeStatus(layout, payload) → status (throws DecodeError);
+//   `layout` is the negotiated version (68 | 69), which decides the fields
+//   blockRangeError(earliest, latest, latestHash) → geth BlockRangeUpdatePacket.Validate's text, or null
+import { DecodeError } from './errors.ts'
+import { type ForkId, forkIdFromItem, forkIdToItem } from './forkid.ts'
+import { asBigUint, asFixedBytes, asList, rlpDecode, rlpEncode, uintToBytes } from './rlp.ts'
+
+/** geth eth/protocols/eth/protocol.go message codes (eth/66 and later; 0x01 and 0x07 are gone in eth/69). */
+export const ETH_MSG = {
+  status: 0x00,
+  newBlockHashes: 0x01,
+  transactions: 0x02,
+  getBlockHeaders: 0x03,
+  blockHeaders: 0x04,
+  getBlockBodies: 0x05,
+  blockBodies: 0x06,
+  newBlock: 0x07,
+  newPooledTransactionHashes: 0x08,
+  getPooledTransactions: 0x09,
+  pooledTransactions: 0x0a,
+  getReceipts: 0x0f,
+  receipts: 0x10,
+  /** eth/69 */
+  blockRangeUpdate: 0x11,
+} as const
+
+/** The versions we speak, highest first (geth v1.17.0 ProtocolVersions). */
+export const ETH_VERSIONS = [69, 68] as const
+export type EthVersion = (typeof ETH_VERSIONS)[number]
+
+/** geth protocolLengths: message codes per version. */
+export const ETH_PROTOCOL_LENGTH: Record<EthVersion, number> = { 68: 17, 69: 18 }
+
+/** geth eth maxMessageSize: 10 MiB. */
+export const ETH_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
+
+/** geth eth handshakeTimeout: one deadline for sending ours and reading theirs. */
+export const ETH_HANDSHAKE_TIMEOUT_MS = 5_000
+
+export interface EthStatus68 {
+  /** the protocol version field as sent (the handshake compares it with the negotiated version) */
+  version: number
+  networkId: bigint
+  /** total difficulty (geth sends 0 and ignores the remote's) */
+  td: bigint
+  /** head block hash (ignored by geth on receipt) */
+  head: Uint8Array
+  genesis: Uint8Array
+  forkId: ForkId
+}
+
+export interface EthStatus69 {
+  /** the protocol version field as sent (the handshake compares it with the negotiated version) */
+  version: number
+  networkId: bigint
+  genesis: Uint8Array
+  forkId: ForkId
+  /** the oldest block whose history (bodies, receipts) this node serves */
+  earliest: bigint
+  latest: bigint
+  latestHash: Uint8Array
+}
+
+export type EthStatus = EthStatus68 | EthStatus69
+
+const MAX_U64 = (1n << 64n) - 1n
+
+function u64(n: bigint, what: string): Uint8Array {
+  if (n < 0n || n > MAX_U64) throw new RangeError(`${what} must be a uint64`)
+  return uintToBytes(n)
+}
+
+function u32(n: number): Uint8Array {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError('version must be a uint32')
+  return uintToBytes(n)
+}
+
+function hash32(h: Uint8Array, what: string): Uint8Array {
+  if (h.length !== 32) throw new RangeError(`${what} must be 32 bytes`)
+  return h
+}
+
+/** Status with its fields laid out as `layout` (the negotiated version) has them. */
+export type StatusOf<V extends EthVersion> = V extends 68 ? EthStatus68 : EthStatus69
+
+/** The Status payload (RLP) in the negotiated version's layout. */
+export function encodeStatus<V extends EthVersion>(layout: V, status: StatusOf<V>): Uint8Array {
+  if (layout === 68) {
+    const s = status as EthStatus68
+    if (s.td < 0n || s.td >= 1n << 256n) throw new RangeError('td must be a uint256')
+    return rlpEncode([
+      u32(s.version),
+      u64(s.networkId, 'networkId'),
+      uintToBytes(s.td),
+      hash32(s.head, 'head'),
+      hash32(s.genesis, 'genesis'),
+      forkIdToItem(s.forkId),
+    ])
+  }
+  const s = status as EthStatus69
+  return rlpEncode([
+    u32(s.version),
+    u64(s.networkId, 'networkId'),
+    hash32(s.genesis, 'genesis'),
+    forkIdToItem(s.forkId),
+    u64(s.earliest, 'earliest'),
+    u64(s.latest, 'latest'),
+    hash32(s.latestHash, 'latestHash'),
+  ])
+}
+
+/**
+ * Decode a Status payload as the negotiated `version` lays it out (geth decodes into that version's packet; the
+ * version field inside is compared with the negotiated one by the handshake, not here). Copies the hashes.
+ */
+export function decodeStatus<V extends EthVersion>(layout: V, payload: Uint8Array): StatusOf<V> {
+  const fields = layout === 68 ? 6 : 7
+  const l = asList(rlpDecode(payload), `eth/${layout} status`, fields)
+  if (l.length > fields)
+    throw new DecodeError('BAD_MESSAGE', `eth/${layout} status: input list has too many elements`, {
+      fields: l.length,
+    })
+  const version = Number(asBigUint(l[0], 'status.version', 4))
+  const networkId = asBigUint(l[1], 'status.networkId', 8)
+  if (layout === 68)
+    return {
+      version,
+      networkId,
+      td: asBigUint(l[2], 'status.td', 32),
+      head: asFixedBytes(l[3], 32, 'status.head').slice(),
+      genesis: asFixedBytes(l[4], 32, 'status.genesis').slice(),
+      forkId: copyForkId(forkIdFromItem(l[5], 'status.forkId')),
+    } satisfies EthStatus68 as StatusOf<V>
+  return {
+    version,
+    networkId,
+    genesis: asFixedBytes(l[2], 32, 'status.genesis').slice(),
+    forkId: copyForkId(forkIdFromItem(l[3], 'status.forkId')),
+    earliest: asBigUint(l[4], 'status.earliest', 8),
+    latest: asBigUint(l[5], 'status.latest', 8),
+    latestHash: asFixedBytes(l[6], 32, 'status.latestHash').slice(),
+  } satisfies EthStatus69 as StatusOf<V>
+}
+
+const copyForkId = (f: ForkId): ForkId => ({ hash: f.hash.slice(), next: f.next })
+
+/** geth BlockRangeUpdatePacket.Validate (eth/69 Status and BlockRangeUpdate): its error text, or null. */
+export function blockRangeError(earliest: bigint, latest: bigint, latestHash: Uint8Array): string | null {
+  if (earliest > latest) return 'earliest > latest'
+  if (latestHash.every((b) => b === 0)) return 'zero latest hash'
+  return null
+}

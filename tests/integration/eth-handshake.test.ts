@@ -1,0 +1,107 @@
+// The eth Status handshake between two of our servers on 127.0.0.1 (actors/eth.ts over createServer): eth/69
+// is negotiated when both speak it, eth/68 when one side has only that; both peers join the eth peer set with the
+// other's Status; a genesis mismatch drops the peer on both sides with DiscSubprotocolError (geth's reason for
+// a failed eth handshake) and nobody joins. No handle is left.
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { firstValueFrom } from 'rxjs'
+import { filter } from 'rxjs/operators'
+import { createEthProtocols, type EthPeerSetEvent, type EthProtocols } from '../../actors/eth.ts'
+import { DiscReason } from '../../codecs/p2p.ts'
+import { mainnetAtPrague, PRAGUE_HEAD } from '../fixtures/eth-chain.ts'
+import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
+import { makeNode, type TestNode, waitUntil } from './server-helpers.ts'
+
+const baseline = resourceCounts()
+
+function ethNode(eth: EthProtocols): { node: TestNode; eth: EthProtocols; seen: EthPeerSetEvent[] } {
+  const node = makeNode({ protocols: eth.protocols })
+  const seen: EthPeerSetEvent[] = []
+  eth.peerEvents$.subscribe((e) => seen.push(e))
+  return { node, eth, seen }
+}
+
+describe('eth handshake between two of our nodes', () => {
+  after(async () => {
+    await assertNoLeaks(baseline)
+  })
+
+  it('negotiates eth/69 and both peers join with the remote Status', async () => {
+    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    await Promise.all([a.node.srv.start(), b.node.srv.start()])
+    try {
+      const joined = Promise.all(
+        [a, b].map((x) => firstValueFrom(x.eth.peerEvents$.pipe(filter((e) => e.type === 'join')))),
+      )
+      b.node.srv.addPeer(a.node.enode())
+      const [ja, jb] = await joined
+      assert.equal(ja.peer.version, 69)
+      assert.equal(jb.peer.version, 69)
+      assert.equal(ja.peer.idHex, b.node.id())
+      const st = jb.peer.status as { latest: bigint; latestHash: Uint8Array; networkId: bigint }
+      assert.equal(st.networkId, 1n)
+      assert.equal(st.latest, PRAGUE_HEAD.number)
+      assert.deepEqual(st.latestHash, PRAGUE_HEAD.hash)
+      assert.equal(a.eth.peers().length, 1)
+      // an eth message after the Status reaches the other side's stream
+      const got = firstValueFrom(ja.peer.messages$)
+      await jb.peer.send(0x02, Uint8Array.of(0xc0))
+      const m = await got
+      assert.equal(m.code, 0x02)
+    } finally {
+      await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
+    }
+    assert.deepEqual(
+      a.seen.map((e) => e.type),
+      ['join', 'leave'],
+    )
+    assert.equal(a.eth.peers().length, 0)
+  })
+
+  it('falls back to eth/68 when one side has only that', async () => {
+    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague(), versions: [68] }))
+    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    await Promise.all([a.node.srv.start(), b.node.srv.start()])
+    try {
+      const joined = firstValueFrom(b.eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
+      b.node.srv.addPeer(a.node.enode())
+      const j = await joined
+      assert.equal(j.peer.version, 68)
+      assert.equal((j.peer.status as { td: bigint }).td, 0n)
+    } finally {
+      await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
+    }
+  })
+
+  it('drops a peer on another genesis with DiscSubprotocolError on both sides', async () => {
+    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const b = ethNode(
+      createEthProtocols({ chain: mainnetAtPrague({ genesisHash: new Uint8Array(32).fill(0x99) }) }),
+    )
+    await Promise.all([a.node.srv.start(), b.node.srv.start()])
+    try {
+      b.node.srv.addPeer(a.node.enode())
+      await waitUntil(
+        () => a.node.events.some((e) => e.type === 'drop') && b.node.events.some((e) => e.type === 'drop'),
+        10_000,
+        'both sides drop the peer',
+      )
+      // geth's PeerEvent carries the reason's text; the eth layer says which check failed
+      const drops = [...a.node.events, ...b.node.events].filter((e) => e.type === 'drop')
+      assert.deepEqual(
+        drops.map((e) => (e as { error?: string }).error),
+        ['subprotocol error', 'subprotocol error'],
+      )
+      const failed = [...a.seen, ...b.seen]
+      assert.ok(failed.length > 0 && failed.every((e) => e.type === 'handshakeFailed'))
+      for (const e of failed)
+        if (e.type === 'handshakeFailed') {
+          assert.match(e.error.message, /^genesis mismatch: /)
+          assert.equal(e.error.reason, DiscReason.SubprotocolError)
+        }
+    } finally {
+      await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
+    }
+  })
+})
