@@ -2,9 +2,10 @@
 // handler.go runEthPeer, v1.17.0): one Protocol per version we speak (eth/69, eth/68; the highest version both
 // sides have wins in the p2p capability match), each running the eth-peer machine (machines/eth-peer.machine.ts)
 // over the protocol's read-writer: the Status handshake with geth's checks, then the peer is active and joins the
-// peer set until it drops. This is the eth layer's first part: the Status handshake and the peer set. The
-// messages after the Status reach the application as a stream per peer (EthPeer.messages$), not handled here
-// yet (transactions, block announcements, requests: not built).
+// peer set until it drops. After the Status, each message goes through the peer's handler
+// (actors/eth-handler.ts: requests answered from the chain reader, responses matched to our requests, eth/69
+// block ranges) or, for what this layer does not handle yet (transactions, announcements, blocks), to the
+// application as a stream per peer (EthPeer.messages$).
 //
 // API
 //   createEthProtocols({ chain, versions? }) → EthProtocols
@@ -12,37 +13,40 @@
 //     .peers()              the active eth peers (handshake done)
 //     .peerEvents$          { type: 'join', peer } | { type: 'leave', peer, error? } |
 //                           { type: 'handshakeFailed', idHex, version, error }
-//   EthChain                what the handshake needs of the chain: networkId, fork schedule, head
+//   EthPeer                 status, getBlockHeaders / getBlockBodies / getReceipts / getPooledTransactions,
+//                           blockRange(), send, disconnect, messages$
+//   EthChain                what the layer needs of the chain: networkId, fork schedule, head, reader? (serving)
 //   staticEthChain(...)     an EthChain whose head never moves (devnets, tests)
+//   localStatus(chain, version)   our Status from the chain's head
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
 import {
-  ETH_MAX_MESSAGE_SIZE,
+  type BlockRange,
   ETH_MSG,
   ETH_PROTOCOL_LENGTH,
   ETH_VERSIONS,
   type EthStatus,
   type EthVersion,
+  encodeGetBlockHeaders,
+  encodeHashesRequest,
   encodeStatus,
+  type HeadersQuery,
 } from '../codecs/eth.ts'
 import { type ChainForks, computeForkId, type ForkIdFilter, newForkIdFilter } from '../codecs/forkid.ts'
 import type { NodeId } from '../codecs/node.ts'
 import type { DiscReason } from '../codecs/p2p.ts'
-import {
-  EthError,
-  type EthPeerEvent,
-  type EthPeerInput,
-  ethPeerMachine,
-} from '../machines/eth-peer.machine.ts'
+import { type EthPeerEvent, type EthPeerInput, ethPeerMachine } from '../machines/eth-peer.machine.ts'
+import type { EthChainReader } from '../machines/eth-serve.ts'
 import {
   type Msg,
   MsgChannel,
   type MsgReadWriter,
   type PeerHandle,
   type Protocol,
-  ProtocolError,
+  type ProtocolError,
 } from '../machines/protocol.ts'
+import { EthPeerHandler } from './eth-handler.ts'
 
 /** The chain as the Status handshake sees it (geth's eth handler reads the same from its blockchain). */
 export interface EthChain {
@@ -54,6 +58,8 @@ export interface EthChain {
   head(): { number: bigint; hash: Uint8Array; time: bigint }
   /** eth/69: the oldest block whose bodies and receipts we serve (geth: the history pruning cutoff); default 0 */
   earliest?(): bigint
+  /** answers the peers' requests (headers, bodies, receipts, pooled transactions); without it, empty replies */
+  reader?: EthChainReader
 }
 
 /** An EthChain whose head stays where it is given (a devnet, tests). */
@@ -61,13 +67,19 @@ export function staticEthChain(opts: {
   networkId: bigint
   forks: ChainForks
   head?: { number: bigint; hash: Uint8Array; time: bigint }
+  reader?: EthChainReader
 }): EthChain {
   const head = opts.head ?? {
     number: 0n,
     hash: opts.forks.genesisHash,
     time: BigInt(opts.forks.genesisTime ?? 0),
   }
-  return { networkId: opts.networkId, forks: opts.forks, head: () => head }
+  return {
+    networkId: opts.networkId,
+    forks: opts.forks,
+    head: () => head,
+    ...(opts.reader && { reader: opts.reader }),
+  }
 }
 
 /** A peer that passed the Status handshake. */
@@ -85,7 +97,23 @@ export interface EthPeer {
   messages$: Observable<Msg>
   send(code: number, payload: Uint8Array): Promise<void>
   disconnect(reason: DiscReason): void
+  /**
+   * Requests (eth/66+ request ids, geth's tracker rules): each resolves with the response's items as raw RLP, or
+   * rejects with an EthError REQUEST_TIMEOUT after `timeoutMs` (default ETH_REQUEST_TIMEOUT_MS; the peer stays)
+   * or with the peer's end. A response that breaks the rules drops the peer (actors/eth-handler.ts).
+   */
+  getBlockHeaders(query: HeadersQuery, timeoutMs?: number): Promise<Uint8Array[]>
+  getBlockBodies(hashes: readonly Uint8Array[], timeoutMs?: number): Promise<Uint8Array[]>
+  getReceipts(hashes: readonly Uint8Array[], timeoutMs?: number): Promise<Uint8Array[]>
+  getPooledTransactions(hashes: readonly Uint8Array[], timeoutMs?: number): Promise<Uint8Array[]>
+  /** eth/69: the block range it serves (its Status, then its BlockRangeUpdates); eth/68: undefined */
+  blockRange(): BlockRange | undefined
 }
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+const statusRange = (s: EthStatus): BlockRange | undefined =>
+  'latestHash' in s ? { earliest: s.earliest, latest: s.latest, latestHash: s.latestHash } : undefined
 
 export type EthPeerSetEvent =
   | { type: 'join'; peer: EthPeer }
@@ -97,18 +125,6 @@ export interface EthProtocols {
   protocols: Protocol[]
   peers(): EthPeer[]
   peerEvents$: Observable<EthPeerSetEvent>
-}
-
-/** Codes a version has no handler for (geth handler.go eth68 / eth69 maps): errInvalidMsgCode. */
-function handledCodes(version: EthVersion): Set<number> {
-  const codes = new Set<number>(Object.values(ETH_MSG))
-  codes.delete(ETH_MSG.status)
-  if (version === 68) codes.delete(ETH_MSG.blockRangeUpdate)
-  else {
-    codes.delete(ETH_MSG.newBlockHashes)
-    codes.delete(ETH_MSG.newBlock)
-  }
-  return codes
 }
 
 /** Our Status for `version` from the chain's current head (geth handshake68 / handshake69). */
@@ -145,23 +161,18 @@ export function createEthProtocols(opts: {
   const events = new Subject<EthPeerSetEvent>()
 
   const makeProtocol = (version: EthVersion): Protocol => {
-    const handled = handledCodes(version)
     return {
       name: 'eth',
       version,
       length: ETH_PROTOCOL_LENGTH[version],
-      run: (peer, rw) => runPeer(version, handled, peer, rw),
+      run: (peer, rw) => runPeer(version, peer, rw),
     }
   }
 
-  const runPeer = (
-    version: EthVersion,
-    handled: Set<number>,
-    peer: PeerHandle,
-    rw: MsgReadWriter,
-  ): Promise<void> =>
+  const runPeer = (version: EthVersion, peer: PeerHandle, rw: MsgReadWriter): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const app = new MsgChannel()
+      const handler = new EthPeerHandler({ version, rw, app, ...(chain.reader && { chain: chain.reader }) })
       const reader = fromCallback<{ type: string }, EthPeerInput>(({ sendBack }) => {
         const send = sendBack as (e: EthPeerEvent) => void
         let first = true
@@ -172,20 +183,8 @@ export function createEthProtocols(opts: {
               send({ type: 'status.message', msg })
               return
             }
-            const bad =
-              msg.code === ETH_MSG.status
-                ? new EthError('EXTRA_STATUS_MSG')
-                : msg.size > ETH_MAX_MESSAGE_SIZE
-                  ? new EthError('MSG_TOO_LARGE', `${msg.size} > ${ETH_MAX_MESSAGE_SIZE}`)
-                  : !handled.has(msg.code)
-                    ? new EthError('INVALID_MSG_CODE', String(msg.code))
-                    : undefined
+            const bad = handler.handle(msg)
             if (bad !== undefined) send({ type: 'message.invalid', error: bad })
-            else if (!app.push(msg))
-              send({
-                type: 'message.invalid',
-                error: new ProtocolError('QUEUE_OVERFLOW', `more than ${app.maxQueued} unread eth messages`),
-              })
           },
           complete: () => send({ type: 'rw.closed' }),
           error: (error) => send({ type: 'rw.closed', error }),
@@ -207,6 +206,8 @@ export function createEthProtocols(opts: {
       })
       actor = createActor(logic, { input: { version, local, forkFilter } })
       const idHex = bytesToHex(peer.id)
+      const byHash = (code: number, hashes: readonly Uint8Array[], timeoutMs?: number) =>
+        handler.request(code, (id) => encodeHashesRequest(id, hashes), hashes.length, timeoutMs)
       let joined: EthPeer | undefined
       actor.subscribe({
         next: (s) => {
@@ -219,6 +220,19 @@ export function createEthProtocols(opts: {
               messages$: app.messages$,
               send: (code, payload) => rw.send(code, payload),
               disconnect: (reason) => peer.disconnect(reason),
+              getBlockHeaders: (query, timeoutMs) =>
+                handler.request(
+                  ETH_MSG.getBlockHeaders,
+                  (id) => encodeGetBlockHeaders(id, query),
+                  // geth tracks a header request with its amount as the item limit
+                  Number(query.amount < MAX_SAFE ? query.amount : MAX_SAFE),
+                  timeoutMs,
+                ),
+              getBlockBodies: (hashes, timeoutMs) => byHash(ETH_MSG.getBlockBodies, hashes, timeoutMs),
+              getReceipts: (hashes, timeoutMs) => byHash(ETH_MSG.getReceipts, hashes, timeoutMs),
+              getPooledTransactions: (hashes, timeoutMs) =>
+                byHash(ETH_MSG.getPooledTransactions, hashes, timeoutMs),
+              blockRange: () => handler.range ?? statusRange(s.context.remote!),
             }
             active.set(idHex, joined)
             events.next({ type: 'join', peer: joined })
@@ -226,6 +240,7 @@ export function createEthProtocols(opts: {
         },
         complete: () => {
           const out = actor!.getSnapshot().output ?? {}
+          handler.close(out.error)
           if (out.error) app.error(out.error)
           else app.complete()
           if (joined !== undefined) {

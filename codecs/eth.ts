@@ -15,9 +15,25 @@
 //   encodeStatus(layout, status) → payload; decodeStatus(layout, payload) → status (throws DecodeError);
 //   `layout` is the negotiated version (68 | 69), which decides the fields
 //   blockRangeError(earliest, latest, latestHash) → geth BlockRangeUpdatePacket.Validate's text, or null
+//   Requests and responses (eth/66+: [requestId uint64, body]):
+//   encodeGetBlockHeaders / decodeGetBlockHeaders      [id, [origin hash32 | number, amount, skip, reverse]]
+//   encodeHashesRequest / decodeHashesRequest          [id, [hash32…]] (GetBlockBodies, GetReceipts, GetPooledTransactions)
+//   encodeRawResponse / decodeRawResponse              [id, [item…]] with each item kept as its raw RLP (headers,
+//                                                      bodies, receipts, transactions: the application decodes them)
+//   encodeBlockRange / decodeBlockRange                eth/69 BlockRangeUpdate [earliest, latest, latestHash]
 import { DecodeError } from './errors.ts'
 import { type ForkId, forkIdFromItem, forkIdToItem } from './forkid.ts'
-import { asBigUint, asFixedBytes, asList, rlpDecode, rlpEncode, uintToBytes } from './rlp.ts'
+import {
+  asBigUint,
+  asBytes,
+  asFixedBytes,
+  asList,
+  rlpDecode,
+  rlpDecodeRawList,
+  rlpEncode,
+  rlpEncodeRawList,
+  uintToBytes,
+} from './rlp.ts'
 
 /** geth eth/protocols/eth/protocol.go message codes (eth/66 and later; 0x01 and 0x07 are gone in eth/69). */
 export const ETH_MSG = {
@@ -163,4 +179,117 @@ export function blockRangeError(earliest: bigint, latest: bigint, latestHash: Ui
   if (earliest > latest) return 'earliest > latest'
   if (latestHash.every((b) => b === 0)) return 'zero latest hash'
   return null
+}
+
+// ---- requests and responses (eth/66 and later) ----
+
+/** geth eth handlers.go serving limits. */
+export const ETH_SERVE = {
+  /** softResponseLimit: a reply stops growing once it is this large */
+  softResponseLimit: 2 * 1024 * 1024,
+  maxHeaders: 1024,
+  maxBodies: 1024,
+  maxReceipts: 1024,
+  /** lookups per request (geth: 2 × the item limit) */
+  maxLookups: 2048,
+} as const
+
+/** geth HashOrNumber: a 32-byte block hash or a block number. */
+export type HashOrNumber = { hash: Uint8Array } | { number: bigint }
+
+/** geth GetBlockHeadersRequest. */
+export interface HeadersQuery {
+  origin: HashOrNumber
+  amount: bigint
+  skip: bigint
+  reverse: boolean
+}
+
+export function encodeGetBlockHeaders(id: bigint, q: HeadersQuery): Uint8Array {
+  const origin = 'hash' in q.origin ? hash32(q.origin.hash, 'origin') : u64(q.origin.number, 'origin')
+  return rlpEncode([
+    u64(id, 'request id'),
+    [origin, u64(q.amount, 'amount'), u64(q.skip, 'skip'), q.reverse ? Uint8Array.of(1) : new Uint8Array(0)],
+  ])
+}
+
+function exactly(l: unknown[], n: number, what: string): void {
+  if (l.length > n) throw new DecodeError('BAD_MESSAGE', `${what}: input list has too many elements`)
+}
+
+export function decodeGetBlockHeaders(payload: Uint8Array): { id: bigint; query: HeadersQuery } {
+  const l = asList(rlpDecode(payload), 'GetBlockHeaders', 2)
+  exactly(l, 2, 'GetBlockHeaders')
+  const q = asList(l[1], 'GetBlockHeaders.query', 4)
+  exactly(q, 4, 'GetBlockHeaders.query')
+  const o = asBytes(q[0], 'origin')
+  let origin: HashOrNumber
+  if (o.length === 32) origin = { hash: o.slice() }
+  else if (o.length <= 8) origin = { number: asBigUint(o, 'origin', 8) }
+  else throw new DecodeError('BAD_MESSAGE', `invalid input size ${o.length} for origin`)
+  const r = asBigUint(q[3], 'reverse', 1)
+  if (r > 1n) throw new DecodeError('BAD_MESSAGE', `reverse: invalid boolean value ${r}`)
+  return {
+    id: asBigUint(l[0], 'request id', 8),
+    query: {
+      origin,
+      amount: asBigUint(q[1], 'amount', 8),
+      skip: asBigUint(q[2], 'skip', 8),
+      reverse: r === 1n,
+    },
+  }
+}
+
+export function encodeHashesRequest(id: bigint, hashes: readonly Uint8Array[]): Uint8Array {
+  return rlpEncode([u64(id, 'request id'), hashes.map((h, i) => hash32(h, `hash ${i}`))])
+}
+
+export function decodeHashesRequest(
+  payload: Uint8Array,
+  what = 'request',
+): { id: bigint; hashes: Uint8Array[] } {
+  const l = asList(rlpDecode(payload), what, 2)
+  exactly(l, 2, what)
+  return {
+    id: asBigUint(l[0], 'request id', 8),
+    hashes: asList(l[1], `${what}.hashes`).map((h, i) => asFixedBytes(h, 32, `${what}.hashes[${i}]`).slice()),
+  }
+}
+
+/** A response whose items are already RLP-encoded (headers, bodies, receipts lists, transactions). */
+export function encodeRawResponse(id: bigint, items: readonly Uint8Array[]): Uint8Array {
+  return rlpEncodeRawList([rlpEncode(u64(id, 'request id')), rlpEncodeRawList(items)])
+}
+
+/** A response's id and its items, each as its raw RLP (views into `payload`; the whole payload is validated). */
+export function decodeRawResponse(
+  payload: Uint8Array,
+  what = 'response',
+): { id: bigint; items: Uint8Array[] } {
+  const l = rlpDecodeRawList(payload)
+  if (l.length < 2)
+    throw new DecodeError('RLP_TOO_FEW_ELEMENTS', `${what}: expected ≥ 2 elements, got ${l.length}`)
+  exactly(l, 2, what)
+  return { id: asBigUint(rlpDecode(l[0]!), 'request id', 8), items: rlpDecodeRawList(l[1]!) }
+}
+
+/** eth/69 BlockRangeUpdate. */
+export interface BlockRange {
+  earliest: bigint
+  latest: bigint
+  latestHash: Uint8Array
+}
+
+export function encodeBlockRange(r: BlockRange): Uint8Array {
+  return rlpEncode([u64(r.earliest, 'earliest'), u64(r.latest, 'latest'), hash32(r.latestHash, 'latestHash')])
+}
+
+export function decodeBlockRange(payload: Uint8Array): BlockRange {
+  const l = asList(rlpDecode(payload), 'BlockRangeUpdate', 3)
+  exactly(l, 3, 'BlockRangeUpdate')
+  return {
+    earliest: asBigUint(l[0], 'earliest', 8),
+    latest: asBigUint(l[1], 'latest', 8),
+    latestHash: asFixedBytes(l[2], 32, 'latestHash').slice(),
+  }
 }

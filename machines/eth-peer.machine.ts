@@ -54,6 +54,11 @@ export type EthErrorCode =
   | 'INVALID_MSG_CODE'
   | 'HANDSHAKE_TIMEOUT'
   | 'SEND_FAILED'
+  | 'NO_MATCHING_REQUEST'
+  | 'CODE_MISMATCH'
+  | 'TOO_MANY_ITEMS'
+  | 'REQUEST_TIMEOUT'
+  | 'REQUEST_LIMIT'
 
 const ETH_ERROR_TEXT: Record<EthErrorCode, string> = {
   NO_STATUS_MSG: 'no status message',
@@ -68,7 +73,19 @@ const ETH_ERROR_TEXT: Record<EthErrorCode, string> = {
   INVALID_MSG_CODE: 'invalid message code',
   HANDSHAKE_TIMEOUT: 'read timeout',
   SEND_FAILED: 'status write failed',
+  NO_MATCHING_REQUEST: 'no matching request',
+  CODE_MISMATCH: 'wrong response code for request',
+  TOO_MANY_ITEMS: 'response is larger than request allows',
+  REQUEST_TIMEOUT: 'request timed out',
+  REQUEST_LIMIT: 'request limit reached',
 }
+
+/** geth wraps its tracker's errors with the response's name in front: "BlockHeaders: no matching request". */
+const NAMED_FIRST: ReadonlySet<EthErrorCode> = new Set([
+  'NO_MATCHING_REQUEST',
+  'CODE_MISMATCH',
+  'TOO_MANY_ITEMS',
+])
 
 /**
  * An eth protocol failure. It is a ProtocolError that carries its DiscReason (code 'DISCONNECT'), so the peer
@@ -77,13 +94,13 @@ const ETH_ERROR_TEXT: Record<EthErrorCode, string> = {
 export class EthError extends ProtocolError {
   readonly ethCode: EthErrorCode
   constructor(ethCode: EthErrorCode, detail?: string, reason: DiscReason = DiscReason.SubprotocolError) {
-    super('DISCONNECT', detail ? `${ETH_ERROR_TEXT[ethCode]}: ${detail}` : ETH_ERROR_TEXT[ethCode], {
-      reason,
-    })
-    // geth's text, without ProtocolError's code prefix
-    this.message = detail ? `${ETH_ERROR_TEXT[ethCode]}: ${detail}` : ETH_ERROR_TEXT[ethCode]
+    super('DISCONNECT', undefined, { reason })
     this.name = 'EthError'
     this.ethCode = ethCode
+    const text = ETH_ERROR_TEXT[ethCode]
+    // geth's text, without ProtocolError's code prefix
+    this.message =
+      detail === undefined ? text : NAMED_FIRST.has(ethCode) ? `${detail}: ${text}` : `${text}: ${detail}`
   }
 }
 

@@ -8,7 +8,7 @@ import { firstValueFrom } from 'rxjs'
 import { filter } from 'rxjs/operators'
 import { createEthProtocols, type EthPeerSetEvent, type EthProtocols } from '../../actors/eth.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
-import { mainnetAtPrague, PRAGUE_HEAD } from '../fixtures/eth-chain.ts'
+import { mainnetAtPrague, PRAGUE_HEAD, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
 import { makeNode, type TestNode, waitUntil } from './server-helpers.ts'
 
@@ -57,6 +57,54 @@ describe('eth handshake between two of our nodes', () => {
       ['join', 'leave'],
     )
     assert.equal(a.eth.peers().length, 0)
+  })
+
+  it('answers header, body and receipt requests from the chain (eth/69)', async () => {
+    const { blocks, reader } = syntheticChain(300)
+    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
+    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    await Promise.all([a.node.srv.start(), b.node.srv.start()])
+    try {
+      const joined = firstValueFrom(b.eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
+      b.node.srv.addPeer(a.node.enode())
+      const j = await joined
+      assert.ok(j.type === 'join')
+      const peer = j.peer
+      const headers = await peer.getBlockHeaders({
+        origin: { number: 100n },
+        amount: 5n,
+        skip: 0n,
+        reverse: false,
+      })
+      assert.deepEqual(
+        headers,
+        blocks.slice(100, 105).map((x) => x.header),
+      )
+      const back = await peer.getBlockHeaders({
+        origin: { hash: blocks[50]!.hash },
+        amount: 3n,
+        skip: 9n,
+        reverse: true,
+      })
+      assert.deepEqual(back, [blocks[50]!.header, blocks[40]!.header, blocks[30]!.header])
+      const hashes = [blocks[7]!.hash, new Uint8Array(32).fill(5), blocks[8]!.hash]
+      assert.deepEqual(await peer.getBlockBodies(hashes), [blocks[7]!.body, blocks[8]!.body])
+      assert.deepEqual(await peer.getReceipts(hashes), [blocks[7]!.receipts, blocks[8]!.receipts])
+      assert.deepEqual(await peer.getPooledTransactions([blocks[7]!.hash]), [])
+      // and the other way: b has no chain reader, so its replies are empty
+      const ja = a.eth.peers()[0]!
+      assert.deepEqual(
+        await ja.getBlockHeaders({ origin: { number: 0n }, amount: 1n, skip: 0n, reverse: false }),
+        [],
+      )
+      assert.deepEqual(peer.blockRange(), {
+        earliest: 0n,
+        latest: PRAGUE_HEAD.number,
+        latestHash: PRAGUE_HEAD.hash,
+      })
+    } finally {
+      await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
+    }
   })
 
   it('falls back to eth/68 when one side has only that', async () => {

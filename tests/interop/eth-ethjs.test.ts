@@ -11,8 +11,8 @@ import { filter } from 'rxjs/operators'
 import { createEthProtocols, type EthPeerSetEvent } from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
-import { uintToBytes } from '../../codecs/rlp.ts'
-import { MAINNET_FORKS, mainnetAtPrague } from '../fixtures/eth-chain.ts'
+import { type RlpInput, rlpDecode, rlpEncode, uintToBytes } from '../../codecs/rlp.ts'
+import { MAINNET_FORKS, mainnetAtPrague, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
 import { makeNode } from '../integration/server-helpers.ts'
 import { ethProtocol, peerClosed, startEthjsNode, withTimeout } from './ethjs-harness.ts'
@@ -43,6 +43,23 @@ function ethjsStatus(
 }
 
 const joinOf = (events: EthPeerSetEvent[]) => events.find((e) => e.type === 'join')
+
+/** The next eth message with `code` ethjs's ETH decoded (its payload as nested byte arrays). */
+function ethjsMessage(peer: Peer, code: number): Promise<unknown[]> {
+  const eth = ethProtocol(peer)
+  return withTimeout(
+    new Promise<unknown[]>((resolve) => {
+      const on = (c: number, payload: unknown) => {
+        if (c !== code) return
+        eth.events.off('message', on)
+        resolve(payload as unknown[])
+      }
+      eth.events.on('message', on)
+    }),
+    5000,
+    `ethjs got no eth message ${code}`,
+  )
+}
 
 describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
   after(async () => {
@@ -94,6 +111,56 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
       assert.ok(joinOf(seen))
     })
   }
+
+  it('requests both ways: ethjs asks us for headers and bodies, we ask ethjs for headers', async () => {
+    const { blocks, reader } = syntheticChain(64)
+    const eth = createEthProtocols({ chain: mainnetAtPrague({ reader }) })
+    const ours = makeNode({ protocols: eth.protocols })
+    await ours.srv.start()
+    const ethjs = await startEthjsNode({ realEth: true })
+    try {
+      const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
+      const peer = await ethjs.dial(ours.srv.self().pubkey, ours.srv.self().tcp!)
+      await ethjsStatus(peer)
+      const j = await withTimeout(joined, 5000, 'our side did not join the peer')
+      assert.ok(j.type === 'join')
+      const ejs = ethProtocol(peer)
+      // ethjs → us: GetBlockHeaders [id, [origin, amount, skip, reverse]] and GetBlockBodies [id, [hashes]]
+      const headers = ethjsMessage(peer, 0x04)
+      ejs.sendMessage(0x03, [
+        uintToBytes(77n),
+        [uintToBytes(10n), uintToBytes(3n), uintToBytes(1n), uintToBytes(0n)],
+      ])
+      const [hid, hs] = (await headers) as [Uint8Array, RlpInput[]]
+      assert.deepEqual(hid, uintToBytes(77n))
+      assert.deepEqual(
+        hs.map((h) => rlpEncode(h)),
+        [blocks[10]!.header, blocks[12]!.header, blocks[14]!.header],
+      )
+      const bodies = ethjsMessage(peer, 0x06)
+      ejs.sendMessage(0x05, [uintToBytes(78n), [blocks[3]!.hash, new Uint8Array(32).fill(1)]])
+      const [, bs] = (await bodies) as [Uint8Array, RlpInput[]]
+      assert.deepEqual(
+        bs.map((b) => rlpEncode(b)),
+        [blocks[3]!.body],
+      )
+      // us → ethjs: ethjs has no chain behind it here, so the test answers for it
+      const asked = ethjsMessage(peer, 0x03)
+      const ours$ = j.peer.getBlockHeaders({
+        origin: { hash: blocks[20]!.hash },
+        amount: 2n,
+        skip: 0n,
+        reverse: true,
+      })
+      const [rid, query] = (await asked) as [Uint8Array, Uint8Array[]]
+      assert.deepEqual(query[0], blocks[20]!.hash)
+      ejs.sendMessage(0x04, [rid, [rlpDecode(blocks[20]!.header), rlpDecode(blocks[19]!.header)] as never])
+      assert.deepEqual(await ours$, [blocks[20]!.header, blocks[19]!.header])
+    } finally {
+      await ethjs.close()
+      await ours.srv.stop()
+    }
+  })
 
   it('another network id: our side refuses with DiscSubprotocolError', async () => {
     const eth = createEthProtocols({ chain: mainnetAtPrague({ networkId: 5n }) })

@@ -5,10 +5,18 @@ import { bytesToHex, hexToBytes } from '../../../codecs/bytes.ts'
 import { DecodeError } from '../../../codecs/errors.ts'
 import {
   blockRangeError,
+  decodeBlockRange,
+  decodeGetBlockHeaders,
+  decodeHashesRequest,
+  decodeRawResponse,
   decodeStatus,
   ETH_PROTOCOL_LENGTH,
   type EthStatus68,
   type EthStatus69,
+  encodeBlockRange,
+  encodeGetBlockHeaders,
+  encodeHashesRequest,
+  encodeRawResponse,
   encodeStatus,
 } from '../../../codecs/eth.ts'
 import { rlpDecode, rlpEncode } from '../../../codecs/rlp.ts'
@@ -89,5 +97,50 @@ describe('eth Status codec', () => {
     assert.equal(blockRangeError(0n, 10n, HEAD), null)
     assert.equal(blockRangeError(11n, 10n, HEAD), 'earliest > latest')
     assert.equal(blockRangeError(0n, 10n, new Uint8Array(32)), 'zero latest hash')
+  })
+})
+
+describe('eth requests and responses', () => {
+  it('round-trips GetBlockHeaders with a number or a hash origin', () => {
+    const byNumber = { origin: { number: 22_000_000n }, amount: 192n, skip: 0n, reverse: false }
+    assert.deepEqual(decodeGetBlockHeaders(encodeGetBlockHeaders(7n, byNumber)), { id: 7n, query: byNumber })
+    const byHash = { origin: { hash: HEAD }, amount: 1n, skip: 3n, reverse: true }
+    assert.deepEqual(decodeGetBlockHeaders(encodeGetBlockHeaders(2n ** 64n - 1n, byHash)), {
+      id: 2n ** 64n - 1n,
+      query: byHash,
+    })
+    // [id, [origin, amount, skip, reverse]]
+    const l = rlpDecode(encodeGetBlockHeaders(7n, byNumber)) as unknown[]
+    assert.equal((l[1] as unknown[]).length, 4)
+  })
+
+  it("decodes the origin as geth's HashOrNumber: 32 bytes a hash, ≤ 8 a number, else an error", () => {
+    const with_ = (origin: Uint8Array) => rlpEncode([1, [origin, 1, 0, 0]])
+    assert.throws(
+      () => decodeGetBlockHeaders(with_(new Uint8Array(20).fill(1))),
+      /invalid input size 20 for origin/,
+    )
+    assert.throws(() => decodeGetBlockHeaders(rlpEncode([1, [1, 1, 0, 2]])), /invalid boolean/)
+    assert.throws(() => decodeGetBlockHeaders(rlpEncode([1, [1, 1, 0, 0, 0]])), /too many elements/)
+    assert.deepEqual(decodeGetBlockHeaders(with_(new Uint8Array(0))).query.origin, { number: 0n })
+  })
+
+  it('round-trips hash requests and raw responses, keeping items as their RLP', () => {
+    const hashes = [HEAD, GENESIS]
+    assert.deepEqual(decodeHashesRequest(encodeHashesRequest(9n, hashes)), { id: 9n, hashes })
+    assert.throws(() => decodeHashesRequest(rlpEncode([1, [new Uint8Array(31)]])), DecodeError)
+    const items = [rlpEncode([1, 2]), rlpEncode(Uint8Array.of(0x02, 0xaa)), rlpEncode([])]
+    const r = decodeRawResponse(encodeRawResponse(3n, items))
+    assert.equal(r.id, 3n)
+    assert.deepEqual(r.items, items)
+    assert.deepEqual(decodeRawResponse(encodeRawResponse(0n, [])), { id: 0n, items: [] })
+    assert.throws(() => decodeRawResponse(rlpEncode([1])), DecodeError)
+    assert.throws(() => decodeRawResponse(rlpEncode([1, [], 2])), DecodeError)
+  })
+
+  it('round-trips the eth/69 BlockRangeUpdate', () => {
+    const r = { earliest: 1n, latest: 2n, latestHash: HEAD }
+    assert.deepEqual(decodeBlockRange(encodeBlockRange(r)), r)
+    assert.throws(() => decodeBlockRange(rlpEncode([1, 2])), DecodeError)
   })
 })
