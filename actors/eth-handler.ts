@@ -6,6 +6,9 @@
 // with geth's text and reason:
 //   a second Status → extra status message · > 10 MiB → message too long · a code the version has no handler
 //   for → invalid message code · an undecodable request or response → invalid message (DiscProtocolError) ·
+//   NewBlockHashes / NewBlock (eth/68) → block announcements / broadcasts disallowed (geth dropped pre-merge
+//   networks) · a Transactions message of more than 5000 → too many transactions · an announcement whose three
+//   lists differ in length → NewPooledTransactionHashes: invalid len of fields ·
 //   a response to no request of ours in the last 5 minutes → "<Name>: no matching request", to a request of
 //   another kind → wrong response code for request, with more items than asked for → response is larger than
 //   request allows · a bad block range → invalid block range (all DiscSubprotocolError).
@@ -17,8 +20,12 @@
 //   .handle(msg) → ProtocolError | undefined          route one message (after the Status)
 //   .request(code, payload-builder, maxItems, timeoutMs) → Promise<raw items>
 //   .range                                            the peer's last eth/69 block range
-//   .close(error)                                     fail the pending requests, clear their timers
+//   .knows(hash) / .sendTransactions(txs) / .announceTransactions(txs)   geth's known-transaction set (32768)
+//                                                     and its two send queues (4096 each, oldest dropped; one
+//                                                     batch of ≤ 100 KiB in flight per queue)
+//   .close(error)                                     fail the pending requests, clear their timers and queues
 import { randomBytes } from 'node:crypto'
+import { bytesToHex } from '../codecs/bytes.ts'
 import { DecodeError } from '../codecs/errors.ts'
 import {
   type BlockRange,
@@ -26,13 +33,21 @@ import {
   decodeBlockRange,
   decodeGetBlockHeaders,
   decodeHashesRequest,
+  decodePooledTxHashes,
   decodeRawResponse,
+  decodeTransactions,
   ETH_MAX_MESSAGE_SIZE,
+  ETH_MAX_TX_ANNOUNCEMENTS,
+  ETH_MAX_TX_PACKET_SIZE,
   ETH_MSG,
   type EthVersion,
+  encodePooledTxHashes,
   encodeRawResponse,
+  encodeTransactions,
+  transactionInfo,
 } from '../codecs/eth.ts'
 import { DiscReason } from '../codecs/p2p.ts'
+import type { BroadcastTx } from '../machines/eth-broadcast.ts'
 import { EthError } from '../machines/eth-peer.machine.ts'
 import {
   type EthChainReader,
@@ -47,6 +62,14 @@ import { type Msg, type MsgChannel, type MsgReadWriter, ProtocolError } from '..
 export const ETH_TRACKER_TIMEOUT_MS = 5 * 60_000
 /** geth p2p/tracker maxTrackedPackets: requests remembered per peer at most. */
 export const ETH_MAX_TRACKED_REQUESTS = 10_000
+/** geth eth maxKnownTxs: transaction hashes remembered per peer as known to it. */
+export const ETH_MAX_KNOWN_TXS = 32_768
+/** geth eth maxQueuedTxs / maxQueuedTxAnns: per-peer send queues; beyond them the oldest are dropped. */
+export const ETH_MAX_QUEUED_TXS = 4096
+
+/** A transaction ready to send: its network encoding and what announcing it needs. */
+export type TxInfo = Pick<BroadcastTx, 'hash' | 'type' | 'size' | 'rlp'>
+
 /** Our default wait for a response (geth's callers pick theirs: 5 s for transactions, ≤ 1 min for sync). */
 export const ETH_REQUEST_TIMEOUT_MS = 10_000
 
@@ -126,6 +149,36 @@ export class EthPeerHandler {
       case ETH_MSG.receipts:
       case ETH_MSG.pooledTransactions:
         return this.response(msg)
+      case ETH_MSG.newBlockHashes:
+        return new EthError('BLOCK_ANNOUNCEMENTS')
+      case ETH_MSG.newBlock:
+        return new EthError('BLOCK_BROADCASTS')
+      case ETH_MSG.transactions: {
+        let txs: Uint8Array[]
+        try {
+          txs = decodeTransactions(msg.payload)
+          if (txs.length > ETH_MAX_TX_ANNOUNCEMENTS) return new EthError('TOO_MANY_TXS')
+          for (const tx of txs) this.markKnown(transactionInfo(tx).hash)
+        } catch (e) {
+          return invalid(code, msg.size, e)
+        }
+        return this.toApp(msg)
+      }
+      case ETH_MSG.newPooledTransactionHashes: {
+        let a: ReturnType<typeof decodePooledTxHashes>
+        try {
+          a = decodePooledTxHashes(msg.payload)
+        } catch (e) {
+          return invalid(code, msg.size, e)
+        }
+        if (a.hashes.length !== a.types.length || a.hashes.length !== a.sizes.length)
+          return new EthError(
+            'ANNOUNCEMENT_LENGTHS',
+            `${a.hashes.length} ${a.types.length} ${a.sizes.length}`,
+          )
+        for (const h of a.hashes) this.markKnown(h)
+        return this.toApp(msg)
+      }
       case ETH_MSG.blockRangeUpdate: {
         let r: BlockRange
         try {
@@ -139,13 +192,100 @@ export class EthPeerHandler {
         return undefined
       }
       default:
-        if (!this.opts.app.push(msg))
-          return new ProtocolError(
-            'QUEUE_OVERFLOW',
-            `more than ${this.opts.app.maxQueued} unread eth messages`,
-          )
-        return undefined
+        return this.toApp(msg)
     }
+  }
+
+  private toApp(msg: Msg): ProtocolError | undefined {
+    if (this.opts.app.push(msg)) return undefined
+    return new ProtocolError('QUEUE_OVERFLOW', `more than ${this.opts.app.maxQueued} unread eth messages`)
+  }
+
+  // ---- transactions: geth's knownTxs and its broadcast / announce loops (eth/protocols/eth/broadcast.go) ----
+
+  private readonly known = new Set<string>()
+  private readonly txQueue: TxInfo[] = []
+  private readonly annQueue: TxInfo[] = []
+  private txSending = false
+  private annSending = false
+
+  /** Whether the peer is known to have this transaction (it sent or announced it, or we did). */
+  knows(hash: Uint8Array): boolean {
+    return this.known.has(bytesToHex(hash))
+  }
+
+  private markKnown(hash: Uint8Array): void {
+    const k = bytesToHex(hash)
+    if (this.known.has(k)) return
+    // geth drops random entries at capacity; the oldest here
+    if (this.known.size >= ETH_MAX_KNOWN_TXS) this.known.delete(this.known.values().next().value!)
+    this.known.add(k)
+  }
+
+  /** Queue whole transactions for this peer (geth AsyncSendTransactions). */
+  sendTransactions(txs: readonly TxInfo[]): void {
+    if (this.closed !== undefined) return
+    enqueue(this.txQueue, txs)
+    this.pumpTxs()
+  }
+
+  /** Queue transaction announcements for this peer (geth AsyncSendPooledTransactionHashes). */
+  announceTransactions(txs: readonly TxInfo[]): void {
+    if (this.closed !== undefined) return
+    enqueue(this.annQueue, txs)
+    this.pumpAnns()
+  }
+
+  private pumpTxs(): void {
+    if (this.txSending || this.txQueue.length === 0 || this.closed !== undefined) return
+    const batch: Uint8Array[] = []
+    let size = 0
+    let n = 0
+    for (; n < this.txQueue.length && size < ETH_MAX_TX_PACKET_SIZE; n++) {
+      const tx = this.txQueue[n]!
+      batch.push(tx.rlp)
+      size += tx.rlp.length
+      this.markKnown(tx.hash)
+    }
+    this.txQueue.splice(0, n)
+    this.txSending = true
+    this.opts.rw.send(ETH_MSG.transactions, encodeTransactions(batch)).then(
+      () => {
+        this.txSending = false
+        this.pumpTxs()
+      },
+      // a failed write ends the connection: nothing more goes out
+      () => {
+        this.txQueue.length = 0
+      },
+    )
+  }
+
+  private pumpAnns(): void {
+    if (this.annSending || this.annQueue.length === 0 || this.closed !== undefined) return
+    const types: number[] = []
+    const sizes: number[] = []
+    const hashes: Uint8Array[] = []
+    let n = 0
+    for (; n < this.annQueue.length && hashes.length * 32 < ETH_MAX_TX_PACKET_SIZE; n++) {
+      const tx = this.annQueue[n]!
+      types.push(tx.type)
+      sizes.push(tx.size)
+      hashes.push(tx.hash)
+      this.markKnown(tx.hash)
+    }
+    this.annQueue.splice(0, n)
+    this.annSending = true
+    const payload = encodePooledTxHashes({ types: Uint8Array.from(types), sizes, hashes })
+    this.opts.rw.send(ETH_MSG.newPooledTransactionHashes, payload).then(
+      () => {
+        this.annSending = false
+        this.pumpAnns()
+      },
+      () => {
+        this.annQueue.length = 0
+      },
+    )
   }
 
   /** Answer a request at once (geth handles one message at a time per peer). */
@@ -267,5 +407,13 @@ export class EthPeerHandler {
         t.waiter.reject(new ProtocolError('SHUTTING_DOWN', 'eth peer dropped'))
       }
     this.tracked.clear()
+    this.txQueue.length = 0
+    this.annQueue.length = 0
   }
+}
+
+/** Append to a send queue, keeping the newest ETH_MAX_QUEUED_TXS (geth trims the front). */
+function enqueue(queue: TxInfo[], txs: readonly TxInfo[]): void {
+  queue.push(...txs)
+  if (queue.length > ETH_MAX_QUEUED_TXS) queue.splice(0, queue.length - ETH_MAX_QUEUED_TXS)
 }

@@ -4,13 +4,14 @@
 // over the protocol's read-writer: the Status handshake with geth's checks, then the peer is active and joins the
 // peer set until it drops. After the Status, each message goes through the peer's handler
 // (actors/eth-handler.ts: requests answered from the chain reader, responses matched to our requests, eth/69
-// block ranges) or, for what this layer does not handle yet (transactions, announcements, blocks), to the
-// application as a stream per peer (EthPeer.messages$).
+// block ranges, transactions and announcements checked and marked known) — transactions and announcements then
+// reach the application as a stream per peer (EthPeer.messages$); broadcastTransactions sends ours out.
 //
 // API
 //   createEthProtocols({ chain, versions? }) → EthProtocols
 //     .protocols            Protocol[] for createServer({ protocols })
 //     .peers()              the active eth peers (handshake done)
+//     .broadcastTransactions(txs)   whole to ⌈√n⌉ peers, announced to the rest (geth BroadcastTransactions)
 //     .peerEvents$          { type: 'join', peer } | { type: 'leave', peer, error? } |
 //                           { type: 'handshakeFailed', idHex, version, error }
 //   EthPeer                 status, getBlockHeaders / getBlockBodies / getReceipts / getPooledTransactions,
@@ -18,6 +19,7 @@
 //   EthChain                what the layer needs of the chain: networkId, fork schedule, head, reader? (serving)
 //   staticEthChain(...)     an EthChain whose head never moves (devnets, tests)
 //   localStatus(chain, version)   our Status from the chain's head
+import { randomBytes } from 'node:crypto'
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
@@ -32,10 +34,12 @@ import {
   encodeHashesRequest,
   encodeStatus,
   type HeadersQuery,
+  transactionInfo,
 } from '../codecs/eth.ts'
 import { type ChainForks, computeForkId, type ForkIdFilter, newForkIdFilter } from '../codecs/forkid.ts'
 import type { NodeId } from '../codecs/node.ts'
 import type { DiscReason } from '../codecs/p2p.ts'
+import { planBroadcast } from '../machines/eth-broadcast.ts'
 import { type EthPeerEvent, type EthPeerInput, ethPeerMachine } from '../machines/eth-peer.machine.ts'
 import type { EthChainReader } from '../machines/eth-serve.ts'
 import {
@@ -91,7 +95,8 @@ export interface EthPeer {
   /** the Status it sent */
   status: EthStatus
   /**
-   * its eth messages after the Status (codes relative to the protocol): held while nobody subscribes, up to
+   * the Transactions and NewPooledTransactionHashes messages it sent, checked (codes relative to the protocol;
+   * decode them with codecs/eth.ts): held while nobody subscribes, up to
    * MAX_QUEUED_MESSAGES / MAX_QUEUED_BYTES, beyond which the peer is dropped (QUEUE_OVERFLOW)
    */
   messages$: Observable<Msg>
@@ -124,6 +129,11 @@ export type EthPeerSetEvent =
 export interface EthProtocols {
   protocols: Protocol[]
   peers(): EthPeer[]
+  /**
+   * geth BroadcastTransactions: each transaction (network encoding, with its sender when known) goes whole to
+   * ⌈√n⌉ peers and is announced to the others, skipping peers that know it (machines/eth-broadcast.ts)
+   */
+  broadcastTransactions(txs: readonly (Uint8Array | { rlp: Uint8Array; sender?: Uint8Array })[]): void
   peerEvents$: Observable<EthPeerSetEvent>
 }
 
@@ -158,6 +168,9 @@ export function createEthProtocols(opts: {
     return { block: h.number, time: h.time }
   })
   const active = new Map<string, EthPeer>()
+  const handlers = new Map<string, EthPeerHandler>()
+  // the keyed hash's key for choosing direct-broadcast peers (geth newBroadcastChoiceKey)
+  const broadcastKey = new Uint8Array(randomBytes(16))
   const events = new Subject<EthPeerSetEvent>()
 
   const makeProtocol = (version: EthVersion): Protocol => {
@@ -235,6 +248,7 @@ export function createEthProtocols(opts: {
               blockRange: () => handler.range ?? statusRange(s.context.remote!),
             }
             active.set(idHex, joined)
+            handlers.set(idHex, handler)
             events.next({ type: 'join', peer: joined })
           }
         },
@@ -244,7 +258,10 @@ export function createEthProtocols(opts: {
           if (out.error) app.error(out.error)
           else app.complete()
           if (joined !== undefined) {
-            if (active.get(idHex) === joined) active.delete(idHex)
+            if (active.get(idHex) === joined) {
+              active.delete(idHex)
+              handlers.delete(idHex)
+            }
             events.next({ type: 'leave', peer: joined, ...(out.error && { error: out.error }) })
           } else if (out.error) events.next({ type: 'handshakeFailed', idHex, version, error: out.error })
           if (out.error) reject(out.error)
@@ -259,6 +276,24 @@ export function createEthProtocols(opts: {
   return {
     protocols: versions.map(makeProtocol),
     peers: () => [...active.values()],
+    broadcastTransactions: (txs) => {
+      const list = [...active.values()]
+      const hs = list.map((p) => handlers.get(p.idHex)!)
+      const infos = txs.map((t) => {
+        const rlp = t instanceof Uint8Array ? t : t.rlp
+        const sender = t instanceof Uint8Array ? undefined : t.sender
+        return { ...transactionInfo(rlp), rlp, ...(sender && { sender }) }
+      })
+      const plan = planBroadcast(
+        infos,
+        list.map((p, i) => ({ id: p.id, knows: (h: Uint8Array) => hs[i]!.knows(h) })),
+        broadcastKey,
+      )
+      for (const [i, { direct, announce }] of plan) {
+        if (direct.length > 0) hs[i]!.sendTransactions(direct)
+        if (announce.length > 0) hs[i]!.announceTransactions(announce)
+      }
+    },
     peerEvents$: events.asObservable(),
   }
 }

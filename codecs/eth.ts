@@ -21,6 +21,9 @@
 //   encodeRawResponse / decodeRawResponse              [id, [item…]] with each item kept as its raw RLP (headers,
 //                                                      bodies, receipts, transactions: the application decodes them)
 //   encodeBlockRange / decodeBlockRange                eth/69 BlockRangeUpdate [earliest, latest, latestHash]
+//   Transactions: encodeTransactions / decodeTransactions (items in network encoding), transactionInfo(item) →
+//   { hash, type, size }, encodePooledTxHashes / decodePooledTxHashes (eth/68+ [types, sizes, hashes])
+import { keccak256 } from '../crypto/keccak.ts'
 import { DecodeError } from './errors.ts'
 import { type ForkId, forkIdFromItem, forkIdToItem } from './forkid.ts'
 import {
@@ -291,5 +294,65 @@ export function decodeBlockRange(payload: Uint8Array): BlockRange {
     earliest: asBigUint(l[0], 'earliest', 8),
     latest: asBigUint(l[1], 'latest', 8),
     latestHash: asFixedBytes(l[2], 32, 'latestHash').slice(),
+  }
+}
+
+// ---- transactions (eth/68 and later) ----
+
+/** geth eth maxTransactionAnnouncements: Transactions messages carry at most this many. */
+export const ETH_MAX_TX_ANNOUNCEMENTS = 5000
+/** geth txMaxBroadcastSize: larger transactions are announced, never sent whole unasked. */
+export const ETH_TX_MAX_BROADCAST_SIZE = 4096
+/** geth maxTxPacketSize: a Transactions or announcement batch stops growing at this size. */
+export const ETH_MAX_TX_PACKET_SIZE = 100 * 1024
+/** EIP-4844 blob transactions (type 3) are only ever announced. */
+export const BLOB_TX_TYPE = 3
+
+/** A Transactions message: the transactions in their network encoding (legacy: a list; typed: type || payload). */
+export function encodeTransactions(txs: readonly Uint8Array[]): Uint8Array {
+  return rlpEncodeRawList(txs)
+}
+
+/** The raw items of a Transactions message (views into `payload`; validated as RLP). */
+export function decodeTransactions(payload: Uint8Array): Uint8Array[] {
+  return rlpDecodeRawList(payload)
+}
+
+/**
+ * A transaction's hash, type and size from its network encoding as a list item: a legacy transaction is an RLP
+ * list (hash = keccak256 of it, type 0); a typed one is an RLP string holding type || payload (hash = keccak256 of
+ * that content). The size is geth's tx.Size(): the encoding without the outer string header for typed ones.
+ */
+export function transactionInfo(item: Uint8Array): { hash: Uint8Array; type: number; size: number } {
+  if (item.length === 0) throw new DecodeError('RLP_INVALID', 'empty transaction')
+  if (item[0]! >= 0xc0) return { hash: keccak256(item), type: 0, size: item.length }
+  const content = asBytes(rlpDecode(item), 'transaction')
+  if (content.length === 0 || content[0]! >= 0x80)
+    throw new DecodeError('BAD_MESSAGE', 'typed transaction: bad type byte')
+  return { hash: keccak256(content), type: content[0]!, size: content.length }
+}
+
+/** eth/68 NewPooledTransactionHashes: the three lists (their lengths are checked by the receiver, as geth does). */
+export interface PooledTxHashes {
+  types: Uint8Array
+  sizes: number[]
+  hashes: Uint8Array[]
+}
+
+export function encodePooledTxHashes(a: PooledTxHashes): Uint8Array {
+  return rlpEncode([
+    a.types,
+    a.sizes.map((n) => uintToBytes(n)),
+    a.hashes.map((h, i) => hash32(h, `hash ${i}`)),
+  ])
+}
+
+export function decodePooledTxHashes(payload: Uint8Array): PooledTxHashes {
+  const l = asList(rlpDecode(payload), 'NewPooledTransactionHashes', 3)
+  exactly(l, 3, 'NewPooledTransactionHashes')
+  return {
+    types: asBytes(l[0], 'types').slice(),
+    sizes: asList(l[1], 'sizes').map((x, i) => Number(asBigUint(x, `sizes[${i}]`, 4))),
+    hashes: asList(l[2], 'hashes').map((h, i) => asFixedBytes(h, 32, `hashes[${i}]`).slice()),
   }
 }

@@ -59,6 +59,10 @@ export type EthErrorCode =
   | 'TOO_MANY_ITEMS'
   | 'REQUEST_TIMEOUT'
   | 'REQUEST_LIMIT'
+  | 'BLOCK_ANNOUNCEMENTS'
+  | 'BLOCK_BROADCASTS'
+  | 'TOO_MANY_TXS'
+  | 'ANNOUNCEMENT_LENGTHS'
 
 const ETH_ERROR_TEXT: Record<EthErrorCode, string> = {
   NO_STATUS_MSG: 'no status message',
@@ -78,6 +82,10 @@ const ETH_ERROR_TEXT: Record<EthErrorCode, string> = {
   TOO_MANY_ITEMS: 'response is larger than request allows',
   REQUEST_TIMEOUT: 'request timed out',
   REQUEST_LIMIT: 'request limit reached',
+  BLOCK_ANNOUNCEMENTS: 'block announcements disallowed',
+  BLOCK_BROADCASTS: 'block broadcasts disallowed',
+  TOO_MANY_TXS: 'too many transactions',
+  ANNOUNCEMENT_LENGTHS: 'NewPooledTransactionHashes: invalid len of fields in',
 }
 
 /** geth wraps its tracker's errors with the response's name in front: "BlockHeaders: no matching request". */
@@ -98,9 +106,10 @@ export class EthError extends ProtocolError {
     this.name = 'EthError'
     this.ethCode = ethCode
     const text = ETH_ERROR_TEXT[ethCode]
-    // geth's text, without ProtocolError's code prefix
+    // geth's text, without ProtocolError's code prefix; its length error has no colon
+    const sep = ethCode === 'ANNOUNCEMENT_LENGTHS' ? ' ' : ': '
     this.message =
-      detail === undefined ? text : NAMED_FIRST.has(ethCode) ? `${detail}: ${text}` : `${text}: ${detail}`
+      detail === undefined ? text : NAMED_FIRST.has(ethCode) ? `${detail}: ${text}` : `${text}${sep}${detail}`
   }
 }
 

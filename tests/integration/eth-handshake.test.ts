@@ -7,7 +7,10 @@ import { after, describe, it } from 'node:test'
 import { firstValueFrom } from 'rxjs'
 import { filter } from 'rxjs/operators'
 import { createEthProtocols, type EthPeerSetEvent, type EthProtocols } from '../../actors/eth.ts'
+import { bytesToHex } from '../../codecs/bytes.ts'
+import { transactionInfo } from '../../codecs/eth.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
+import { rlpEncode } from '../../codecs/rlp.ts'
 import { mainnetAtPrague, PRAGUE_HEAD, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
 import { makeNode, type TestNode, waitUntil } from './server-helpers.ts'
@@ -104,6 +107,40 @@ describe('eth handshake between two of our nodes', () => {
       })
     } finally {
       await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
+    }
+  })
+
+  it('broadcasts a transaction whole to ⌈√n⌉ peers and announces it to the rest, who can fetch it', async () => {
+    const { reader, pool } = syntheticChain(1)
+    const tx = rlpEncode([9, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
+    const { hash } = transactionInfo(tx)
+    pool.set(bytesToHex(hash), tx)
+    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
+    const others = [0, 1, 2].map(() => ethNode(createEthProtocols({ chain: mainnetAtPrague() })))
+    await Promise.all([a, ...others].map((x) => x.node.srv.start()))
+    try {
+      const got: { node: number; code: number }[] = []
+      const peersOfA = others.map((o, i) =>
+        firstValueFrom(o.eth.peerEvents$.pipe(filter((e) => e.type === 'join'))).then((j) => {
+          assert.ok(j.type === 'join')
+          j.peer.messages$.subscribe((m) => got.push({ node: i, code: m.code }))
+          return j.peer
+        }),
+      )
+      for (const o of others) o.node.srv.addPeer(a.node.enode())
+      const toA = await Promise.all(peersOfA)
+      await waitUntil(() => a.eth.peers().length === 3, 10_000, 'a has three eth peers')
+      a.eth.broadcastTransactions([tx])
+      await waitUntil(() => got.length === 3, 10_000, 'three peers hear of the transaction')
+      assert.equal(got.filter((g) => g.code === 0x02).length, 2)
+      const announced = got.find((g) => g.code === 0x08)!
+      assert.deepEqual(await toA[announced.node]!.getPooledTransactions([hash]), [tx])
+      // a second broadcast of the same transaction reaches nobody: every peer knows it
+      a.eth.broadcastTransactions([tx])
+      await new Promise((r) => setTimeout(r, 100))
+      assert.equal(got.length, 3)
+    } finally {
+      await Promise.all([a, ...others].map((x) => x.node.srv.stop()))
     }
   })
 

@@ -162,6 +162,42 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
     }
   })
 
+  it('transactions both ways: our broadcast reaches ethjs whole; its Transactions and announcements reach us', async () => {
+    const eth = createEthProtocols({ chain: mainnetAtPrague() })
+    const ours = makeNode({ protocols: eth.protocols })
+    await ours.srv.start()
+    const ethjs = await startEthjsNode({ realEth: true })
+    try {
+      const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
+      const peer = await ethjs.dial(ours.srv.self().pubkey, ours.srv.self().tcp!)
+      await ethjsStatus(peer)
+      const j = await withTimeout(joined, 5000, 'our side did not join the peer')
+      assert.ok(j.type === 'join')
+      const tx = rlpEncode([1, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
+      // one peer: ⌈√1⌉ = 1 gets it whole
+      const txs = ethjsMessage(peer, 0x02)
+      eth.broadcastTransactions([tx])
+      const [first] = (await txs) as RlpInput[]
+      assert.deepEqual(rlpEncode(first!), tx)
+      const mine: number[] = []
+      const two = new Promise<void>((resolve) =>
+        j.peer.messages$.subscribe((m) => {
+          mine.push(m.code)
+          if (mine.length === 2) resolve()
+        }),
+      )
+      const tx2 = rlpEncode([2, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
+      ethProtocol(peer).sendMessage(0x02, [rlpDecode(tx2) as never])
+      const h3 = new Uint8Array(32).fill(3)
+      ethProtocol(peer).sendMessage(0x08, [Uint8Array.of(2), [uintToBytes(120n)], [h3]] as never)
+      await withTimeout(two, 5000, 'our side got no transactions from ethjs')
+      assert.deepEqual(mine, [0x02, 0x08])
+    } finally {
+      await ethjs.close()
+      await ours.srv.stop()
+    }
+  })
+
   it('another network id: our side refuses with DiscSubprotocolError', async () => {
     const eth = createEthProtocols({ chain: mainnetAtPrague({ networkId: 5n }) })
     const seen: EthPeerSetEvent[] = []
