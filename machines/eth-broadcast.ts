@@ -57,7 +57,10 @@ export function planBroadcast<T extends BroadcastTx>(
   const plan = new Map<number, { direct: T[]; announce: T[] }>()
   const at = (i: number) => {
     let p = plan.get(i)
-    if (p === undefined) plan.set(i, (p = { direct: [], announce: [] }))
+    if (p === undefined) {
+      p = { direct: [], announce: [] }
+      plan.set(i, p)
+    }
     return p
   }
   for (const tx of txs) {

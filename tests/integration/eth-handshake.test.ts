@@ -6,7 +6,12 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { firstValueFrom } from 'rxjs'
 import { filter } from 'rxjs/operators'
-import { createEthProtocols, type EthPeerSetEvent, type EthProtocols } from '../../actors/eth.ts'
+import {
+  createEthProtocols,
+  type EthPeer,
+  type EthPeerSetEvent,
+  type EthProtocols,
+} from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { transactionInfo } from '../../codecs/eth.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
@@ -22,6 +27,17 @@ function ethNode(eth: EthProtocols): { node: TestNode; eth: EthProtocols; seen: 
   const seen: EthPeerSetEvent[] = []
   eth.peerEvents$.subscribe((e) => seen.push(e))
   return { node, eth, seen }
+}
+
+type EthNode = ReturnType<typeof ethNode>
+
+/** `b` dials `a`; resolves with b's eth peer for a once the handshake is through. */
+async function dialAndJoin(a: EthNode, b: EthNode): Promise<EthPeer> {
+  const joined = firstValueFrom(b.eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
+  b.node.srv.addPeer(a.node.enode())
+  const j = await joined
+  assert.ok(j.type === 'join')
+  return j.peer
 }
 
 describe('eth handshake between two of our nodes', () => {
@@ -68,11 +84,7 @@ describe('eth handshake between two of our nodes', () => {
     const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
     try {
-      const joined = firstValueFrom(b.eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
-      b.node.srv.addPeer(a.node.enode())
-      const j = await joined
-      assert.ok(j.type === 'join')
-      const peer = j.peer
+      const peer = await dialAndJoin(a, b)
       const headers = await peer.getBlockHeaders({
         origin: { number: 100n },
         amount: 5n,
@@ -149,11 +161,9 @@ describe('eth handshake between two of our nodes', () => {
     const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
     try {
-      const joined = firstValueFrom(b.eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
-      b.node.srv.addPeer(a.node.enode())
-      const j = await joined
-      assert.equal(j.peer.version, 68)
-      assert.equal((j.peer.status as { td: bigint }).td, 0n)
+      const peer = await dialAndJoin(a, b)
+      assert.equal(peer.version, 68)
+      assert.equal((peer.status as { td: bigint }).td, 0n)
     } finally {
       await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
     }

@@ -8,14 +8,20 @@ import { after, describe, it } from 'node:test'
 import type { Peer } from '@ethereumjs/devp2p'
 import { firstValueFrom } from 'rxjs'
 import { filter } from 'rxjs/operators'
-import { createEthProtocols, type EthPeerSetEvent } from '../../actors/eth.ts'
+import {
+  createEthProtocols,
+  type EthChain,
+  type EthPeer,
+  type EthPeerSetEvent,
+  type EthProtocols,
+} from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
 import { type RlpInput, rlpDecode, rlpEncode, uintToBytes } from '../../codecs/rlp.ts'
 import { MAINNET_FORKS, mainnetAtPrague, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
 import { makeNode } from '../integration/server-helpers.ts'
-import { ethProtocol, peerClosed, startEthjsNode, withTimeout } from './ethjs-harness.ts'
+import { type EthjsNode, ethProtocol, peerClosed, startEthjsNode, withTimeout } from './ethjs-harness.ts'
 
 const baseline = resourceCounts()
 const ETHJS_HEAD = new Uint8Array(32).fill(0x44)
@@ -61,6 +67,46 @@ function ethjsMessage(peer: Peer, code: number): Promise<unknown[]> {
   )
 }
 
+interface Nodes {
+  eth: EthProtocols
+  /** our server */
+  node: ReturnType<typeof makeNode>
+  ethjs: EthjsNode
+  /** our eth peer set's events */
+  seen: EthPeerSetEvent[]
+}
+
+/** Our server with the eth protocols over `chain` and an ethjs node with its ETH; closes both after `body`. */
+async function withNodes(chain: EthChain, body: (x: Nodes) => Promise<void>): Promise<void> {
+  const eth = createEthProtocols({ chain })
+  const seen: EthPeerSetEvent[] = []
+  eth.peerEvents$.subscribe((e) => seen.push(e))
+  const node = makeNode({ protocols: eth.protocols })
+  await node.srv.start()
+  const ethjs = await startEthjsNode({ realEth: true })
+  try {
+    await body({ eth, node, ethjs, seen })
+  } finally {
+    await ethjs.close()
+    await node.srv.stop()
+  }
+}
+
+/** withNodes, ethjs dialling us and both Status messages through: `body` gets both sides' peers. */
+function withHandshake(
+  chain: EthChain,
+  body: (x: { eth: EthProtocols; peer: Peer; ours: EthPeer }) => Promise<void>,
+): Promise<void> {
+  return withNodes(chain, async ({ eth, node, ethjs }) => {
+    const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
+    const peer = await ethjs.dial(node.srv.self().pubkey, node.srv.self().tcp!)
+    await ethjsStatus(peer)
+    const j = await withTimeout(joined, 5000, 'our side did not join the peer')
+    assert.ok(j.type === 'join')
+    await body({ eth, peer, ours: j.peer })
+  })
+}
+
 describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
   after(async () => {
     await assertNoLeaks(baseline)
@@ -68,13 +114,7 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
 
   for (const direction of ['ethjs dials us', 'we dial ethjs'] as const) {
     it(`${direction}: both sides accept the other's Status`, async () => {
-      const eth = createEthProtocols({ chain: mainnetAtPrague() })
-      const seen: EthPeerSetEvent[] = []
-      eth.peerEvents$.subscribe((e) => seen.push(e))
-      const ours = makeNode({ protocols: eth.protocols })
-      await ours.srv.start()
-      const ethjs = await startEthjsNode({ realEth: true })
-      try {
+      await withNodes(mainnetAtPrague(), async ({ eth, node: ours, ethjs, seen }) => {
         const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
         let peer: Peer
         if (direction === 'ethjs dials us')
@@ -104,26 +144,14 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
         assert.deepEqual(st.head, ETHJS_HEAD)
         assert.equal(bytesToHex(st.forkId.hash), 'c376cf8b')
         assert.equal(eth.peers().length, 1)
-      } finally {
-        await ethjs.close()
-        await ours.srv.stop()
-      }
-      assert.ok(joinOf(seen))
+        assert.ok(joinOf(seen))
+      })
     })
   }
 
   it('requests both ways: ethjs asks us for headers and bodies, we ask ethjs for headers', async () => {
     const { blocks, reader } = syntheticChain(64)
-    const eth = createEthProtocols({ chain: mainnetAtPrague({ reader }) })
-    const ours = makeNode({ protocols: eth.protocols })
-    await ours.srv.start()
-    const ethjs = await startEthjsNode({ realEth: true })
-    try {
-      const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
-      const peer = await ethjs.dial(ours.srv.self().pubkey, ours.srv.self().tcp!)
-      await ethjsStatus(peer)
-      const j = await withTimeout(joined, 5000, 'our side did not join the peer')
-      assert.ok(j.type === 'join')
+    await withHandshake(mainnetAtPrague({ reader }), async ({ peer, ours }) => {
       const ejs = ethProtocol(peer)
       // ethjs → us: GetBlockHeaders [id, [origin, amount, skip, reverse]] and GetBlockBodies [id, [hashes]]
       const headers = ethjsMessage(peer, 0x04)
@@ -146,7 +174,7 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
       )
       // us → ethjs: ethjs has no chain behind it here, so the test answers for it
       const asked = ethjsMessage(peer, 0x03)
-      const ours$ = j.peer.getBlockHeaders({
+      const ours$ = ours.getBlockHeaders({
         origin: { hash: blocks[20]!.hash },
         amount: 2n,
         skip: 0n,
@@ -156,23 +184,11 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
       assert.deepEqual(query[0], blocks[20]!.hash)
       ejs.sendMessage(0x04, [rid, [rlpDecode(blocks[20]!.header), rlpDecode(blocks[19]!.header)] as never])
       assert.deepEqual(await ours$, [blocks[20]!.header, blocks[19]!.header])
-    } finally {
-      await ethjs.close()
-      await ours.srv.stop()
-    }
+    })
   })
 
   it('transactions both ways: our broadcast reaches ethjs whole; its Transactions and announcements reach us', async () => {
-    const eth = createEthProtocols({ chain: mainnetAtPrague() })
-    const ours = makeNode({ protocols: eth.protocols })
-    await ours.srv.start()
-    const ethjs = await startEthjsNode({ realEth: true })
-    try {
-      const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
-      const peer = await ethjs.dial(ours.srv.self().pubkey, ours.srv.self().tcp!)
-      await ethjsStatus(peer)
-      const j = await withTimeout(joined, 5000, 'our side did not join the peer')
-      assert.ok(j.type === 'join')
+    await withHandshake(mainnetAtPrague(), async ({ eth, peer, ours }) => {
       const tx = rlpEncode([1, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
       // one peer: ⌈√1⌉ = 1 gets it whole
       const txs = ethjsMessage(peer, 0x02)
@@ -181,7 +197,7 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
       assert.deepEqual(rlpEncode(first!), tx)
       const mine: number[] = []
       const two = new Promise<void>((resolve) =>
-        j.peer.messages$.subscribe((m) => {
+        ours.messages$.subscribe((m) => {
           mine.push(m.code)
           if (mine.length === 2) resolve()
         }),
@@ -192,20 +208,11 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
       ethProtocol(peer).sendMessage(0x08, [Uint8Array.of(2), [uintToBytes(120n)], [h3]] as never)
       await withTimeout(two, 5000, 'our side got no transactions from ethjs')
       assert.deepEqual(mine, [0x02, 0x08])
-    } finally {
-      await ethjs.close()
-      await ours.srv.stop()
-    }
+    })
   })
 
   it('another network id: our side refuses with DiscSubprotocolError', async () => {
-    const eth = createEthProtocols({ chain: mainnetAtPrague({ networkId: 5n }) })
-    const seen: EthPeerSetEvent[] = []
-    eth.peerEvents$.subscribe((e) => seen.push(e))
-    const ours = makeNode({ protocols: eth.protocols })
-    await ours.srv.start()
-    const ethjs = await startEthjsNode({ realEth: true })
-    try {
+    await withNodes(mainnetAtPrague({ networkId: 5n }), async ({ node: ours, ethjs, seen }) => {
       const peer = await ethjs.dial(ours.srv.self().pubkey, ours.srv.self().tcp!)
       const closed = peerClosed(peer)
       try {
@@ -223,9 +230,6 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
       assert.ok(failed?.type === 'handshakeFailed')
       assert.match(failed.error.message, /^network ID mismatch: 1 \(!= 5\)$/)
       assert.equal(joinOf(seen), undefined)
-    } finally {
-      await ethjs.close()
-      await ours.srv.stop()
-    }
+    })
   })
 })
