@@ -1,8 +1,8 @@
 // One eth peer's data plane after its Status (go-ethereum eth/protocols/eth/handler.go handleMessage,
 // handlers.go, peer.go and p2p/tracker, v1.17.0): every message is checked and routed here, never as a machine
 // event — requests are answered from the chain (machines/eth-serve.ts), responses settle the requests we sent,
-// eth/69 BlockRangeUpdate updates the peer's range, and the rest (transactions, announcements, blocks) goes to
-// the application's stream. A message that breaks the protocol is returned as the error that drops the peer,
+// eth/69 BlockRangeUpdate updates the peer's range, transactions and announcements are checked, marked known
+// and go to the application's stream. A message that breaks the protocol is returned as the error that drops the peer,
 // with geth's text and reason:
 //   a second Status → extra status message · > 10 MiB → message too long · a code the version has no handler
 //   for → invalid message code · an undecodable request or response → invalid message (DiscProtocolError) ·

@@ -8,13 +8,13 @@
 //   block range. Every failure but the undecodable Status and the deadline (DiscReadTimeout) is
 //   DiscSubprotocolError on the wire (geth: an eth error returned from the protocol, discReasonForError).
 // Effects are named actors/actions provided with .provide() (actors/eth.ts over the protocol's read-writer):
-//   actors  reader (invoked for the peer's life: the first message → `status.message`; later ones go to the
-//           application as a stream, never as machine events; a second Status / an oversized or unknown message →
+//   actors  reader (invoked for the peer's life: the first message → `status.message`; later ones go through the
+//           peer's handler (actors/eth-handler.ts), never as machine events, and one that breaks the protocol →
 //           `message.invalid`; the end of the stream → `rw.closed`)
 //   actions sendStatus (its result comes back as `status.sent` / `status.sendFailed`)
 //   delays  handshakeTimeout (ETH_HANDSHAKE_TIMEOUT_MS)
-// Output: { remote?: the remote Status once checked, error?: EthError } — no error when the stream ended
-// (the peer was dropped by the p2p layer) or the application disconnected.
+// Output: { remote?: the remote Status once checked, error?: ProtocolError (an EthError, or QUEUE_OVERFLOW) } — no
+// error when the stream ended (the peer was dropped by the p2p layer) or the application disconnected.
 //
 // | event (in)          | payload       | from                 | where       | effect                                  |
 // |---------------------|---------------|----------------------|-------------|-----------------------------------------|
