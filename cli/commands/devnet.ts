@@ -1,10 +1,11 @@
 // `devp2p-actors devnet`: the main job today — a local devnet of N nodes on 127.0.0.1 (in-memory node DBs,
-// discovery v4 bootstrapped from node 0, the built-in devp2p-actors/1 protocol to match on), with progress
-// output: every peer event as it happens and a status table (peers, connections, discovery table size,
-// supervisor state) at a fixed interval. Ctrl-C / SIGTERM, or --duration, stop every node cleanly (exit 0).
+// discovery v4 bootstrapped from node 0, the built-in devp2p-actors/1 protocol and eth/69 + eth/68 over a devnet
+// chain: DEVNET_CHAIN), with progress output: every peer event as it happens and a status table (peers, eth
+// peers, connections, discovery table size, supervisor state) at a fixed interval. Ctrl-C / SIGTERM, or
+// --duration, stop every node cleanly (exit 0).
 //
 // Output: readable lines by default; with --json, JSON lines {"event":"started",node,enode,...},
-// {"event":"peer",node,...PeerEvent}, {"event":"status",t,nodes:[{node,state,peers,connections,table}]},
+// {"event":"peer",node,...PeerEvent}, {"event":"status",t,nodes:[{node,state,peers,eth,connections,table}]},
 // {"event":"stopped"}.
 //
 // Dashboard (cli/dashboard/): on by default at http://127.0.0.1:DEFAULT_DASHBOARD_PORT/ (an ephemeral port when that one
@@ -14,7 +15,9 @@
 import type { Command } from 'commander'
 import { map } from 'rxjs'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
+import { createEthProtocols, type EthProtocols, staticEthChain } from '../../actors/eth.ts'
 import { createServer, type Server } from '../../actors/server.ts'
+import { keccak256 } from '../../crypto/keccak.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
 import { createDevnetDashboard, type DevnetDashboard } from '../dashboard/devnet.ts'
 import { out, stopSignal } from './util.ts'
@@ -28,6 +31,15 @@ interface DevnetOpts {
   /** undefined / true: the default port with fallback; a string: that port; false: --no-dashboard */
   dashboard?: string | boolean
 }
+
+/**
+ * The devnet's chain for the eth protocol: network id 1337, a genesis of its own (keccak256 of the devnet's
+ * name: no real network shares it) and no forks; every node's head stays at genesis.
+ */
+export const DEVNET_CHAIN = staticEthChain({
+  networkId: 1337n,
+  forks: { genesisHash: keccak256(new TextEncoder().encode('devp2p-actors devnet')), blocks: [], times: [] },
+})
 
 /** The dashboard's default port (an ephemeral one is taken when it is in use). */
 export const DEFAULT_DASHBOARD_PORT = 3387
@@ -46,16 +58,19 @@ export interface DevnetStatus {
   node: number
   state: string
   peers: number
+  /** peers past the eth Status handshake */
+  eth: number
   connections: number
   table: number
 }
 
-function statusOf(i: number, srv: Server, state: string): DevnetStatus {
+function statusOf(i: number, srv: Server, eth: EthProtocols, state: string): DevnetStatus {
   const s = srv.stats()
   return {
     node: i,
     state,
     peers: s.peers,
+    eth: eth.peers().length,
     connections: s.connections,
     table: srv.discovery?.table.len() ?? 0,
   }
@@ -87,17 +102,20 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
     }
   }
   const servers: Server[] = []
+  const eths: EthProtocols[] = []
   const states: string[] = []
   const started = Date.now()
   const signal = stopSignal()
   const mk = (i: number, bootnodes: string[]) => {
+    const eth = createEthProtocols({ chain: DEVNET_CHAIN })
+    eths.push(eth)
     const srv = createServer({
       privateKey: generatePrivateKey(),
       name: `devp2p-actors/devnet-${i}/v0.1.0`,
       listenAddr: '127.0.0.1:0',
       maxPeers,
       bootstrapNodes: bootnodes,
-      protocols: [createBuiltinProtocol()],
+      protocols: [createBuiltinProtocol(), ...eth.protocols],
       ...(dash ? { inspect: dash.inspect(i) } : {}),
     })
     dash?.attach(i, srv)
@@ -115,7 +133,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   }
   const report = () => {
     const t = Math.round((Date.now() - started) / 100) / 10
-    const rows = servers.map((srv, i) => statusOf(i, srv, states[i]!))
+    const rows = servers.map((srv, i) => statusOf(i, srv, eths[i]!, states[i]!))
     if (opts.json) {
       out(JSON.stringify({ event: 'status', t, nodes: rows }))
       return
@@ -123,7 +141,9 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
     const peers = rows.reduce((a, r) => a + r.peers, 0)
     out(`status t=${t}s  ${rows.length} nodes, ${peers / 2} connections`)
     for (const r of rows)
-      out(`  node${r.node}  ${r.state.padEnd(8)} peers ${r.peers}  conns ${r.connections}  table ${r.table}`)
+      out(
+        `  node${r.node}  ${r.state.padEnd(8)} peers ${r.peers} (eth ${r.eth})  conns ${r.connections}  table ${r.table}`,
+      )
   }
   let timer: NodeJS.Timeout | undefined
   try {
@@ -156,7 +176,9 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
 export function register(program: Command): void {
   program
     .command('devnet')
-    .description('run a local devnet on 127.0.0.1: N nodes discovering and connecting to each other')
+    .description(
+      'run a local devnet on 127.0.0.1: N nodes discovering and connecting to each other, with eth on a devnet chain',
+    )
     .option('--nodes <n>', `number of nodes (1–${MAX_DEVNET_NODES})`, '5')
     .option('--duration <seconds>', 'stop after this many seconds (0 = until Ctrl-C)', '0')
     .option('--interval <seconds>', 'status output interval', '2')

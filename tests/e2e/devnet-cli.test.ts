@@ -12,11 +12,11 @@ interface Line {
   event: string
   node?: number
   type?: string
-  nodes?: { node: number; state: string; peers: number; table: number }[]
+  nodes?: { node: number; state: string; peers: number; eth: number; table: number }[]
 }
 
 describe('devnet command', () => {
-  it('forms a full mesh of 4 nodes through discovery, reports status, stops on SIGTERM', async () => {
+  it('forms a full mesh of 4 nodes through discovery (eth handshakes done), reports status, stops on SIGTERM', async () => {
     const child = spawn(process.execPath, [BIN, 'devnet', '--nodes', '4', '--interval', '0.5', '--json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -34,7 +34,7 @@ describe('devnet command', () => {
       if (
         !meshed &&
         line.event === 'status' &&
-        line.nodes!.every((n) => n.peers === 3 && n.state === 'running')
+        line.nodes!.every((n) => n.peers === 3 && n.eth === 3 && n.state === 'running')
       ) {
         meshed = true
         child.kill('SIGTERM')
@@ -42,7 +42,7 @@ describe('devnet command', () => {
     }
     clearTimeout(killer)
     assert.equal(await exited, 0, stderr)
-    assert.ok(meshed, 'every node reached 3 peers')
+    assert.ok(meshed, 'every node reached 3 peers, all past the eth handshake')
     assert.equal(lines.filter((l) => l.event === 'started').length, 4)
     const adds = lines.filter((l) => l.event === 'peer' && l.type === 'add')
     assert.ok(adds.length >= 12, `${adds.length} add events`)
