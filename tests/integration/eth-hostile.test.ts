@@ -5,17 +5,16 @@
 // and leaves no handle behind.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { createEthProtocols, type EthPeerSetEvent } from '../../actors/eth.ts'
-import { BASE_PROTOCOL_LENGTH, DiscReason, P2P_MSG } from '../../codecs/p2p.ts'
-import { rlpEncode } from '../../codecs/rlp.ts'
+import { createEthProtocols, type EthPeerSetEvent, localStatus } from '../../actors/eth.ts'
 import {
   ETH_MSG,
   type EthStatus69,
   encodeGetBlockHeaders,
   encodeRawResponse,
   encodeStatus,
-  localStatus,
-} from '../../index.ts'
+} from '../../codecs/eth.ts'
+import { BASE_PROTOCOL_LENGTH, DiscReason, P2P_MSG } from '../../codecs/p2p.ts'
+import { rlpEncode } from '../../codecs/rlp.ts'
 import { mainnetAtPrague } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, newKeys, resourceCounts } from '../helpers/peers.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
