@@ -55,6 +55,8 @@ export interface NodeRow {
   state: string
   /** peers the supervisor holds (stats().peers) */
   peers: number
+  /** of those, the peers past the eth Status handshake (0 when the node runs no eth) */
+  eth: number
   /** peer machines in `running`, by direction */
   inbound: number
   outbound: number
@@ -134,6 +136,8 @@ export interface DashboardDelta extends Omit<DashboardState, 'chart'> {
 
 export interface NodeStats {
   peers: number
+  /** eth peers (default 0) */
+  eth?: number
   connections: number
   table: number
 }
@@ -204,6 +208,7 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
     name: '',
     state: 'idle',
     peers: 0,
+    eth: 0,
     inbound: 0,
     outbound: 0,
     handshaking: 0,
@@ -292,8 +297,16 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
     nodeStats(node, stats) {
       if (!validNode(node)) return
       const n = nodes[node]!
-      if (n.peers === stats.peers && n.connections === stats.connections && n.table === stats.table) return
+      const eth = stats.eth ?? 0
+      if (
+        n.peers === stats.peers &&
+        n.eth === eth &&
+        n.connections === stats.connections &&
+        n.table === stats.table
+      )
+        return
       n.peers = stats.peers
+      n.eth = eth
       n.connections = stats.connections
       n.table = stats.table
       touchNode(node)

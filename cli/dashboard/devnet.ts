@@ -4,11 +4,13 @@
 //
 // API
 //   const dash = createDevnetDashboard({ nodes })
-//   createServer({ ..., inspect: dash.inspect(i) }); dash.attach(i, srv); after start: dash.started(i, srv)
+//   createServer({ ..., inspect: dash.inspect(i) }); dash.attach(i, srv, eth?); after start: dash.started(i, srv)
+//   (eth: the node's createEthProtocols, for its count of eth peers)
 //   const { url } = await dash.listen(port, { fallback? })   // fallback: on EADDRINUSE take an ephemeral port
 //   await dash.close()                                       // HTTP server, SSE responses, timer, subscriptions
 import type { Subscription } from 'rxjs'
 import type { InspectionEvent } from 'xstate'
+import type { EthProtocols } from '../../actors/eth.ts'
 import type { Server } from '../../actors/server.ts'
 import { peerMachine } from '../../machines/peer.machine.ts'
 import { serverMachine } from '../../machines/server.machine.ts'
@@ -23,7 +25,7 @@ export const STATS_INTERVAL_MS = 1_000
 export interface DevnetDashboard {
   readonly aggregate: Aggregate
   inspect(node: number): (ev: InspectionEvent) => void
-  attach(node: number, srv: Server): void
+  attach(node: number, srv: Server, eth?: Pick<EthProtocols, 'peers'>): void
   started(node: number, srv: Server): void
   listen(port: number, opts?: { fallback?: boolean }): Promise<{ url: string; port: number }>
   close(): Promise<void>
@@ -38,6 +40,7 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
     now: now(),
   })
   const servers = new Map<number, Server>()
+  const eths = new Map<number, Pick<EthProtocols, 'peers'>>()
   const subs: Subscription[] = []
   let http: DashboardServer | undefined
   let closed = false
@@ -47,6 +50,7 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
       const s = srv.stats()
       aggregate.nodeStats(i, {
         peers: s.peers,
+        eth: eths.get(i)?.peers().length ?? 0,
         connections: s.connections,
         table: srv.discovery?.table.len() ?? 0,
       })
@@ -67,8 +71,9 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
         }
       }
     },
-    attach(node, srv) {
+    attach(node, srv, eth) {
       servers.set(node, srv)
+      if (eth) eths.set(node, eth)
       subs.push(
         srv.snapshot$.subscribe((s) => aggregate.serverState(node, s.value, now())),
         srv.events$.subscribe((e) => aggregate.peerEvent(node, e, now())),

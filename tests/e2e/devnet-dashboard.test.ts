@@ -14,7 +14,7 @@ import { openSse } from '../helpers/sse.ts'
 
 interface StateJson {
   counts: Record<string, number>
-  nodes: { node: number; state: string; peers: number; inbound: number; outbound: number }[]
+  nodes: { node: number; state: string; peers: number; eth: number; inbound: number; outbound: number }[]
   peers: { node: number; state: string; name: string; caps: string[] }[]
 }
 
@@ -65,10 +65,11 @@ describe('devnet dashboard', () => {
       assert.equal(sse.status, 200)
       await sse.next((m) => m.event === 'full')
 
-      // every node connected (node 0 is everyone's bootnode; the rest of the mesh follows from discovery)
+      // every node connected, past the eth handshake (node 0 is everyone's bootnode; the rest of the mesh
+      // follows from discovery)
       const ready = (st: StateJson) =>
         (st.counts.running ?? 0) >= 4 &&
-        st.nodes.every((n) => n.state === 'running' && n.inbound + n.outbound >= 1)
+        st.nodes.every((n) => n.state === 'running' && n.inbound + n.outbound >= 1 && n.eth >= 1)
       let state: StateJson | undefined
       const deadline = Date.now() + 6_000
       while (Date.now() < deadline) {

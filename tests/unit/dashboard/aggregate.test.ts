@@ -167,14 +167,16 @@ describe('dashboard aggregate', () => {
     agg.serverState(0, 'running', T0)
     agg.serverState(0, 'running', T0)
     agg.serverState(1, 'starting', T0)
-    agg.nodeStats(0, { peers: 1, connections: 2, table: 3 })
+    agg.nodeStats(0, { peers: 1, eth: 1, connections: 2, table: 3 })
     agg.peerUpdate(0, upd('x:1', RUNNING), T0)
     let s = agg.full(T0)
     assert.deepEqual(s.serverCounts, { running: 1, starting: 1 })
+    const n0 = s.nodes[0]!
     assert.deepEqual(
-      [s.nodes[0]!.id, s.nodes[0]!.state, s.nodes[0]!.peers, s.nodes[0]!.connections, s.nodes[0]!.table],
-      [ID_A.slice(0, 16), 'running', 1, 2, 3],
+      [n0.id, n0.state, n0.peers, n0.eth, n0.connections, n0.table],
+      [ID_A.slice(0, 16), 'running', 1, 1, 2, 3],
     )
+    assert.equal(s.nodes[1]!.eth, 0)
     assert.deepEqual(
       s.log.filter((e) => e.c === 'srv').map((e) => e.m),
       ['supervisor idle → starting', 'supervisor starting → running', 'supervisor idle → starting'],
