@@ -8,7 +8,7 @@
 // reach the application as a stream per peer (EthPeer.messages$); broadcastTransactions sends ours out.
 //
 // API
-//   createEthProtocols({ chain, versions? }) → EthProtocols
+//   createEthProtocols({ chain, versions?, inspect? }) → EthProtocols   (inspect: XState inspection of the eth-peers)
 //     .protocols            Protocol[] for createServer({ protocols })
 //     .peers()              the active eth peers (handshake done)
 //     .broadcastTransactions(txs)   whole to ⌈√n⌉ peers, announced to the rest (geth BroadcastTransactions)
@@ -21,7 +21,7 @@
 //   localStatus(chain, version)   our Status from the chain's head
 import { randomBytes } from 'node:crypto'
 import { type Observable, Subject } from 'rxjs'
-import { type Actor, createActor, fromCallback } from 'xstate'
+import { type Actor, createActor, fromCallback, type InspectionEvent } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
 import {
   type BlockRange,
@@ -161,6 +161,8 @@ export function localStatus(chain: EthChain, version: EthVersion): EthStatus {
 export function createEthProtocols(opts: {
   chain: EthChain
   versions?: readonly EthVersion[]
+  /** XState inspection of every eth-peer actor (each is the root of its own actor system) */
+  inspect?: (ev: InspectionEvent) => void
 }): EthProtocols {
   const chain = opts.chain
   const forkFilter: ForkIdFilter = newForkIdFilter(chain.forks, () => {
@@ -217,7 +219,10 @@ export function createEthProtocols(opts: {
           },
         },
       })
-      actor = createActor(logic, { input: { version, local, forkFilter } })
+      actor = createActor(logic, {
+        input: { version, local, forkFilter },
+        ...(opts.inspect && { inspect: opts.inspect }),
+      })
       const idHex = bytesToHex(peer.id)
       const byHash = (code: number, hashes: readonly Uint8Array[], timeoutMs?: number) =>
         handler.request(code, (id) => encodeHashesRequest(id, hashes), hashes.length, timeoutMs)

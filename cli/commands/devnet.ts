@@ -107,7 +107,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   const started = Date.now()
   const signal = stopSignal()
   const mk = (i: number, bootnodes: string[]) => {
-    const eth = createEthProtocols({ chain: DEVNET_CHAIN })
+    const eth = createEthProtocols({ chain: DEVNET_CHAIN, ...(dash ? { inspect: dash.ethInspect(i) } : {}) })
     eths.push(eth)
     const srv = createServer({
       privateKey: generatePrivateKey(),
@@ -194,7 +194,7 @@ export function register(program: Command): void {
       `
 The dashboard (on unless --no-dashboard; 127.0.0.1 only) is one self-contained page, updated live over
 Server-Sent Events: the peer machine's statechart with how many peers are in each state across the devnet and
-the drops by DiscReason, every node's supervisor state, peers (in / out, and past the eth handshake), connections
+the drops by DiscReason, the eth-peer machine's statechart with the eth peers in each state, every node's supervisor state, peers (in / out, and past the eth handshake), connections
 and discovery table size,
 the selected node's peers (state, client, caps), and a log of recent transitions and peer events.
 GET /state.json returns the whole current state as JSON; GET /events is the SSE stream.

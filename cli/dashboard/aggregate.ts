@@ -8,6 +8,7 @@
 //   const agg = createAggregate({ nodes, peerChart, serverChart, now, lingerMs?, logSize? })
 //   agg.nodeInfo(node, {id, enode, name})  agg.serverState(node, value, now)  agg.nodeStats(node, stats)
 //   agg.peerUpdate(node, PeerUpdate, now)  agg.peerEvent(node, PeerEvent, now)  agg.prune(now)
+//   agg.ethUpdate(node, EthUpdate, now)     eth-peer machine snapshots (machines/eth-peer.machine.ts) → ethCounts
 //   agg.full(now) → DashboardState (GET /state.json, the first SSE message)
 //   agg.takeDelta(now) → DashboardDelta | undefined (what changed since the last take; undefined if nothing)
 // Counts: `counts[path]` = peer actors whose snapshot is in that state path now (`running`,
@@ -123,9 +124,19 @@ export interface DashboardState {
   serverCounts: Record<string, number>
   /** ended peer machines per DiscReason name */
   drops: Record<string, number>
+  /** eth-peer actors per state path (an ended one stays `lingerMs` in `dropped`) */
+  ethCounts: Record<string, number>
   totals: Totals
   log: LogEntry[]
-  chart: { peer: ChartJson; server: ChartJson }
+  chart: { peer: ChartJson; server: ChartJson; eth?: ChartJson }
+}
+
+/** An eth-peer machine's snapshot (one `@xstate.snapshot` inspection event of an eth-peer actor). */
+export interface EthUpdate {
+  /** unique per eth-peer actor (its XState sessionId) */
+  key: string
+  value: unknown
+  status: string
 }
 
 /** What changed since the last delta: the state's fields without the chart, plus the peers no longer shown. */
@@ -146,6 +157,8 @@ export interface AggregateOptions {
   nodes: number
   peerChart: ChartJson
   serverChart: ChartJson
+  /** the eth-peer machine, when the nodes run eth */
+  ethChart?: ChartJson
   /** the devnet's start, ms (times are reported relative to it) */
   now: number
   lingerMs?: number
@@ -158,6 +171,7 @@ export interface Aggregate {
   nodeStats(node: number, stats: NodeStats): void
   peerUpdate(node: number, u: PeerUpdate, now: number): void
   peerEvent(node: number, e: PeerEvent, now: number): void
+  ethUpdate(node: number, u: EthUpdate, now: number): void
   prune(now: number): void
   full(now: number): DashboardState
   takeDelta(now: number): DashboardDelta | undefined
@@ -200,7 +214,11 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
   const started = opts.now
   const linger = opts.lingerMs ?? DROPPED_LINGER_MS
   const logSize = opts.logSize ?? LOG_SIZE
-  const chart = { peer: opts.peerChart, server: opts.serverChart }
+  const chart = {
+    peer: opts.peerChart,
+    server: opts.serverChart,
+    ...(opts.ethChart && { eth: opts.ethChart }),
+  }
   const nodes: NodeRow[] = Array.from({ length: opts.nodes }, (_, node) => ({
     node,
     id: '',
@@ -221,6 +239,9 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
   const counts: Record<string, number> = {}
   const serverCounts: Record<string, number> = { idle: opts.nodes }
   const drops: Record<string, number> = {}
+  const ethCounts: Record<string, number> = {}
+  /** eth-peer actors by `<node>/<sessionId>`: their state paths, and when an ended one is forgotten */
+  const eths = new Map<string, { node: number; paths: string[]; expires?: number }>()
   const totals: Totals = { added: 0, removed: 0, connections: 0 }
   const log: LogEntry[] = []
   let seq = 0
@@ -271,6 +292,14 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
 
   const label = (row: PeerRow) => row.id || row.actor
 
+  const forgetEth = (k: string) => {
+    const rec = eths.get(k)
+    if (!rec) return
+    eths.delete(k)
+    for (const p of rec.paths) bump(ethCounts, p, -1)
+    dirty = true
+  }
+
   return {
     nodeInfo(node, info) {
       if (!validNode(node)) return
@@ -291,7 +320,10 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
       append(now, node, '', 'srv', `supervisor ${n.state} → ${state}`)
       n.state = state
       touchNode(node)
-      if (state === 'stopped') for (const [k, rec] of peers) if (rec.row.node === node) forget(k)
+      if (state === 'stopped') {
+        for (const [k, rec] of peers) if (rec.row.node === node) forget(k)
+        for (const [k, rec] of eths) if (rec.node === node) forgetEth(k)
+      }
     },
 
     nodeStats(node, stats) {
@@ -403,8 +435,33 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
       }
     },
 
+    ethUpdate(node, u, now) {
+      if (!validNode(node)) return
+      const k = `${node}/${u.key}`
+      let rec = eths.get(k)
+      if (rec?.expires !== undefined) return
+      const state = topState(u.value)
+      const ended = u.status !== 'active'
+      if (!rec) {
+        if (ended && state !== 'dropped') return
+        rec = { node, paths: [] }
+        eths.set(k, rec)
+      }
+      const paths = state === '' ? [] : statePaths(u.value)
+      for (const p of rec.paths) bump(ethCounts, p, -1)
+      for (const p of paths) bump(ethCounts, p, 1)
+      rec.paths = paths
+      dirty = true
+      if (ended) {
+        // an eth-peer that ended in `dropped` stays there a while, as peers do; stopped otherwise: gone now
+        if (state === 'dropped') rec.expires = now + linger
+        else forgetEth(k)
+      }
+    },
+
     prune(now) {
       for (const [k, rec] of peers) if (rec.expires !== undefined && rec.expires <= now) forget(k)
+      for (const [k, rec] of eths) if (rec.expires !== undefined && rec.expires <= now) forgetEth(k)
     },
 
     full(now) {
@@ -415,6 +472,7 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
         counts: { ...counts },
         serverCounts: { ...serverCounts },
         drops: { ...drops },
+        ethCounts: { ...ethCounts },
         totals: { ...totals },
         log: [...log],
         chart,
@@ -436,6 +494,7 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
         counts: { ...counts },
         serverCounts: { ...serverCounts },
         drops: { ...drops },
+        ethCounts: { ...ethCounts },
         totals: { ...totals },
         log: newLog,
       }

@@ -5,19 +5,20 @@
 // API
 //   const dash = createDevnetDashboard({ nodes })
 //   createServer({ ..., inspect: dash.inspect(i) }); dash.attach(i, srv, eth?); after start: dash.started(i, srv)
-//   (eth: the node's createEthProtocols, for its count of eth peers)
+//   createEthProtocols({ ..., inspect: dash.ethInspect(i) })   (eth: the node's eth protocols, for its eth peers)
 //   const { url } = await dash.listen(port, { fallback? })   // fallback: on EADDRINUSE take an ephemeral port
 //   await dash.close()                                       // HTTP server, SSE responses, timer, subscriptions
 import type { Subscription } from 'rxjs'
 import type { InspectionEvent } from 'xstate'
 import type { EthProtocols } from '../../actors/eth.ts'
 import type { Server } from '../../actors/server.ts'
+import { ethPeerMachine } from '../../machines/eth-peer.machine.ts'
 import { peerMachine } from '../../machines/peer.machine.ts'
 import { serverMachine } from '../../machines/server.machine.ts'
 import { type Aggregate, createAggregate } from './aggregate.ts'
 import { describeMachine } from './chart.ts'
 import { type DashboardServer, startDashboardServer } from './http.ts'
-import { peerUpdateOf } from './inspect.ts'
+import { ethUpdateOf, peerUpdateOf } from './inspect.ts'
 
 /** How often stats() and the discovery table sizes are sampled, ms. */
 export const STATS_INTERVAL_MS = 1_000
@@ -25,6 +26,7 @@ export const STATS_INTERVAL_MS = 1_000
 export interface DevnetDashboard {
   readonly aggregate: Aggregate
   inspect(node: number): (ev: InspectionEvent) => void
+  ethInspect(node: number): (ev: InspectionEvent) => void
   attach(node: number, srv: Server, eth?: Pick<EthProtocols, 'peers'>): void
   started(node: number, srv: Server): void
   listen(port: number, opts?: { fallback?: boolean }): Promise<{ url: string; port: number }>
@@ -37,6 +39,7 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
     nodes: opts.nodes,
     peerChart: describeMachine(peerMachine),
     serverChart: describeMachine(serverMachine),
+    ethChart: describeMachine(ethPeerMachine),
     now: now(),
   })
   const servers = new Map<number, Server>()
@@ -68,6 +71,17 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
           if (u) aggregate.peerUpdate(node, u, now())
         } catch {
           // the dashboard must never disturb a node's actor system
+        }
+      }
+    },
+    ethInspect(node) {
+      return (ev) => {
+        if (closed || ev.type !== '@xstate.snapshot') return
+        try {
+          const u = ethUpdateOf(ev)
+          if (u) aggregate.ethUpdate(node, u, now())
+        } catch {
+          // never disturb an eth peer
         }
       }
     },

@@ -6,9 +6,11 @@
 //
 // API
 //   peerUpdateOf(inspectionEvent) → PeerUpdate | undefined (undefined for everything that is not a peer snapshot)
+//   ethUpdateOf(inspectionEvent)  → EthUpdate | undefined: snapshots of eth-peer machines (the `inspect` option of
+//                                   createEthProtocols; each eth-peer is the root of its own actor system)
 import type { InspectionEvent } from 'xstate'
 import { bytesToHex } from '../../codecs/bytes.ts'
-import type { PeerUpdate } from './aggregate.ts'
+import type { EthUpdate, PeerUpdate } from './aggregate.ts'
 
 /** The fields of a peer machine's context the dashboard reads (machines/peer.machine.ts PeerContext). */
 interface PeerContextView {
@@ -53,4 +55,13 @@ export function peerUpdateOf(ev: InspectionEvent): PeerUpdate | undefined {
     u.requestedByRemote = (s.output?.requestedByRemote ?? ctx.requestedByRemote) === true
   }
   return u
+}
+
+export function ethUpdateOf(ev: InspectionEvent): EthUpdate | undefined {
+  if (ev.type !== '@xstate.snapshot') return undefined
+  const ref = ev.actorRef as { sessionId?: unknown; logic?: { id?: unknown } }
+  if (ref.logic?.id !== 'ethPeer') return undefined
+  const s = ev.snapshot as SnapshotView
+  if (s.value === undefined || typeof s.status !== 'string') return undefined
+  return { key: String(ref.sessionId), value: s.value, status: s.status }
 }

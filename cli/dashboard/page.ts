@@ -1,13 +1,14 @@
 // The dashboard page: one self-contained HTML document (inline CSS and JS, no external URLs) that reads
 // `/events` (SSE: `full`, then `delta` messages from cli/dashboard/http.ts) and draws (1) the peer machine's
 // statechart as SVG from the chart description (cli/dashboard/chart.ts) with a live count of peer actors in each
-// state and the drops by DiscReason, (2) the supervisors (their statechart with node counts, and a table of every
-// node), (3) the selected node's peers, (4) the recent transitions and peer events. Every string that comes from
+// state and the drops by DiscReason, (2) when the nodes run eth, the eth-peer machine's statechart with a live count
+// of eth-peer actors in each state, (3) the supervisors (their statechart with node counts, and a table of every
+// node), (4) the selected node's peers, (5) the recent transitions and peer events. Every string that comes from
 // a remote (client names, caps) is escaped before it reaches the DOM.
 //
 // API
-//   renderPage({ peer, server }) → the HTML text, with both chart descriptions embedded (drawn before the first
-//   SSE message arrives; the SVGs' accessible labels name every state)
+//   renderPage({ peer, server, eth? }) → the HTML text, with the chart descriptions embedded (drawn before the
+//   first SSE message arrives; the SVGs' accessible labels name every state)
 import type { ChartJson, ChartState } from './chart.ts'
 
 const STYLE = `
@@ -58,11 +59,12 @@ const SCRIPT = `
 window.onerror = function (msg, src, line) {
   var c = document.getElementById('conn'); c.className = 'bad'; c.textContent = 'page error: ' + msg + ' (line ' + line + ')'
 }
-var S = { chart: null, nodes: [], peers: new Map(), counts: {}, serverCounts: {}, drops: {}, totals: {}, log: [],
+var S = { chart: null, nodes: [], peers: new Map(), counts: {}, serverCounts: {}, ethCounts: {}, drops: {}, totals: {}, log: [],
   sel: 0, seq: 0, t0: 0 }
 var LOG_MAX = 300
 var PEER_OPTS = { box: 176, gap: 120, h: 70, finalNote: '— peers stay here 5 s after ending' }
 var SERVER_OPTS = { box: 100, gap: 84, h: 58 }
+var ETH_OPTS = { box: 130, gap: 110, h: 58, finalNote: '— eth peers stay here 5 s after ending' }
 var $ = function (id) { return document.getElementById(id) }
 function esc(v) { return String(v).replace(/[&<>"']/g, function (c) {
   return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] }) }
@@ -211,6 +213,7 @@ function render() {
   dirty = false
   if (!S.chart) return
   paintCounts('peerChart', S.counts); paintCounts('serverChart', S.serverCounts)
+  if (S.chart.eth) paintCounts('ethChart', S.ethCounts)
   renderHeader(); renderNodes(); renderPeers(); renderDrops(); renderLog()
 }
 function apply(d, full) {
@@ -219,12 +222,13 @@ function apply(d, full) {
     S.chart = d.chart; S.peers = new Map(); S.log = []; S.seq = 0
     drawChart('peerChart', d.chart.peer, PEER_OPTS)
     drawChart('serverChart', d.chart.server, SERVER_OPTS)
+    if (d.chart.eth) drawChart('ethChart', d.chart.eth, ETH_OPTS)
   }
   if (full) S.nodes = d.nodes
   else d.nodes.forEach(function (n) { S.nodes[n.node] = n })
   d.peers.forEach(function (p) { S.peers.set(p.k, p) })
   ;(d.gone || []).forEach(function (k) { S.peers.delete(k) })
-  S.counts = d.counts; S.serverCounts = d.serverCounts; S.drops = d.drops; S.totals = d.totals
+  S.counts = d.counts; S.serverCounts = d.serverCounts; S.ethCounts = d.ethCounts || {}; S.drops = d.drops; S.totals = d.totals
   d.log.forEach(function (e) { if (e.s > S.seq) { S.log.push(e); S.seq = e.s } })
   if (S.log.length > LOG_MAX) S.log.splice(0, S.log.length - LOG_MAX)
   if (S.sel >= S.nodes.length) S.sel = 0
@@ -236,6 +240,7 @@ $('nodes').addEventListener('click', function (ev) {
 })
 var embedded = JSON.parse($('charts').textContent)
 drawChart('peerChart', embedded.peer, PEER_OPTS); drawChart('serverChart', embedded.server, SERVER_OPTS)
+if (embedded.eth) drawChart('ethChart', embedded.eth, ETH_OPTS)
 var es = new EventSource('events')
 es.addEventListener('full', function (m) { apply(JSON.parse(m.data), true); $('conn').className = 'ok'; $('conn').textContent = 'live' })
 es.addEventListener('delta', function (m) { apply(JSON.parse(m.data), false) })
@@ -256,7 +261,13 @@ function stateList(states: ChartState[]): string {
 
 const attr = (v: string) => v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')
 
-export function renderPage(charts: { peer: ChartJson; server: ChartJson }): string {
+export function renderPage(charts: { peer: ChartJson; server: ChartJson; eth?: ChartJson }): string {
+  const eth = charts.eth
+    ? `<section class="wide"><h2>eth-peer machine (machines/eth-peer.machine.ts) — eth peers in each state, all nodes</h2>
+<svg id="ethChart" role="img" aria-label="eth-peer statechart: ${attr(stateList(charts.eth.states))}"></svg>
+</section>
+`
+    : ''
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -271,7 +282,7 @@ export function renderPage(charts: { peer: ChartJson; server: ChartJson }): stri
 <section class="wide"><h2>Peer machine (machines/peer.machine.ts) — peer actors in each state, all nodes</h2>
 <svg id="peerChart" role="img" aria-label="peer statechart: ${attr(stateList(charts.peer.states))}"></svg>
 </section>
-<section><h2>Server supervisors (machines/server.machine.ts) — nodes in each state</h2>
+${eth}<section><h2>Server supervisors (machines/server.machine.ts) — nodes in each state</h2>
 <svg id="serverChart" role="img" aria-label="server statechart: ${attr(stateList(charts.server.states))}"></svg>
 <div class="scroll"><table id="nodes"><thead><tr><th class="num">node</th><th>id</th><th>supervisor</th><th class="num">peers</th>
 <th class="num">eth</th><th class="num">in</th><th class="num">out</th><th class="num">handshaking</th><th class="num">conns</th><th class="num">table</th></tr></thead><tbody></tbody></table></div>

@@ -14,6 +14,7 @@ import { openSse } from '../helpers/sse.ts'
 
 interface StateJson {
   counts: Record<string, number>
+  ethCounts: Record<string, number>
   nodes: { node: number; state: string; peers: number; eth: number; inbound: number; outbound: number }[]
   peers: { node: number; state: string; name: string; caps: string[] }[]
 }
@@ -60,6 +61,7 @@ describe('devnet dashboard', () => {
       assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
       const html = await page.text()
       for (const s of PEER_STATES) assert.ok(html.includes(s), `page names ${s}`)
+      assert.match(html, /id="ethChart"[^>]*aria-label="eth-peer statechart: handshaking, active, dropped"/)
 
       const sse = await openSse(`${url}events`)
       assert.equal(sse.status, 200)
@@ -69,6 +71,7 @@ describe('devnet dashboard', () => {
       // follows from discovery)
       const ready = (st: StateJson) =>
         (st.counts.running ?? 0) >= 4 &&
+        (st.ethCounts.active ?? 0) >= 4 &&
         st.nodes.every((n) => n.state === 'running' && n.inbound + n.outbound >= 1 && n.eth >= 1)
       let state: StateJson | undefined
       const deadline = Date.now() + 6_000

@@ -13,6 +13,7 @@ import {
 } from '../../../cli/dashboard/aggregate.ts'
 import { describeMachine, statePaths } from '../../../cli/dashboard/chart.ts'
 import { DiscReason } from '../../../codecs/p2p.ts'
+import { ethPeerMachine } from '../../../machines/eth-peer.machine.ts'
 import { peerMachine } from '../../../machines/peer.machine.ts'
 import { serverMachine } from '../../../machines/server.machine.ts'
 
@@ -192,6 +193,34 @@ describe('dashboard aggregate', () => {
     agg.serverState(5, 'running', T0)
     agg.peerUpdate(-1, upd('x:1', RUNNING), T0)
     assert.deepEqual(agg.full(T0).serverCounts, { stopped: 1, starting: 1 })
+  })
+
+  it('counts eth-peer actors per state; an ended one lingers in dropped; a stopped node takes its own', () => {
+    const agg = createAggregate({
+      nodes: 2,
+      peerChart: describeMachine(peerMachine),
+      serverChart: describeMachine(serverMachine),
+      ethChart: describeMachine(ethPeerMachine),
+      now: T0,
+    })
+    assert.deepEqual(
+      agg.full(T0).chart.eth?.states.map((st) => st.key),
+      ['handshaking', 'active', 'dropped'],
+    )
+    agg.ethUpdate(0, { key: 'e1', value: 'handshaking', status: 'active' }, T0)
+    agg.ethUpdate(0, { key: 'e2', value: 'handshaking', status: 'active' }, T0)
+    agg.ethUpdate(1, { key: 'e1', value: 'active', status: 'active' }, T0)
+    assert.deepEqual(agg.full(T0).ethCounts, { handshaking: 2, active: 1 })
+    agg.ethUpdate(0, { key: 'e1', value: 'active', status: 'active' }, T0)
+    agg.ethUpdate(0, { key: 'e2', value: 'dropped', status: 'done' }, T0 + 10)
+    assert.deepEqual(agg.full(T0).ethCounts, { active: 2, dropped: 1 })
+    assert.deepEqual(agg.takeDelta(T0)?.ethCounts, { active: 2, dropped: 1 })
+    // an ended actor's later snapshots change nothing; after the linger it is gone
+    agg.ethUpdate(0, { key: 'e2', value: 'dropped', status: 'stopped' }, T0 + 20)
+    agg.prune(T0 + 10 + DROPPED_LINGER_MS)
+    assert.deepEqual(agg.full(T0).ethCounts, { active: 2 })
+    agg.serverState(1, 'stopped', T0)
+    assert.deepEqual(agg.full(T0).ethCounts, { active: 1 })
   })
 
   it('deltas carry only what changed since the last take, and new log entries once', () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { InspectionEvent } from 'xstate'
-import { peerUpdateOf } from '../../../cli/dashboard/inspect.ts'
+import { ethUpdateOf, peerUpdateOf } from '../../../cli/dashboard/inspect.ts'
 import { DiscReason } from '../../../codecs/p2p.ts'
 
 const snap = (id: string, snapshot: Record<string, unknown>, type = '@xstate.snapshot'): InspectionEvent =>
@@ -77,5 +77,27 @@ describe('dashboard inspection adapter', () => {
     assert.equal(peerUpdateOf(snap('encHandshake', { status: 'active', output: undefined })), undefined)
     assert.equal(peerUpdateOf(snap('peer:in:0', s, '@xstate.event')), undefined)
     assert.equal(peerUpdateOf(snap('peer:in:0', { status: 'active' })), undefined, 'not a machine snapshot')
+  })
+})
+
+describe('dashboard inspection adapter: eth-peer machines', () => {
+  const ethSnap = (logicId: string, snapshot: Record<string, unknown>) =>
+    ({
+      type: '@xstate.snapshot',
+      actorRef: { id: 'x:7', sessionId: 'x:7', logic: { id: logicId } },
+      rootId: 'x:7',
+      event: { type: 'status.sent' },
+      snapshot,
+    }) as unknown as InspectionEvent
+
+  it('reads the snapshots of eth-peer machines only', () => {
+    assert.deepEqual(ethUpdateOf(ethSnap('ethPeer', { value: 'active', status: 'active' })), {
+      key: 'x:7',
+      value: 'active',
+      status: 'active',
+    })
+    assert.equal(ethUpdateOf(ethSnap('peer', { value: 'running', status: 'active' })), undefined)
+    // the reader child has no state value
+    assert.equal(ethUpdateOf(ethSnap('ethPeer', { status: 'active' })), undefined)
   })
 })
