@@ -12,6 +12,7 @@
 //     .protocols            Protocol[] for createServer({ protocols })
 //     .peers()              the active eth peers (handshake done)
 //     .broadcastTransactions(txs)   whole to ⌈√n⌉ peers, announced to the rest (geth BroadcastTransactions)
+//     .headChanged()        eth/69 BlockRangeUpdate to the peers every 32 blocks (geth blockRangeLoop)
 //     .peerEvents$          { type: 'join', peer } | { type: 'leave', peer, error? } |
 //                           { type: 'handshakeFailed', idHex, version, error }
 //   EthPeer                 status, getBlockHeaders / getBlockBodies / getReceipts / getPooledTransactions,
@@ -30,6 +31,7 @@ import {
   ETH_VERSIONS,
   type EthStatus,
   type EthVersion,
+  encodeBlockRange,
   encodeGetBlockHeaders,
   encodeHashesRequest,
   encodeStatus,
@@ -134,8 +136,27 @@ export interface EthProtocols {
    * ⌈√n⌉ peers and is announced to the others, skipping peers that know it (machines/eth-broadcast.ts)
    */
   broadcastTransactions(txs: readonly (Uint8Array | { rlp: Uint8Array; sender?: Uint8Array })[]): void
+  /**
+   * The chain's head moved: geth's blockRangeLoop — eth/69 peers get a BlockRangeUpdate once the head moved 32
+   * blocks past the last one announced, or at once when it moved back
+   */
+  headChanged(): void
   peerEvents$: Observable<EthPeerSetEvent>
 }
+
+/** geth blockRangeState.update: the range we serve, from the chain's head and its history cutoff. */
+export function chainRange(chain: EthChain): BlockRange {
+  const head = chain.head()
+  const earliest = chain.earliest?.() ?? 0n
+  return {
+    earliest: earliest < head.number ? earliest : head.number,
+    latest: head.number,
+    latestHash: head.hash,
+  }
+}
+
+/** geth blockRangeState.shouldSend: every 32 blocks, or at once when the head moved back. */
+export const BLOCK_RANGE_UPDATE_INTERVAL = 32n
 
 /** Our Status for `version` from the chain's current head (geth handshake68 / handshake69). */
 export function localStatus(chain: EthChain, version: EthVersion): EthStatus {
@@ -145,16 +166,7 @@ export function localStatus(chain: EthChain, version: EthVersion): EthStatus {
   if (version === 68)
     // geth sends a zero total difficulty since the merge
     return { version, networkId: chain.networkId, td: 0n, head: head.hash, genesis, forkId }
-  const earliest = chain.earliest?.() ?? 0n
-  return {
-    version,
-    networkId: chain.networkId,
-    genesis,
-    forkId,
-    earliest: earliest < head.number ? earliest : head.number,
-    latest: head.number,
-    latestHash: head.hash,
-  }
+  return { version, networkId: chain.networkId, genesis, forkId, ...chainRange(chain) }
 }
 
 /** The eth protocols (one per version) sharing one peer set. */
@@ -174,6 +186,8 @@ export function createEthProtocols(opts: {
   // the keyed hash's key for choosing direct-broadcast peers (geth newBroadcastChoiceKey)
   const broadcastKey = new Uint8Array(randomBytes(16))
   const events = new Subject<EthPeerSetEvent>()
+  // the range last announced (geth blockRangeState.prev)
+  let announced = chainRange(chain)
 
   const makeProtocol = (version: EthVersion): Protocol => {
     return {
@@ -281,6 +295,17 @@ export function createEthProtocols(opts: {
   return {
     protocols: versions.map(makeProtocol),
     peers: () => [...active.values()],
+    headChanged: () => {
+      const next = chainRange(chain)
+      if (next.latest >= announced.latest && next.latest - announced.latest < BLOCK_RANGE_UPDATE_INTERVAL)
+        return
+      const to = [...active.values()].filter((p) => p.version === 69)
+      // geth keeps the old range as the reference while it has nobody to tell
+      if (to.length === 0) return
+      const payload = encodeBlockRange(next)
+      for (const p of to) p.send(ETH_MSG.blockRangeUpdate, payload).catch(() => {})
+      announced = next
+    },
     broadcastTransactions: (txs) => {
       const list = [...active.values()]
       const hs = list.map((p) => handlers.get(p.idHex)!)

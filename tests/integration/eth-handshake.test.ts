@@ -156,6 +156,34 @@ describe('eth handshake between two of our nodes', () => {
     }
   })
 
+  it("announces the head's block range to eth/69 peers every 32 blocks, and at once when it moves back", async () => {
+    const head = { number: 1000n, hash: new Uint8Array(32).fill(1), time: PRAGUE_HEAD.time }
+    const base = mainnetAtPrague()
+    const moving = { ...base, head: () => head }
+    const a = ethNode(createEthProtocols({ chain: moving }))
+    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    await Promise.all([a.node.srv.start(), b.node.srv.start()])
+    try {
+      const peer = await dialAndJoin(a, b)
+      assert.equal(peer.blockRange()?.latest, 1000n)
+      const moveTo = (n: bigint) => {
+        head.number = n
+        head.hash = new Uint8Array(32).fill(Number(n % 250n) + 1)
+        a.eth.headChanged()
+      }
+      moveTo(1031n)
+      await new Promise((r) => setTimeout(r, 100))
+      assert.equal(peer.blockRange()?.latest, 1000n, 'not yet: 31 blocks')
+      moveTo(1032n)
+      await waitUntil(() => peer.blockRange()?.latest === 1032n, 5000, 'the update after 32 blocks')
+      assert.deepEqual(peer.blockRange()?.latestHash, head.hash)
+      moveTo(1020n)
+      await waitUntil(() => peer.blockRange()?.latest === 1020n, 5000, 'the update when the head moved back')
+    } finally {
+      await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
+    }
+  })
+
   it('falls back to eth/68 when one side has only that', async () => {
     const a = ethNode(createEthProtocols({ chain: mainnetAtPrague(), versions: [68] }))
     const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
