@@ -61,30 +61,23 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
   }
   const timer = setInterval(sample, STATS_INTERVAL_MS)
 
+  /** An inspect callback: snapshots read by `of`, handed to `apply`; it never disturbs the inspected actors. */
+  const inspector =
+    <U>(of: (ev: InspectionEvent) => U | undefined, apply: (u: U) => void) =>
+    (ev: InspectionEvent) => {
+      if (closed || ev.type !== '@xstate.snapshot') return
+      try {
+        const u = of(ev)
+        if (u) apply(u)
+      } catch {
+        // the dashboard must never disturb a node's actors
+      }
+    }
+
   return {
     aggregate,
-    inspect(node) {
-      return (ev) => {
-        if (closed || ev.type !== '@xstate.snapshot') return
-        try {
-          const u = peerUpdateOf(ev)
-          if (u) aggregate.peerUpdate(node, u, now())
-        } catch {
-          // the dashboard must never disturb a node's actor system
-        }
-      }
-    },
-    ethInspect(node) {
-      return (ev) => {
-        if (closed || ev.type !== '@xstate.snapshot') return
-        try {
-          const u = ethUpdateOf(ev)
-          if (u) aggregate.ethUpdate(node, u, now())
-        } catch {
-          // never disturb an eth peer
-        }
-      }
-    },
+    inspect: (node) => inspector(peerUpdateOf, (u) => aggregate.peerUpdate(node, u, now())),
+    ethInspect: (node) => inspector(ethUpdateOf, (u) => aggregate.ethUpdate(node, u, now())),
     attach(node, srv, eth) {
       servers.set(node, srv)
       if (eth) eths.set(node, eth)
