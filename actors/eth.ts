@@ -19,7 +19,7 @@
 //                           blockRange(), send, disconnect, messages$
 //   EthChain                what the layer needs of the chain: networkId, fork schedule, head, reader? (serving)
 //   staticEthChain(...)     an EthChain whose head never moves (devnets, tests)
-//   localStatus(chain, version)   our Status from the chain's head
+//   localStatus(chain, version) / chainRange(chain)   our Status, and the block range we serve, from the chain's head
 import { randomBytes } from 'node:crypto'
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback, type InspectionEvent } from 'xstate'
