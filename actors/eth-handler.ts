@@ -73,6 +73,13 @@ export type TxInfo = Pick<BroadcastTx, 'hash' | 'type' | 'size' | 'rlp'>
 /** Our default wait for a response (geth's callers pick theirs: 5 s for transactions, ≤ 1 min for sync). */
 export const ETH_REQUEST_TIMEOUT_MS = 10_000
 
+/** The messages geth ignores while it does not accept transactions. */
+const TX_CODES: ReadonlySet<number> = new Set([
+  ETH_MSG.transactions,
+  ETH_MSG.newPooledTransactionHashes,
+  ETH_MSG.pooledTransactions,
+])
+
 const RESPONSE_NAME: Record<number, string> = {
   [ETH_MSG.blockHeaders]: 'BlockHeaders',
   [ETH_MSG.blockBodies]: 'BlockBodies',
@@ -109,6 +116,11 @@ export interface EthPeerHandlerOptions {
   /** where the messages the application handles go */
   app: MsgChannel
   now?: () => number
+  /**
+   * geth AcceptTxs (true once synced): while false, Transactions, announcements and PooledTransactions responses
+   * are ignored before decoding, as geth does. Default: always true
+   */
+  acceptTxs?: () => boolean
 }
 
 const invalid = (code: number, size: number, e: unknown) =>
@@ -138,6 +150,7 @@ export class EthPeerHandler {
     if (msg.size > ETH_MAX_MESSAGE_SIZE)
       return new EthError('MSG_TOO_LARGE', `${msg.size} > ${ETH_MAX_MESSAGE_SIZE}`)
     if (!this.handled.has(code)) return new EthError('INVALID_MSG_CODE', String(code))
+    if (TX_CODES.has(code) && this.opts.acceptTxs?.() === false) return undefined
     switch (code) {
       case ETH_MSG.getBlockHeaders:
       case ETH_MSG.getBlockBodies:

@@ -8,7 +8,8 @@
 // reach the application as a stream per peer (EthPeer.messages$); broadcastTransactions sends ours out.
 //
 // API
-//   createEthProtocols({ chain, versions?, inspect? }) → EthProtocols   (inspect: XState inspection of the eth-peers)
+//   createEthProtocols({ chain, versions?, inspect?, acceptTxs? }) → EthProtocols   (inspect: XState inspection of
+//                         the eth-peers; acceptTxs: geth's AcceptTxs, while false transaction messages are ignored)
 //     .protocols            Protocol[] for createServer({ protocols })
 //     .peers()              the active eth peers (handshake done)
 //     .broadcastTransactions(txs)   whole to ⌈√n⌉ peers, announced to the rest (geth BroadcastTransactions)
@@ -175,6 +176,11 @@ export function createEthProtocols(opts: {
   versions?: readonly EthVersion[]
   /** XState inspection of every eth-peer actor (each is the root of its own actor system) */
   inspect?: (ev: InspectionEvent) => void
+  /**
+   * geth AcceptTxs: while it returns false, transactions, announcements and PooledTransactions responses are
+   * ignored (an application without a pool, or not synced yet). Default: accepted
+   */
+  acceptTxs?: () => boolean
 }): EthProtocols {
   const chain = opts.chain
   const forkFilter: ForkIdFilter = newForkIdFilter(chain.forks, () => {
@@ -201,7 +207,13 @@ export function createEthProtocols(opts: {
   const runPeer = (version: EthVersion, peer: PeerHandle, rw: MsgReadWriter): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const app = new MsgChannel()
-      const handler = new EthPeerHandler({ version, rw, app, ...(chain.reader && { chain: chain.reader }) })
+      const handler = new EthPeerHandler({
+        version,
+        rw,
+        app,
+        ...(chain.reader && { chain: chain.reader }),
+        ...(opts.acceptTxs && { acceptTxs: opts.acceptTxs }),
+      })
       const reader = fromCallback<{ type: string }, EthPeerInput>(({ sendBack }) => {
         const send = sendBack as (e: EthPeerEvent) => void
         let first = true

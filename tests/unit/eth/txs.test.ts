@@ -17,7 +17,7 @@ import {
 import { rlpEncode } from '../../../codecs/rlp.ts'
 import { keccak256 } from '../../../crypto/keccak.ts'
 import { type BroadcastPeer, directPeers, planBroadcast } from '../../../machines/eth-broadcast.ts'
-import type { EthError } from '../../../machines/eth-peer.machine.ts'
+import { EthError } from '../../../machines/eth-peer.machine.ts'
 import { type Msg, MsgChannel } from '../../../machines/protocol.ts'
 
 const legacy = (i: number, pad = 0) => rlpEncode([i, 1, 21000, new Uint8Array(20), 0, new Uint8Array(pad)])
@@ -32,7 +32,7 @@ const msg = (code: number, payload: Uint8Array): Msg => ({
   receivedAt: 0,
 })
 
-function setup(version: 68 | 69 = 69) {
+function setup(version: 68 | 69 = 69, acceptTxs?: () => boolean) {
   const sent: { code: number; payload: Uint8Array }[] = []
   const release: (() => void)[] = []
   const app = new MsgChannel()
@@ -47,6 +47,7 @@ function setup(version: 68 | 69 = 69) {
       },
     },
     app,
+    ...(acceptTxs && { acceptTxs }),
   })
   const flush = async () => {
     while (release.length > 0) {
@@ -98,6 +99,27 @@ describe('eth transactions', () => {
       (h68.handle(msg(ETH_MSG.newBlock, rlpEncode([]))) as EthError).message,
       'block broadcasts disallowed',
     )
+  })
+
+  it('ignores transaction messages while it does not accept transactions (geth AcceptTxs), before decoding', () => {
+    let accept = false
+    const { h, app } = setup(69, () => accept)
+    assert.equal(h.handle(msg(ETH_MSG.transactions, Uint8Array.of(0xff))), undefined)
+    assert.equal(
+      h.handle(
+        msg(
+          ETH_MSG.newPooledTransactionHashes,
+          encodePooledTxHashes({ types: Uint8Array.of(2), sizes: [1, 2], hashes: [] }),
+        ),
+      ),
+      undefined,
+    )
+    assert.equal(app.queued, 0)
+    assert.equal(h.knows(keccak256(legacy(1))), false)
+    accept = true
+    assert.equal(h.handle(msg(ETH_MSG.transactions, encodeTransactions([legacy(1)]))), undefined)
+    assert.equal(app.queued, 1)
+    assert.ok(h.handle(msg(ETH_MSG.transactions, Uint8Array.of(0xff))) instanceof EthError)
   })
 
   it('sends queued transactions in batches of up to 100 KiB, one batch in flight, and marks them known', async () => {
