@@ -70,6 +70,17 @@ export const ETH_MAX_QUEUED_TXS = 4096
 /** A transaction ready to send: its network encoding and what announcing it needs. */
 export type TxInfo = Pick<BroadcastTx, 'hash' | 'type' | 'size' | 'rlp'>
 
+/** One of a peer's two transaction send queues. */
+interface SendQueue {
+  items: TxInfo[]
+  /** a batch is being written */
+  sending: boolean
+  code: number
+  /** what a transaction adds to its batch's size */
+  cost(tx: TxInfo): number
+  encode(batch: readonly TxInfo[]): Uint8Array
+}
+
 /** Our default wait for a response (geth's callers pick theirs: 5 s for transactions, ≤ 1 min for sync). */
 export const ETH_REQUEST_TIMEOUT_MS = 10_000
 
@@ -217,10 +228,27 @@ export class EthPeerHandler {
   // ---- transactions: geth's knownTxs and its broadcast / announce loops (eth/protocols/eth/broadcast.go) ----
 
   private readonly known = new Set<string>()
-  private readonly txQueue: TxInfo[] = []
-  private readonly annQueue: TxInfo[] = []
-  private txSending = false
-  private annSending = false
+  /** whole transactions (Transactions, batches by encoded size) */
+  private readonly txs: SendQueue = {
+    items: [],
+    sending: false,
+    code: ETH_MSG.transactions,
+    cost: (tx) => tx.rlp.length,
+    encode: (batch) => encodeTransactions(batch.map((tx) => tx.rlp)),
+  }
+  /** announcements (NewPooledTransactionHashes, batches by hash bytes, as geth counts them) */
+  private readonly anns: SendQueue = {
+    items: [],
+    sending: false,
+    code: ETH_MSG.newPooledTransactionHashes,
+    cost: () => 32,
+    encode: (batch) =>
+      encodePooledTxHashes({
+        types: Uint8Array.from(batch, (tx) => tx.type),
+        sizes: batch.map((tx) => tx.size),
+        hashes: batch.map((tx) => tx.hash),
+      }),
+  }
 
   /** Whether the peer is known to have this transaction (it sent or announced it, or we did). */
   knows(hash: Uint8Array): boolean {
@@ -237,66 +265,42 @@ export class EthPeerHandler {
 
   /** Queue whole transactions for this peer (geth AsyncSendTransactions). */
   sendTransactions(txs: readonly TxInfo[]): void {
-    if (this.closed !== undefined) return
-    enqueue(this.txQueue, txs)
-    this.pumpTxs()
+    this.queue(this.txs, txs)
   }
 
   /** Queue transaction announcements for this peer (geth AsyncSendPooledTransactionHashes). */
   announceTransactions(txs: readonly TxInfo[]): void {
-    if (this.closed !== undefined) return
-    enqueue(this.annQueue, txs)
-    this.pumpAnns()
+    this.queue(this.anns, txs)
   }
 
-  private pumpTxs(): void {
-    if (this.txSending || this.txQueue.length === 0 || this.closed !== undefined) return
-    const batch: Uint8Array[] = []
+  /** Append to a send queue, keeping the newest ETH_MAX_QUEUED_TXS (geth trims the front), and pump it. */
+  private queue(q: SendQueue, txs: readonly TxInfo[]): void {
+    if (this.closed !== undefined) return
+    q.items.push(...txs)
+    if (q.items.length > ETH_MAX_QUEUED_TXS) q.items.splice(0, q.items.length - ETH_MAX_QUEUED_TXS)
+    this.pump(q)
+  }
+
+  /** geth's broadcast / announce loop: one batch of up to 100 KiB in flight per queue, marked known when sent. */
+  private pump(q: SendQueue): void {
+    if (q.sending || q.items.length === 0 || this.closed !== undefined) return
     let size = 0
     let n = 0
-    for (; n < this.txQueue.length && size < ETH_MAX_TX_PACKET_SIZE; n++) {
-      const tx = this.txQueue[n]!
-      batch.push(tx.rlp)
-      size += tx.rlp.length
+    for (; n < q.items.length && size < ETH_MAX_TX_PACKET_SIZE; n++) {
+      const tx = q.items[n]!
+      size += q.cost(tx)
       this.markKnown(tx.hash)
     }
-    this.txQueue.splice(0, n)
-    this.txSending = true
-    this.opts.rw.send(ETH_MSG.transactions, encodeTransactions(batch)).then(
+    const batch = q.items.splice(0, n)
+    q.sending = true
+    this.opts.rw.send(q.code, q.encode(batch)).then(
       () => {
-        this.txSending = false
-        this.pumpTxs()
+        q.sending = false
+        this.pump(q)
       },
       // a failed write ends the connection: nothing more goes out
       () => {
-        this.txQueue.length = 0
-      },
-    )
-  }
-
-  private pumpAnns(): void {
-    if (this.annSending || this.annQueue.length === 0 || this.closed !== undefined) return
-    const types: number[] = []
-    const sizes: number[] = []
-    const hashes: Uint8Array[] = []
-    let n = 0
-    for (; n < this.annQueue.length && hashes.length * 32 < ETH_MAX_TX_PACKET_SIZE; n++) {
-      const tx = this.annQueue[n]!
-      types.push(tx.type)
-      sizes.push(tx.size)
-      hashes.push(tx.hash)
-      this.markKnown(tx.hash)
-    }
-    this.annQueue.splice(0, n)
-    this.annSending = true
-    const payload = encodePooledTxHashes({ types: Uint8Array.from(types), sizes, hashes })
-    this.opts.rw.send(ETH_MSG.newPooledTransactionHashes, payload).then(
-      () => {
-        this.annSending = false
-        this.pumpAnns()
-      },
-      () => {
-        this.annQueue.length = 0
+        q.items.length = 0
       },
     )
   }
@@ -420,13 +424,7 @@ export class EthPeerHandler {
         t.waiter.reject(new ProtocolError('SHUTTING_DOWN', 'eth peer dropped'))
       }
     this.tracked.clear()
-    this.txQueue.length = 0
-    this.annQueue.length = 0
+    this.txs.items.length = 0
+    this.anns.items.length = 0
   }
-}
-
-/** Append to a send queue, keeping the newest ETH_MAX_QUEUED_TXS (geth trims the front). */
-function enqueue(queue: TxInfo[], txs: readonly TxInfo[]): void {
-  queue.push(...txs)
-  if (queue.length > ETH_MAX_QUEUED_TXS) queue.splice(0, queue.length - ETH_MAX_QUEUED_TXS)
 }

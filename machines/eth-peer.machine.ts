@@ -141,8 +141,6 @@ export interface EthPeerOutput {
   error?: ProtocolError
 }
 
-const hex = (b: Uint8Array) => bytesToHex(b)
-
 /**
  * geth readStatus68 / readStatus69 on the first message: the remote Status, or the first check it fails (in
  * geth's order). Pure.
@@ -172,7 +170,12 @@ export function checkStatus(
   if (remote.version !== version)
     return { error: new EthError('PROTOCOL_VERSION_MISMATCH', `${remote.version} (!= ${version})`) }
   if (!equalBytes(remote.genesis, local.genesis))
-    return { error: new EthError('GENESIS_MISMATCH', `${hex(remote.genesis)} (!= ${hex(local.genesis)})`) }
+    return {
+      error: new EthError(
+        'GENESIS_MISMATCH',
+        `${bytesToHex(remote.genesis)} (!= ${bytesToHex(local.genesis)})`,
+      ),
+    }
   const fork = forkFilter(remote.forkId)
   if (fork !== null) return { error: new EthError('FORKID_REJECTED', fork.message) }
   if (version === 69) {
