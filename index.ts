@@ -35,6 +35,7 @@ export type { NodeInfo, PeerEvent, PeerInfo, ServerStats } from './actors/server
 export * from './actors/udp.ts'
 export { applyServerV8Flags, SERVER_V8_FLAGS } from './actors/v8-tuning.ts'
 export * from './codecs/bytes.ts'
+export * from './codecs/chains.ts'
 export * from './codecs/discv4.ts'
 export * from './codecs/dnsdisc.ts'
 export * from './codecs/enode.ts'

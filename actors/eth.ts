@@ -10,7 +10,7 @@
 // API
 //   createEthProtocols({ chain, versions?, inspect?, acceptTxs? }) → EthProtocols   (inspect: XState inspection of
 //                         the eth-peers; acceptTxs: geth's AcceptTxs, while false transaction messages are ignored)
-//     .protocols            Protocol[] for createServer({ protocols })
+//     .protocols            Protocol[] for createServer({ protocols }), with the ENR `eth` entry (our fork id)
 //     .peers()              the active eth peers (handshake done)
 //     .broadcastTransactions(txs)   whole to ⌈√n⌉ peers, announced to the rest (geth BroadcastTransactions)
 //     .headChanged()        eth/69 BlockRangeUpdate to the peers every 32 blocks (geth blockRangeLoop)
@@ -20,7 +20,8 @@
 //                           blockRange(), send, disconnect, messages$
 //   EthChain                what the layer needs of the chain: networkId, fork schedule, head, reader? (serving)
 //   staticEthChain(...)     an EthChain whose head never moves (devnets, tests)
-//   localStatus(chain, version) / chainRange(chain)   our Status, and the block range we serve, from the chain's head
+//   localStatus(chain, version) / chainRange(chain) / localForkId(chain)   our Status, the block range we serve and
+//                         our fork id, from the chain's head
 import { randomBytes } from 'node:crypto'
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback, type InspectionEvent } from 'xstate'
@@ -39,9 +40,17 @@ import {
   type HeadersQuery,
   transactionInfo,
 } from '../codecs/eth.ts'
-import { type ChainForks, computeForkId, type ForkIdFilter, newForkIdFilter } from '../codecs/forkid.ts'
+import {
+  type ChainForks,
+  computeForkId,
+  type ForkId,
+  type ForkIdFilter,
+  forkIdToItem,
+  newForkIdFilter,
+} from '../codecs/forkid.ts'
 import type { NodeId } from '../codecs/node.ts'
 import type { DiscReason } from '../codecs/p2p.ts'
+import { rlpEncode } from '../codecs/rlp.ts'
 import { planBroadcast } from '../machines/eth-broadcast.ts'
 import { type EthPeerEvent, type EthPeerInput, ethPeerMachine } from '../machines/eth-peer.machine.ts'
 import type { EthChainReader } from '../machines/eth-serve.ts'
@@ -159,10 +168,16 @@ export function chainRange(chain: EthChain): BlockRange {
 /** geth blockRangeState.shouldSend: every 32 blocks, or at once when the head moved back. */
 export const BLOCK_RANGE_UPDATE_INTERVAL = 32n
 
+/** geth forkid.NewID from the chain's current head: the fork id our Status and ENR carry. */
+export function localForkId(chain: EthChain): ForkId {
+  const head = chain.head()
+  return computeForkId(chain.forks, head.number, head.time)
+}
+
 /** Our Status for `version` from the chain's current head (geth handshake68 / handshake69). */
 export function localStatus(chain: EthChain, version: EthVersion): EthStatus {
   const head = chain.head()
-  const forkId = computeForkId(chain.forks, head.number, head.time)
+  const forkId = localForkId(chain)
   const genesis = chain.forks.genesisHash
   if (version === 68)
     // geth sends a zero total difficulty since the merge
@@ -195,11 +210,15 @@ export function createEthProtocols(opts: {
   // the range last announced (geth blockRangeState.prev)
   let announced = chainRange(chain)
 
+  // geth eth.MakeProtocols: the ENR's `eth` entry [forkid] (geth also updates it as the head passes a fork; ours is
+  // the fork id at creation, so a chain whose head moves past a fork needs new protocols)
+  const attributes = { eth: rlpEncode([forkIdToItem(localForkId(chain))]) }
   const makeProtocol = (version: EthVersion): Protocol => {
     return {
       name: 'eth',
       version,
       length: ETH_PROTOCOL_LENGTH[version],
+      attributes,
       run: (peer, rw) => runPeer(version, peer, rw),
     }
   }

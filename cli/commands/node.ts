@@ -1,6 +1,12 @@
-// `devp2p-actors node`: run a p2p node (actors/server.ts createServer) with geth's flag names, offering the
-// built-in `devp2p-actors/1` protocol (actors/builtin-protocol.ts) until the eth layer lands. Ctrl-C / SIGTERM
-// stop it cleanly (DiscQuitting to every peer, sockets and DB closed, exit 0).
+// `devp2p-actors node`: run a p2p node (actors/server.ts createServer) with geth's flag names, offering eth/69
+// and eth/68 (actors/eth.ts) over the chain --eth names, and the built-in `devp2p-actors/1` protocol
+// (actors/builtin-protocol.ts). Ctrl-C / SIGTERM stop it cleanly (DiscQuitting to every peer, sockets and DB
+// closed, exit 0).
+//
+// --eth devnet (default) is the chain of `devp2p-actors devnet` (network id 1337); mainnet, sepolia, holesky and
+// hoodi are those networks with the head at genesis, as an unsynced geth announces it (codecs/chains.ts), and
+// bring geth's bootnodes and DNS list unless --bootnodes / --discovery.dns are given; none offers the built-in
+// protocol only. --networkid overrides the network id (geth's flag).
 //
 // Flags (geth cmd/utils/flags.go names): --port (TCP and UDP, 0 = any; default 30303), --addr (listen IP;
 // default 127.0.0.1 — pass 0.0.0.0 to listen on every interface as geth does), --discovery.port, --nodekey FILE,
@@ -12,8 +18,10 @@
 // check server after 32 consecutive discovery timeouts, geth ntp.go; none = off), --json.
 //
 // Output on stdout: with --json, JSON lines — first {"event":"started","enode","enr","id"}, then every geth
-// PeerEvent ({"type":"add","peer":id,…}, {"type":"drop","peer":id,"error":…}); without, readable lines
-// (started, peer added / dropped, and the peer count every 30 s while it changed).
+// PeerEvent ({"type":"add","peer":id,…}, {"type":"drop","peer":id,"error":…}) and the eth peer set's events
+// ({"event":"eth","type":"join"|"leave"|"handshakeFailed","peer":id,"version",…}); without, readable lines
+// (started, the eth chain, peer added / dropped, eth peer / eth refused, and the peer count every 30 s while it
+// changed).
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from 'commander'
@@ -21,16 +29,28 @@ import pino from 'pino'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
 import { createClockCheck } from '../../actors/discovery/ntp.ts'
 import { dnsDialCandidates } from '../../actors/dnsdisc.ts'
+import {
+  createEthProtocols,
+  type EthChain,
+  type EthProtocols,
+  localForkId,
+  staticEthChain,
+} from '../../actors/eth.ts'
 import { createServer, type ServerConfig } from '../../actors/server.ts'
+import { bytesToHex } from '../../codecs/bytes.ts'
+import { NETWORK_NAMES, NETWORKS, type NetworkName, type NetworkParams } from '../../codecs/chains.ts'
 import { formatEnode } from '../../codecs/enode.ts'
 import { loadNodeKey, parsePrivateKeyHex, saveNodeKey } from '../../crypto/keys.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
+import { DEVNET_CHAIN } from './devnet.ts'
 import { out, stopSignal } from './util.ts'
 
 /** geth's default --port. */
 export const DEFAULT_PORT = 30303
 /** How often the readable output reports the peer count (geth logs "Looking for peers" on a similar cadence). */
 export const STATUS_INTERVAL_MS = 30_000
+/** --eth values: the devnet's chain, a public network at genesis, or none (the built-in protocol only). */
+export const ETH_CHOICES = ['devnet', ...NETWORK_NAMES, 'none'] as const
 /** geth --verbosity levels → pino levels. */
 const LEVELS = ['silent', 'error', 'warn', 'info', 'debug', 'trace'] as const
 
@@ -56,6 +76,40 @@ interface NodeOpts {
   verbosity: string
   ntp: string
   json?: boolean
+  eth: string
+  networkid?: string
+}
+
+/** The eth protocols a node runs (--eth, --networkid) and the public network they belong to, if any. */
+export interface NodeEth {
+  eth: EthProtocols
+  chain: EthChain
+  /** the chain's name (devnet, mainnet, …) */
+  name: string
+  network: NetworkParams | undefined
+}
+
+const MAX_UINT64 = (1n << 64n) - 1n
+
+/** The eth side of a node from its flags; undefined for --eth none (exported for tests). */
+export function nodeEth(opts: Pick<NodeOpts, 'eth' | 'networkid'>): NodeEth | undefined {
+  const name = opts.eth
+  if (!(ETH_CHOICES as readonly string[]).includes(name))
+    throw new Error(`invalid --eth ${JSON.stringify(name)} (one of ${ETH_CHOICES.join(', ')})`)
+  if (name === 'none') {
+    if (opts.networkid !== undefined) throw new Error('--networkid needs an eth chain (not --eth none)')
+    return undefined
+  }
+  const network = name === 'devnet' ? undefined : NETWORKS[name as NetworkName]
+  const base = network ?? DEVNET_CHAIN
+  let networkId = base.networkId
+  if (opts.networkid !== undefined) {
+    if (!/^\d+$/.test(opts.networkid) || BigInt(opts.networkid) > MAX_UINT64)
+      throw new Error(`invalid --networkid ${JSON.stringify(opts.networkid)}`)
+    networkId = BigInt(opts.networkid)
+  }
+  const chain = staticEthChain({ networkId, forks: base.forks })
+  return { eth: createEthProtocols({ chain }), chain, name, network }
 }
 
 function intFlag(name: string, text: string, max = 0xffff_ffff): number {
@@ -87,14 +141,15 @@ function loadKey(opts: NodeOpts): Uint8Array {
   return generatePrivateKey()
 }
 
-/** Build the server config from the flags (exported for tests). */
-export function nodeConfig(opts: NodeOpts): ServerConfig {
+/** Build the server config from the flags and the node's eth side (exported for tests). */
+export function nodeConfig(opts: NodeOpts, eth: NodeEth | undefined = nodeEth(opts)): ServerConfig {
   const port = intFlag('--port', opts.port, 65535)
   const verbosity = intFlag('--verbosity', opts.verbosity, 5)
   const host = opts.addr.includes(':') ? `[${opts.addr}]` : opts.addr
   const discPort = opts['discovery.port']
   // geth: an empty --discovery.dns turns the lists off; bad URLs fail here (DNS_BAD_URL)
-  const dnsUrls = list(opts['discovery.dns'])
+  // geth --mainnet etc.: the network's DNS list and bootnodes unless given (SetDNSDiscoveryDefaults, setBootstrapNodes)
+  const dnsUrls = list(opts['discovery.dns'] ?? eth?.network?.dnsList)
   const nodeDatabase = opts.nodedb ?? (opts.datadir !== undefined ? join(opts.datadir, 'nodes') : undefined)
   const logger = pino(
     { level: LEVELS[verbosity]!, base: undefined },
@@ -114,11 +169,12 @@ export function nodeConfig(opts: NodeOpts): ServerConfig {
     noDiscovery: opts.nodiscover === true,
     staticNodes: list(opts.staticnodes),
     trustedNodes: list(opts.trustednodes),
-    bootstrapNodes: list(opts.bootnodes),
+    bootstrapNodes:
+      opts.bootnodes !== undefined ? list(opts.bootnodes) : [...(eth?.network?.bootnodes ?? [])],
     netRestrict: opts.netrestrict !== undefined ? list(opts.netrestrict) : undefined,
     nat: opts.nat,
     nodeDatabase,
-    protocols: [createBuiltinProtocol()],
+    protocols: [...(eth?.eth.protocols ?? []), createBuiltinProtocol()],
     logger,
     ...(dnsUrls.length > 0 && opts.nodiscover !== true
       ? {
@@ -134,16 +190,21 @@ export function nodeConfig(opts: NodeOpts): ServerConfig {
 
 /** Run the node until SIGINT / SIGTERM; resolves after a clean stop. */
 export async function runNode(opts: NodeOpts): Promise<void> {
-  const config = nodeConfig(opts)
+  const eth = nodeEth(opts)
+  const config = nodeConfig(opts, eth)
   // geth checks the clock against NTP after 32 consecutive discovery timeouts (p2p/discover/ntp.go)
   const clockCheck =
     opts.ntp !== 'none' && !config.noDiscovery
       ? createClockCheck({ server: opts.ntp, logger: config.logger as pino.Logger })
       : undefined
   if (clockCheck) config.discovery = { ...config.discovery, clockCheck }
+  if (eth?.network && !config.noDiscovery && /^(127\.|\[::1\]|localhost)/.test(config.listenAddr ?? ''))
+    (config.logger as pino.Logger).warn(
+      `listening on ${config.listenAddr} only: ${eth.name} nodes cannot reach this one (pass --addr 0.0.0.0)`,
+    )
   const srv = createServer(config)
   let peers = 0
-  let reported = -1
+  let reported = ''
   // peer events that come before the started line are printed after it
   let held: string[] | undefined = []
   const print = (line: string) => (held ? held.push(line) : out(line))
@@ -156,6 +217,17 @@ export async function runNode(opts: NodeOpts): Promise<void> {
       peers--
       print(`peer dropped  ${e.peer} ${e.error ?? ''}`)
     }
+  })
+  eth?.eth.peerEvents$.subscribe((e) => {
+    const peer = e.type === 'handshakeFailed' ? e.idHex : e.peer.idHex
+    const version = e.type === 'handshakeFailed' ? e.version : e.peer.version
+    const error = e.type === 'join' ? undefined : e.error?.message
+    if (opts.json)
+      print(
+        JSON.stringify({ event: 'eth', type: e.type, peer, version, ...(error !== undefined && { error }) }),
+      )
+    else if (e.type === 'join') print(`eth peer      ${peer} eth/${version}`)
+    else if (e.type === 'handshakeFailed') print(`eth refused   ${peer} eth/${version} ${error}`)
   })
   // handlers first: a signal that comes while starting (or right after the first line) still stops cleanly
   const signal = stopSignal()
@@ -171,13 +243,16 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     out(`started       ${formatEnode(srv.self())}`)
     const udp = config.noDiscovery ? ' (discovery off)' : `, discovery udp ${info.ports.discovery}`
     out(`listening on  ${info.listenAddr}${udp}`)
+    if (eth) out(`eth           ${ethLine(eth)}`)
   }
   for (const line of held) out(line)
   held = undefined
   const status = setInterval(() => {
-    if (opts.json || peers === reported) return
-    reported = peers
-    out(`peers         ${peers}`)
+    if (opts.json) return
+    const line = eth ? `${peers} (eth ${eth.eth.peers().length})` : String(peers)
+    if (line === reported) return
+    reported = line
+    out(`peers         ${line}`)
   }, STATUS_INTERVAL_MS)
   await signal.signalled
   clearInterval(status)
@@ -186,10 +261,20 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   if (!opts.json) out('stopped')
 }
 
+/** "eth/69, eth/68 on mainnet (network id 1, genesis d4e5…, fork id fc64ec04 next 1150000)" */
+function ethLine({ eth, chain, name }: NodeEth): string {
+  const versions = eth.protocols.map((p) => `eth/${p.version}`).join(', ')
+  const id = localForkId(chain)
+  const genesis = bytesToHex(chain.forks.genesisHash).slice(0, 8)
+  return `${versions} on ${name} (network id ${chain.networkId}, genesis ${genesis}…, fork id ${bytesToHex(id.hash)} next ${id.next})`
+}
+
 export function register(program: Command): void {
   program
     .command('node')
-    .description('run a devp2p node (RLPx server, discovery v4, the built-in devp2p-actors/1 protocol)')
+    .description(
+      'run a devp2p node (RLPx server, discovery v4, eth/69 + eth/68, the built-in devp2p-actors/1 protocol)',
+    )
     .option('--port <port>', 'TCP and UDP listening port (0 = any)', String(DEFAULT_PORT))
     .option('--addr <ip>', 'listening IP (geth listens on 0.0.0.0)', '127.0.0.1')
     .option('--discovery.port <port>', 'UDP port for discovery (default: --port)')
@@ -214,7 +299,13 @@ export function register(program: Command): void {
       'NTP server for the clock-drift check after 32 discovery timeouts (none = off)',
       'pool.ntp.org',
     )
-    .option('--json', 'JSON lines on stdout: a started line, then every peer event')
+    .option(
+      '--eth <chain>',
+      `eth/69 + eth/68 over: ${ETH_CHOICES.join(' | ')} (public networks at genesis, with geth's bootnodes and DNS list)`,
+      'devnet',
+    )
+    .option('--networkid <id>', "eth network id (default: the chain's; devnet 1337, mainnet 1)")
+    .option('--json', 'JSON lines on stdout: a started line, then every peer event and eth peer event')
     .action(async (opts: NodeOpts) => {
       await runNode(opts)
     })

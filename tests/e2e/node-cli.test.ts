@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { bytesToHex } from '../../codecs/bytes.ts'
+import { enrGet, parseEnrText } from '../../codecs/enr.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/devp2p-actors.js', import.meta.url))
 
@@ -88,10 +90,24 @@ describe('devp2p-actors node (spawned)', () => {
       const addA = json(await a.next((l) => isJson(l) && json(l).type === 'add'))
       assert.equal(addA.peer, startedB.id)
       assert.equal(addA.local, addB.remote)
+      // both run eth/69 on the devnet chain (the default --eth)
+      const ethJoin = (l: string) => isJson(l) && json(l).event === 'eth' && json(l).type === 'join'
+      assert.deepEqual(json(await a.next(ethJoin)), {
+        event: 'eth',
+        type: 'join',
+        peer: startedB.id,
+        version: 69,
+      })
+      assert.deepEqual(json(await b.current.next(ethJoin)), {
+        event: 'eth',
+        type: 'join',
+        peer: startedA.id,
+        version: 69,
+      })
 
       b.current.child.kill('SIGTERM')
       assert.equal(await b.current.exit, 0)
-      const dropB = json(b.current.lines.filter(isJson).at(-1)!)
+      const dropB = json(b.current.lines.filter((l) => isJson(l) && json(l).type === 'drop').at(-1)!)
       assert.deepEqual([dropB.type, dropB.peer, dropB.error], ['drop', startedA.id, 'client quitting'])
       const dropA = json(await a.next((l) => isJson(l) && json(l).type === 'drop'))
       assert.equal(dropA.peer, startedB.id)
@@ -122,6 +138,46 @@ describe('devp2p-actors node (spawned)', () => {
       }
     }
     assert.equal(ids[0], ids[1])
+  })
+
+  it('--eth mainnet: the unsynced fork id in the output and the ENR; mainnet peers join, a sepolia node is refused', async () => {
+    const a = startNode('--port', '0', '--nodiscover', '--verbosity', '0', '--eth', 'mainnet', '--json')
+    const others: NodeProc[] = []
+    try {
+      const started = json(await a.next(isJson))
+      const fid = enrGet(parseEnrText(String(started.enr)), 'eth')!
+      assert.deepEqual([bytesToHex(fid.hash), fid.next], ['fc64ec04', 1_150_000n])
+      const b = startNode(
+        ...['--port', '0', '--nodiscover', '--verbosity', '0', '--eth', 'mainnet'],
+        ...['--staticnodes', String(started.enode)],
+      )
+      others.push(b)
+      assert.match(
+        await b.next((l) => l.startsWith('eth ')),
+        /^eth {11}eth\/69, eth\/68 on mainnet \(network id 1, genesis d4e56740…, fork id fc64ec04 next 1150000\)$/,
+      )
+      assert.equal(await b.next((l) => l.startsWith('eth peer')), `eth peer      ${started.id} eth/69`)
+      const joinA = json(await a.next((l) => isJson(l) && json(l).event === 'eth'))
+      assert.equal(joinA.type, 'join')
+
+      const c = startNode(
+        ...['--port', '0', '--nodiscover', '--verbosity', '0', '--eth', 'sepolia'],
+        ...['--staticnodes', String(started.enode)],
+      )
+      others.push(c)
+      assert.match(
+        await c.next((l) => l.startsWith('eth refused')),
+        new RegExp(`^eth refused   ${started.id} eth/69 network ID mismatch: 1 \\(!= 11155111\\)$`),
+      )
+      assert.match(await c.next((l) => l.startsWith('peer dropped')), /subprotocol error$/)
+      const failedA = json(await a.next((l) => isJson(l) && json(l).type === 'handshakeFailed'))
+      assert.match(String(failedA.error), /^network ID mismatch: 11155111 \(!= 1\)$/)
+      for (const n of [a, b, c]) n.child.kill('SIGTERM')
+      for (const n of [a, b, c]) assert.equal(await n.exit, 0)
+    } finally {
+      a.child.kill('SIGKILL')
+      for (const n of others) n.child.kill('SIGKILL')
+    }
   })
 
   it('bad flags exit non-zero with one line on stderr', async () => {

@@ -159,7 +159,14 @@ describe('EIP-1459 lists as dial candidates, over DNS on 127.0.0.1', () => {
     }
     await assertNoLeaks(base)
 
-    const flags = { port: '0', addr: '127.0.0.1', maxpeers: '5', maxpendpeers: '0', nat: 'none' }
+    const flags = {
+      port: '0',
+      addr: '127.0.0.1',
+      maxpeers: '5',
+      maxpendpeers: '0',
+      nat: 'none',
+      eth: 'devnet',
+    }
     const cfg = { ...flags, verbosity: '0', ntp: 'none', 'discovery.dns': `${urlA},${url}` }
     assert.equal(nodeConfig(cfg).dialCandidates?.length, 1)
     assert.equal(nodeConfig({ ...cfg, nodiscover: true }).dialCandidates, undefined, 'geth: --nodiscover too')

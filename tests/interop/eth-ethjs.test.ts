@@ -21,32 +21,17 @@ import { type RlpInput, rlpDecode, rlpEncode, uintToBytes } from '../../codecs/r
 import { MAINNET_FORKS, mainnetAtPrague, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
 import { makeNode } from '../integration/server-helpers.ts'
-import { type EthjsNode, ethProtocol, peerClosed, startEthjsNode, withTimeout } from './ethjs-harness.ts'
+import {
+  ETHJS_HEAD,
+  type EthjsNode,
+  ethjsStatus,
+  ethProtocol,
+  peerClosed,
+  startEthjsNode,
+  withTimeout,
+} from './ethjs-harness.ts'
 
 const baseline = resourceCounts()
-const ETHJS_HEAD = new Uint8Array(32).fill(0x44)
-
-/** ethjs's side of the handshake: its Status out, the remote's as ethjs decoded it. */
-function ethjsStatus(
-  peer: Peer,
-): Promise<{ chainId: Uint8Array; forkId: Uint8Array[]; genesisHash: Uint8Array }> {
-  const eth = ethProtocol(peer)
-  const got = withTimeout(
-    new Promise<{ chainId: Uint8Array; forkId: Uint8Array[]; genesisHash: Uint8Array }>((resolve) =>
-      eth.events.once('status', (s: { chainId: Uint8Array; forkId: Uint8Array[]; genesisHash: Uint8Array }) =>
-        resolve(s),
-      ),
-    ),
-    5000,
-    'ethjs got no Status',
-  )
-  try {
-    eth.sendStatus({ td: uintToBytes(1n), bestHash: ETHJS_HEAD, genesisHash: MAINNET_FORKS.genesisHash })
-  } catch {
-    // ethjs checks synchronously inside sendStatus when the remote Status came first
-  }
-  return got
-}
 
 const joinOf = (events: EthPeerSetEvent[]) => events.find((e) => e.type === 'join')
 

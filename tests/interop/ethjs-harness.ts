@@ -13,6 +13,7 @@ import type { Socket } from 'node:net'
 import { Common, Mainnet } from '@ethereumjs/common'
 import { type Capabilities, ETH, Peer, RLPx } from '@ethereumjs/devp2p'
 import { compress } from 'snappyjs'
+import { NETWORKS } from '../../codecs/chains.ts'
 import { generatePrivateKey, publicKeyOf } from '../../crypto/secp256k1.ts'
 
 export interface EthjsCap {
@@ -134,6 +135,35 @@ export function ethProtocol(peer: Peer): ETH {
   const p = peer.getProtocols().find((x) => x instanceof ETH)
   if (!p) throw new Error('ethjs peer has no ETH protocol')
   return p as ETH
+}
+
+/** The head hash ethjs's Status announces in the eth tests. */
+export const ETHJS_HEAD = new Uint8Array(32).fill(0x44)
+
+/** ethjs's side of the eth/68 handshake: its Status out (mainnet, head ETHJS_HEAD), the remote's as ethjs decoded it. */
+export function ethjsStatus(
+  peer: Peer,
+): Promise<{ chainId: Uint8Array; forkId: Uint8Array[]; genesisHash: Uint8Array }> {
+  const eth = ethProtocol(peer)
+  const got = withTimeout(
+    new Promise<{ chainId: Uint8Array; forkId: Uint8Array[]; genesisHash: Uint8Array }>((resolve) =>
+      eth.events.once('status', (s: { chainId: Uint8Array; forkId: Uint8Array[]; genesisHash: Uint8Array }) =>
+        resolve(s),
+      ),
+    ),
+    5000,
+    'ethjs got no Status',
+  )
+  try {
+    eth.sendStatus({
+      td: Uint8Array.of(1),
+      bestHash: ETHJS_HEAD,
+      genesisHash: NETWORKS.mainnet.forks.genesisHash,
+    })
+  } catch {
+    // ethjs checks synchronously inside sendStatus when the remote Status came first
+  }
+  return got
 }
 
 /** The RawProtocol ethjs created on `peer` for capability `name`. */

@@ -2,8 +2,10 @@
 // (`node bin/devp2p-actors.js node --json --port 0 --nodiscover`, spawned): an ethjs RLPx node dials our node and is
 // accepted (Hello both ways, the `add` PeerEvent JSON line on stdout, a built-in protocol Ping answered), and our
 // node dials an ethjs node given with --staticnodes and connects. ethjs gets a raw `devp2p-actors/1` capability
-// so it shares the built-in protocol our node offers (actors/builtin-protocol.ts). SIGTERM stops each command
-// with exit 0 after it told ethjs DiscQuitting; ethjs nodes are closed and no handle is left.
+// so it shares the built-in protocol our node offers (actors/builtin-protocol.ts) beside eth (the devnet chain,
+// which ethjs does not run). With --eth mainnet, ethjs's own ETH (mainnet at Prague) and our unsynced node accept
+// each other's eth/68 Status. SIGTERM stops each command with exit 0 after it told ethjs DiscQuitting; ethjs
+// nodes are closed and no handle is left.
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -17,12 +19,20 @@ import {
   BUILTIN_PROTOCOL_VERSION,
 } from '../../actors/builtin-protocol.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
+import { NETWORKS } from '../../codecs/chains.ts'
 import { parseNode } from '../../codecs/enode.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
 import { asBigUint, asList, rlpDecode, rlpEncode } from '../../codecs/rlp.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
-import { type EthjsCap, type EthjsNode, peerClosed, rawProtocol, startEthjsNode } from './ethjs-harness.ts'
+import {
+  type EthjsCap,
+  type EthjsNode,
+  ethjsStatus,
+  peerClosed,
+  rawProtocol,
+  startEthjsNode,
+} from './ethjs-harness.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/devp2p-actors.js', import.meta.url))
 const BUILTIN: EthjsCap = {
@@ -119,13 +129,13 @@ describe('the node command with @ethereumjs/devp2p', () => {
       assert.equal(ours.ip, '127.0.0.1')
       ethjs = await startEthjsNode({ caps: [BUILTIN], listen: false })
       const peer = await ethjs.dial(ours.pubkey, ours.tcp!, 10_000)
-      // ethjs saw our Hello: our id, name, the built-in capability, snappy (v5)
+      // ethjs saw our Hello: our id, name, the built-in capability beside eth (sorted as geth does), snappy (v5)
       const hello = peer.getHelloMessage()!
       assert.equal(bytesToHex(hello.id), bytesToHex(ours.pubkey))
       assert.match(hello.clientId, /^devp2p-actors\//)
       assert.deepEqual(
         hello.capabilities.map((c) => `${c.name}/${c.version}`),
-        [`${BUILTIN.name}/${BUILTIN.version}`],
+        [`${BUILTIN.name}/${BUILTIN.version}`, 'eth/68', 'eth/69'],
       )
       assert.equal(hello.protocolVersion, 5)
       // our node added it as an inbound peer and says so on stdout in geth's PeerEvent shape
@@ -143,6 +153,30 @@ describe('the node command with @ethereumjs/devp2p', () => {
       assert.equal(c.disconnectWe, false)
       const drop = await cmd.line((j) => j.type === 'drop')
       assert.equal(drop.peer, idOf(ethjs.pubkey))
+    } finally {
+      await cmd.stop()
+      await ethjs?.close()
+    }
+    await assertNoLeaks(base, 5000)
+  })
+
+  it("--eth mainnet: ethjs's own ETH (mainnet at Prague) and our unsynced node accept each other's Status", async () => {
+    const base = resourceCounts()
+    const cmd = startCommand('--eth', 'mainnet')
+    let ethjs: EthjsNode | undefined
+    try {
+      const ours = parseNode(String((await cmd.line((j) => j.event === 'started')).enode))
+      ethjs = await startEthjsNode({ realEth: true, listen: false })
+      const peer = await ethjs.dial(ours.pubkey, ours.tcp!, 10_000)
+      const theirs = await ethjsStatus(peer)
+      // what ethjs saw: mainnet, genesis, the fork id of a node at genesis (Frontier, next Homestead)
+      assert.deepEqual(theirs.chainId, Uint8Array.of(1))
+      assert.deepEqual(theirs.genesisHash, NETWORKS.mainnet.forks.genesisHash)
+      assert.deepEqual(theirs.forkId.map(bytesToHex), ['fc64ec04', '118c30'])
+      // ours took ethjs's Prague fork id (a superset of our forks: EIP-2124 rule 3) and says so on stdout
+      const join = await cmd.line((j) => j.event === 'eth')
+      assert.deepEqual(join, { event: 'eth', type: 'join', peer: idOf(ethjs.pubkey), version: 68 })
+      assert.equal(await cmd.stop(), 0)
     } finally {
       await cmd.stop()
       await ethjs?.close()
