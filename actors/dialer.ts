@@ -11,8 +11,10 @@
 //   createResolveLogic(resolve?)                              dial machine `resolve` actor: Node with an
 //       endpoint, or null (geth: resolving found nothing usable)
 //   createCandidateLogic(sources$)                            server machine `candidates` actor
+//   filterByRecord(nodes$, requestENR, accept)                 discovered nodes asked for their ENR (16 at a time)
+//       and kept when `accept` takes the record (geth eth setupDiscovery: AsyncFilter + eth.NewNodeFilter)
 import { connect, type Socket } from 'node:net'
-import { merge, type Observable, type Subscription } from 'rxjs'
+import { filter, from, merge, mergeMap, type Observable, type Subscription } from 'rxjs'
 import { fromCallback, fromPromise } from 'xstate'
 import type { Node } from '../codecs/node.ts'
 import { fromTask } from '../machines/task.ts'
@@ -187,6 +189,25 @@ export function createCandidateLogic(sources: readonly Observable<Node>[]) {
       sub = undefined
     }
   })
+}
+
+/** geth eth/backend.go maxParallelENRRequests: ENR requests in flight for the dial candidates. */
+export const MAX_PARALLEL_ENR_REQUESTS = 16
+
+/**
+ * geth's eth discovery source: each node `nodes$` yields (discv4 random lookups: endpoints without records) is
+ * asked for its current record, at most MAX_PARALLEL_ENR_REQUESTS at a time; nodes that do not answer are skipped,
+ * and the rest kept when `accept` takes them. Unsubscribing drops the answers still in flight.
+ */
+export function filterByRecord(
+  nodes$: Observable<Node>,
+  requestENR: (node: Node) => Promise<Node>,
+  accept: (node: Node) => boolean,
+): Observable<Node> {
+  return nodes$.pipe(
+    mergeMap((n) => from(requestENR(n).catch(() => undefined)), MAX_PARALLEL_ENR_REQUESTS),
+    filter((n): n is Node => n !== undefined && accept(n)),
+  )
 }
 
 function noop(): void {}

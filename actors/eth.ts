@@ -10,7 +10,8 @@
 // API
 //   createEthProtocols({ chain, versions?, inspect?, acceptTxs? }) → EthProtocols   (inspect: XState inspection of
 //                         the eth-peers; acceptTxs: geth's AcceptTxs, while false transaction messages are ignored)
-//     .protocols            Protocol[] for createServer({ protocols }), with the ENR `eth` entry (our fork id)
+//     .protocols            Protocol[] for createServer({ protocols }), with the ENR `eth` entry (our fork id) and
+//                           geth's node filter (discovered nodes are dialled only when their `eth` entry passes)
 //     .peers()              the active eth peers (handshake done)
 //     .broadcastTransactions(txs)   whole to ⌈√n⌉ peers, announced to the rest (geth BroadcastTransactions)
 //     .headChanged()        eth/69 BlockRangeUpdate to the peers every 32 blocks (geth blockRangeLoop)
@@ -26,6 +27,7 @@ import { randomBytes } from 'node:crypto'
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback, type InspectionEvent } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
+import { enrGet } from '../codecs/enr.ts'
 import {
   type BlockRange,
   ETH_MSG,
@@ -48,7 +50,7 @@ import {
   forkIdToItem,
   newForkIdFilter,
 } from '../codecs/forkid.ts'
-import type { NodeId } from '../codecs/node.ts'
+import type { Node, NodeId } from '../codecs/node.ts'
 import type { DiscReason } from '../codecs/p2p.ts'
 import { rlpEncode } from '../codecs/rlp.ts'
 import { planBroadcast } from '../machines/eth-broadcast.ts'
@@ -213,12 +215,23 @@ export function createEthProtocols(opts: {
   // geth eth.MakeProtocols: the ENR's `eth` entry [forkid] (geth also updates it as the head passes a fork; ours is
   // the fork id at creation, so a chain whose head moves past a fork needs new protocols)
   const attributes = { eth: rlpEncode([forkIdToItem(localForkId(chain))]) }
+  // geth eth.NewNodeFilter: dial only nodes whose record's `eth` entry passes our fork id filter
+  const nodeFilter = (node: Node): boolean => {
+    if (!node.record) return false
+    try {
+      const id = enrGet(node.record, 'eth')
+      return id !== undefined && forkFilter(id) === null
+    } catch {
+      return false // a malformed entry: geth's n.Load fails
+    }
+  }
   const makeProtocol = (version: EthVersion): Protocol => {
     return {
       name: 'eth',
       version,
       length: ETH_PROTOCOL_LENGTH[version],
       attributes,
+      nodeFilter,
       run: (peer, rw) => runPeer(version, peer, rw),
     }
   }

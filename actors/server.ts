@@ -36,7 +36,7 @@ import { type PeerContext, type PeerSnapshot, peerMachine } from '../machines/pe
 import { createPeerHandle } from '../machines/peer-actors.ts'
 import type { MsgReadWriter, PeerHandle, Protocol } from '../machines/protocol.ts'
 import { type PeerSpawnInput, serverMachine } from '../machines/server.machine.ts'
-import { createCandidateLogic, createConnectLogic, createResolveLogic } from './dialer.ts'
+import { createCandidateLogic, createConnectLogic, createResolveLogic, filterByRecord } from './dialer.ts'
 import type { LocalNode } from './discovery/local-node.ts'
 import { isUnspecified } from './discovery/netutil.ts'
 import type { Discv4 } from './discovery/service.ts'
@@ -356,7 +356,18 @@ export function createServer(config: ServerConfig): Server {
       const dc = (p as Protocol & { dialCandidates?: Observable<Node> }).dialCandidates
       if (dc) sources.push(dc)
     }
-    if (sources.length === 0 && disc) sources.push(disc.randomNodes())
+    // geth: the eth protocol's discovery source asks each node for its ENR and keeps those its filter accepts
+    const filters = userProtocols.flatMap((p) => (p.nodeFilter ? [p.nodeFilter] : []))
+    if (sources.length === 0 && disc)
+      sources.push(
+        filters.length === 0
+          ? disc.randomNodes()
+          : filterByRecord(
+              disc.randomNodes(),
+              (n) => disc.requestENR(n),
+              (n) => filters.some((f) => f(n)),
+            ),
+      )
     sources.push(...(config.dialCandidates ?? []))
     const adoptedConns = new WeakSet<RlpxConnection>()
     const dialLogic = dialMachine.provide({

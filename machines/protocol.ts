@@ -3,7 +3,7 @@
 // (geth p2p/peer_error.go discReasonForError). Pure: no sockets, no timers — RxJS moves the messages.
 import { Observable, type Subscriber } from 'rxjs'
 import { DecodeError } from '../codecs/errors.ts'
-import type { NodeId } from '../codecs/node.ts'
+import type { Node, NodeId } from '../codecs/node.ts'
 
 import { DiscReason } from '../codecs/p2p.ts'
 
@@ -52,7 +52,14 @@ export interface Protocol {
   run(peer: PeerHandle, rw: MsgReadWriter): Promise<void>
   nodeInfo?(): unknown
   peerInfo?(id: NodeId): unknown
+  /** ENR entries the protocol adds to the local record (geth Protocol.Attributes; eth: its fork id) */
   attributes?: Record<string, Uint8Array>
+  /**
+   * Which discovered nodes are worth dialling, from their ENR (geth eth.NewNodeFilter). When a protocol has one,
+   * createServer asks each node discovery finds for its record and dials only those some protocol's filter
+   * accepts (geth eth/backend.go setupDiscovery)
+   */
+  nodeFilter?(node: Node): boolean
 }
 
 export type ProtocolErrorCode =
