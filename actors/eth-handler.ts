@@ -2,7 +2,7 @@
 // handlers.go, peer.go and p2p/tracker, v1.17.0): every message is checked and routed here, never as a machine
 // event — requests are answered from the chain (machines/eth-serve.ts), responses settle the requests we sent,
 // eth/69 BlockRangeUpdate updates the peer's range, transactions and announcements are checked, marked known
-// and go to the application's stream. A message that breaks the protocol is returned as the error that drops the peer,
+// and go to the application's stream (or, with a txSink, to the pool and the transaction fetcher). A message that breaks the protocol is returned as the error that drops the peer,
 // with geth's text and reason:
 //   a second Status → extra status message · > 10 MiB → message too long · a code the version has no handler
 //   for → invalid message code · an undecodable request or response → invalid message (DiscProtocolError) ·
@@ -16,7 +16,7 @@
 // as geth's dispatcher does.
 //
 // API
-//   new EthPeerHandler({ version, rw, chain?, app, now? })
+//   new EthPeerHandler({ version, rw, chain?, app, now?, acceptTxs?, txSink? })
 //   .handle(msg) → ProtocolError | undefined          route one message (after the Status)
 //   .request(code, payload-builder, maxItems, timeoutMs) → Promise<raw items>
 //   .range                                            the peer's last eth/69 block range
@@ -132,6 +132,26 @@ export interface EthPeerHandlerOptions {
    * are ignored before decoding, as geth does. Default: always true
    */
   acceptTxs?: () => boolean
+  /**
+   * Where checked Transactions and NewPooledTransactionHashes go instead of `app` (createEthProtocols' txPool:
+   * the pool and geth's transaction fetcher)
+   */
+  txSink?: EthTxSink
+}
+
+/** A transaction as a peer sent it: network encoding, hash, type and size (codecs/eth.ts transactionInfo). */
+export interface EthPoolTx {
+  rlp: Uint8Array
+  hash: Uint8Array
+  type: number
+  size: number
+}
+
+export interface EthTxSink {
+  /** a Transactions broadcast, checked */
+  transactions(txs: EthPoolTx[]): void
+  /** a NewPooledTransactionHashes announcement, checked (the three lists have one length) */
+  announced(a: { hashes: Uint8Array[]; types: Uint8Array; sizes: number[] }): void
 }
 
 const invalid = (code: number, size: number, e: unknown) =>
@@ -178,15 +198,22 @@ export class EthPeerHandler {
       case ETH_MSG.newBlock:
         return new EthError('BLOCK_BROADCASTS')
       case ETH_MSG.transactions: {
-        let txs: Uint8Array[]
+        const sink = this.opts.txSink
+        const infos: EthPoolTx[] = []
         try {
-          txs = decodeTransactions(msg.payload)
+          const txs = decodeTransactions(msg.payload)
           if (txs.length > ETH_MAX_TX_ANNOUNCEMENTS) return new EthError('TOO_MANY_TXS')
-          for (const tx of txs) this.markKnown(transactionInfo(tx).hash)
+          for (const rlp of txs) {
+            const info = transactionInfo(rlp)
+            this.markKnown(info.hash)
+            if (sink) infos.push({ rlp, ...info })
+          }
         } catch (e) {
           return invalid(code, msg.size, e)
         }
-        return this.toApp(msg)
+        if (!sink) return this.toApp(msg)
+        sink.transactions(infos)
+        return undefined
       }
       case ETH_MSG.newPooledTransactionHashes: {
         let a: ReturnType<typeof decodePooledTxHashes>
@@ -201,7 +228,9 @@ export class EthPeerHandler {
             `${a.hashes.length} ${a.types.length} ${a.sizes.length}`,
           )
         for (const h of a.hashes) this.markKnown(h)
-        return this.toApp(msg)
+        if (!this.opts.txSink) return this.toApp(msg)
+        this.opts.txSink.announced(a)
+        return undefined
       }
       case ETH_MSG.blockRangeUpdate: {
         let r: BlockRange

@@ -5,11 +5,14 @@
 // peer set until it drops. After the Status, each message goes through the peer's handler
 // (actors/eth-handler.ts: requests answered from the chain reader, responses matched to our requests, eth/69
 // block ranges, transactions and announcements checked and marked known) — transactions and announcements then
-// reach the application as a stream per peer (EthPeer.messages$); broadcastTransactions sends ours out.
+// reach the application as a stream per peer (EthPeer.messages$), or with a txPool its pool through geth's
+// transaction fetcher; broadcastTransactions sends ours out.
 //
 // API
-//   createEthProtocols({ chain, versions?, inspect?, acceptTxs? }) → EthProtocols   (inspect: XState inspection of
-//                         the eth-peers; acceptTxs: geth's AcceptTxs, while false transaction messages are ignored)
+//   createEthProtocols({ chain, versions?, inspect?, acceptTxs?, txPool? }) → EthProtocols   (inspect: XState
+//                         inspection of the eth-peers; acceptTxs: geth's AcceptTxs, while false transaction messages
+//                         are ignored; txPool: the application's pool — transactions go to it and announced ones are
+//                         fetched by geth's transaction fetcher, machines/tx-fetcher.ts)
 //     .protocols            Protocol[] for createServer({ protocols }), with the ENR `eth` entry (our fork id) and
 //                           geth's node filter (discovered nodes are dialled only when their `eth` entry passes)
 //     .peers()              the active eth peers (handshake done)
@@ -26,7 +29,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback, type InspectionEvent } from 'xstate'
-import { bytesToHex } from '../codecs/bytes.ts'
+import { bytesToHex, hexToBytes } from '../codecs/bytes.ts'
 import { enrGet } from '../codecs/enr.ts'
 import {
   type BlockRange,
@@ -51,7 +54,7 @@ import {
   newForkIdFilter,
 } from '../codecs/forkid.ts'
 import type { Node, NodeId } from '../codecs/node.ts'
-import type { DiscReason } from '../codecs/p2p.ts'
+import { DiscReason } from '../codecs/p2p.ts'
 import { rlpEncode } from '../codecs/rlp.ts'
 import { planBroadcast } from '../machines/eth-broadcast.ts'
 import { type EthPeerEvent, type EthPeerInput, ethPeerMachine } from '../machines/eth-peer.machine.ts'
@@ -64,7 +67,8 @@ import {
   type Protocol,
   type ProtocolError,
 } from '../machines/protocol.ts'
-import { EthPeerHandler } from './eth-handler.ts'
+import { type AnnouncedTx, TxFetcher } from '../machines/tx-fetcher.ts'
+import { ETH_TRACKER_TIMEOUT_MS, EthPeerHandler, type EthPoolTx, type EthTxSink } from './eth-handler.ts'
 
 /** The chain as the Status handshake sees it (geth's eth handler reads the same from its blockchain). */
 export interface EthChain {
@@ -187,6 +191,99 @@ export function localStatus(chain: EthChain, version: EthVersion): EthStatus {
   return { version, networkId: chain.networkId, genesis, forkId, ...chainRange(chain) }
 }
 
+/** geth's txpool as the eth layer sees it (createEthProtocols' txPool). */
+export interface EthTxPool {
+  /** geth txpool.Has: announced hashes the pool has are not fetched */
+  has(hash: Uint8Array): boolean
+  /** geth txpool.Add: transactions a peer (node id hex) broadcast or sent on request, checked and marked known */
+  add(txs: readonly EthPoolTx[], from: string): void
+}
+
+/**
+ * The pool side of the eth layer (geth handler.go NewTxFetcher and handler_eth.go): each peer's transaction sink,
+ * the fetcher, its one timer (unref'd; armed only while hashes wait or requests run) and what a leaving peer
+ * hands back. Replies come through EthPeer.getPooledTransactions with the tracker's 5 minutes, so a late reply
+ * still lands (geth keeps a timed-out request dangling); the fetcher's own 5 s timeout moves on meanwhile.
+ */
+function txFetching(pool: EthTxPool, active: ReadonlyMap<string, EthPeer>) {
+  const now = () => performance.now()
+  let timer: NodeJS.Timeout | undefined
+  const arm = () => {
+    clearTimeout(timer)
+    timer = undefined
+    const at = fetcher.nextDeadline()
+    if (at === undefined) return
+    timer = setTimeout(
+      () => {
+        fetcher.tick(now())
+        arm()
+      },
+      Math.max(0, Math.ceil(at - now())),
+    )
+    timer.unref()
+  }
+  const info = (t: EthPoolTx): AnnouncedTx => ({ hash: bytesToHex(t.hash), type: t.type, size: t.size })
+  const replied = (peer: string, items: Uint8Array[]) => {
+    const got: EthPoolTx[] = []
+    try {
+      for (const rlp of items) got.push({ rlp, ...transactionInfo(rlp) })
+    } catch {
+      // geth: an undecodable PooledTransactions is an invalid message
+      active.get(peer)?.disconnect(DiscReason.ProtocolError)
+      return fetcher.dropPeer(peer, now())
+    }
+    if (got.length > 0) pool.add(got, peer)
+    fetcher.delivered(peer, got.map(info), true, now())
+  }
+  const fetcher: TxFetcher = new TxFetcher({
+    has: (h) => pool.has(hexToBytes(h)),
+    fetch: (peer, hashes) => {
+      const p = active.get(peer)
+      // geth: a failed send drops the peer from the fetcher (deferred: we are inside a fetcher call)
+      if (!p) {
+        queueMicrotask(() => {
+          fetcher.dropPeer(peer, now())
+          arm()
+        })
+        return
+      }
+      p.getPooledTransactions(hashes.map(hexToBytes), ETH_TRACKER_TIMEOUT_MS).then(
+        (items) => {
+          replied(peer, items)
+          arm()
+        },
+        // the peer left (its leave cleans up), or no reply in 5 minutes: nothing delivered
+        () => {
+          if (active.has(peer)) fetcher.delivered(peer, [], true, now())
+          arm()
+        },
+      )
+    },
+    dropPeer: (peer) => active.get(peer)?.disconnect(DiscReason.UselessPeer),
+  })
+  return {
+    sink: (peer: string): EthTxSink => ({
+      transactions: (list) => {
+        pool.add(list, peer)
+        fetcher.delivered(peer, list.map(info), false, now())
+        arm()
+      },
+      announced: (a) => {
+        fetcher.notify(
+          peer,
+          a.hashes.map((h, i) => ({ hash: bytesToHex(h), type: a.types[i]!, size: a.sizes[i]! })),
+          now(),
+        )
+        arm()
+      },
+    }),
+    left: (peer: string) => {
+      fetcher.dropPeer(peer, now())
+      arm()
+    },
+  }
+}
+
 /** The eth protocols (one per version) sharing one peer set. */
 export function createEthProtocols(opts: {
   chain: EthChain
@@ -198,6 +295,12 @@ export function createEthProtocols(opts: {
    * ignored (an application without a pool, or not synced yet). Default: accepted
    */
   acceptTxs?: () => boolean
+  /**
+   * The application's transaction pool. With it, the layer runs geth's transaction fetcher: Transactions from
+   * peers go to `txPool.add`, announced hashes the pool lacks are fetched after 500 ms (machines/tx-fetcher.ts),
+   * and neither reaches EthPeer.messages$. Without it, both go to messages$ and the application fetches
+   */
+  txPool?: EthTxPool
 }): EthProtocols {
   const chain = opts.chain
   const forkFilter: ForkIdFilter = newForkIdFilter(chain.forks, () => {
@@ -211,6 +314,7 @@ export function createEthProtocols(opts: {
   const events = new Subject<EthPeerSetEvent>()
   // the range last announced (geth blockRangeState.prev)
   let announced = chainRange(chain)
+  const txs = opts.txPool && txFetching(opts.txPool, active)
 
   // geth eth.MakeProtocols: the ENR's `eth` entry [forkid] (geth also updates it as the head passes a fork; ours is
   // the fork id at creation, so a chain whose head moves past a fork needs new protocols)
@@ -245,6 +349,7 @@ export function createEthProtocols(opts: {
         app,
         ...(chain.reader && { chain: chain.reader }),
         ...(opts.acceptTxs && { acceptTxs: opts.acceptTxs }),
+        ...(txs && { txSink: txs.sink(bytesToHex(peer.id)) }),
       })
       const reader = fromCallback<{ type: string }, EthPeerInput>(({ sendBack }) => {
         const send = sendBack as (e: EthPeerEvent) => void
@@ -318,6 +423,7 @@ export function createEthProtocols(opts: {
         complete: () => {
           const out = actor!.getSnapshot().output ?? {}
           handler.close(out.error)
+          txs?.left(idHex)
           if (out.error) app.error(out.error)
           else app.complete()
           if (joined !== undefined) {

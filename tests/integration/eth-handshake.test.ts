@@ -1,7 +1,9 @@
 // The eth Status handshake between two of our servers on 127.0.0.1 (actors/eth.ts over createServer): eth/69
 // is negotiated when both speak it, eth/68 when one side has only that; both peers join the eth peer set with the
-// other's Status; a genesis mismatch drops the peer on both sides with DiscSubprotocolError (geth's reason for
-// a failed eth handshake) and nobody joins. No handle is left.
+// other's Status; requests are answered; transactions are broadcast whole to ⌈√n⌉ peers and announced to the rest,
+// and with a txPool the announced ones are fetched by geth's transaction fetcher; block ranges are announced; a
+// genesis mismatch drops the peer on both sides with DiscSubprotocolError (geth's reason for a failed eth
+// handshake) and nobody joins. No handle is left.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { firstValueFrom } from 'rxjs'
@@ -151,6 +153,60 @@ describe('eth handshake between two of our nodes', () => {
       a.eth.broadcastTransactions([tx])
       await new Promise((r) => setTimeout(r, 100))
       assert.equal(got.length, 3)
+    } finally {
+      await Promise.all([a, ...others].map((x) => x.node.srv.stop()))
+    }
+  })
+
+  it("with a txPool, geth's fetcher gets the announced transactions (blob ones, and others after 500 ms)", async () => {
+    const { reader, pool: served } = syntheticChain(1)
+    const tx = rlpEncode([9, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
+    // a blob transaction (type 3) is never broadcast whole, only announced
+    const blob = rlpEncode(Uint8Array.of(3, ...rlpEncode([1, 2, new Uint8Array(64)])))
+    for (const t of [tx, blob]) served.set(bytesToHex(transactionInfo(t).hash), t)
+    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
+    const pools = [0, 1, 2].map(() => new Map<string, { type: number; at: number; from: string }>())
+    const others = pools.map((p) =>
+      ethNode(
+        createEthProtocols({
+          chain: mainnetAtPrague(),
+          txPool: {
+            has: (h) => p.has(bytesToHex(h)),
+            add: (txs, from) => {
+              for (const t of txs) p.set(bytesToHex(t.hash), { type: t.type, at: performance.now(), from })
+            },
+          },
+        }),
+      ),
+    )
+    await Promise.all([a, ...others].map((x) => x.node.srv.start()))
+    try {
+      const messages: number[] = []
+      const joins = others.map((o) =>
+        firstValueFrom(o.eth.peerEvents$.pipe(filter((e) => e.type === 'join'))).then((j) => {
+          assert.ok(j.type === 'join')
+          j.peer.messages$.subscribe((m) => messages.push(m.code))
+        }),
+      )
+      for (const o of others) o.node.srv.addPeer(a.node.enode())
+      await Promise.all(joins)
+      await waitUntil(() => a.eth.peers().length === 3, 10_000, 'a has three eth peers')
+      const sent = performance.now()
+      a.eth.broadcastTransactions([tx, blob])
+      await waitUntil(() => pools.every((p) => p.size === 2), 10_000, 'every pool has both transactions')
+      const aId = a.node.id()
+      for (const p of pools) {
+        assert.equal(p.get(bytesToHex(transactionInfo(blob).hash))!.type, 3)
+        assert.ok([...p.values()].every((e) => e.from === aId))
+      }
+      // two peers got tx whole; the third was told of it and fetched it only once its 500 ms wait ran out (less the
+      // 100 ms gather slack) — a lower bound, so a loaded machine cannot break it
+      const fetched = pools.map((p) => p.get(bytesToHex(transactionInfo(tx).hash))!.at - sent)
+      assert.ok(
+        fetched.some((ms) => ms >= 400),
+        `arrival times ${fetched.map(Math.round)}`,
+      )
+      assert.deepEqual(messages, [], 'transactions and announcements went to the pool, not to messages$')
     } finally {
       await Promise.all([a, ...others].map((x) => x.node.srv.stop()))
     }

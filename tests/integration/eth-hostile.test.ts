@@ -1,17 +1,21 @@
 // Hostile input to the eth layer over a real connection: a raw RLPx peer (tests/helpers/raw-peer.ts) connects to
 // our server running eth/69, then breaks the eth protocol in one way per test. Each time our side sends a
 // Disconnect with geth's reason (DiscProtocolError for an undecodable message, DiscReadTimeout for a missing
-// Status, DiscSubprotocolError for every other eth error), reports why (peerEvents$ / PeerEvent), keeps running,
-// and leaves no handle behind.
+// Status, DiscSubprotocolError for every other eth error, DiscUselessPeer when a transaction it delivers is unlike
+// its announcement), reports why (peerEvents$ / PeerEvent), keeps running, and leaves no handle behind.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { createEthProtocols, type EthPeerSetEvent, localStatus } from '../../actors/eth.ts'
+import { bytesToHex } from '../../codecs/bytes.ts'
 import {
+  decodeHashesRequest,
   ETH_MSG,
   type EthStatus69,
   encodeGetBlockHeaders,
+  encodePooledTxHashes,
   encodeRawResponse,
   encodeStatus,
+  transactionInfo,
 } from '../../codecs/eth.ts'
 import { BASE_PROTOCOL_LENGTH, DiscReason, P2P_MSG } from '../../codecs/p2p.ts'
 import { rlpEncode } from '../../codecs/rlp.ts'
@@ -27,8 +31,9 @@ const chain = mainnetAtPrague()
 /** Our server with eth, a raw peer through Hello (caps eth/69) that has read our Status; runs `body`. */
 async function scene(
   body: (x: { raw: RawPeer; seen: EthPeerSetEvent[]; status: EthStatus69 }) => Promise<void>,
+  ethOpts: Partial<Parameters<typeof createEthProtocols>[0]> = {},
 ): Promise<void> {
-  const eth = createEthProtocols({ chain })
+  const eth = createEthProtocols({ chain, ...ethOpts })
   const seen: EthPeerSetEvent[] = []
   eth.peerEvents$.subscribe((e) => seen.push(e))
   const node = makeNode({ protocols: eth.protocols })
@@ -123,6 +128,39 @@ describe('hostile input: the eth protocol', () => {
       raw.send(ETH + ETH_MSG.getBlockHeaders, rlpEncode([1, [1]]))
       assert.equal(await raw.readDisconnect(), DiscReason.ProtocolError)
     })
+  })
+
+  it("with a txPool: a delivery unlike the peer's announcement (geth's fetcher) → DiscUselessPeer", async () => {
+    const tx = rlpEncode([9, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
+    const { hash, size } = transactionInfo(tx)
+    const added: string[] = []
+    const txPool = {
+      has: () => false,
+      add: (txs: readonly { hash: Uint8Array }[]) => void added.push(...txs.map((t) => bytesToHex(t.hash))),
+    }
+    await scene(
+      async ({ raw, seen, status }) => {
+        raw.send(ETH + ETH_MSG.status, encodeStatus(69, status))
+        await waitUntil(() => seen.some((e) => e.type === 'join'), 5000, 'join')
+        // announced as a dynamic-fee transaction (type 2), delivered as a legacy one
+        raw.send(
+          ETH + ETH_MSG.newPooledTransactionHashes,
+          encodePooledTxHashes({ types: Uint8Array.of(2), sizes: [size], hashes: [hash] }),
+        )
+        const req = await raw.read()
+        assert.equal(req.code, ETH + ETH_MSG.getPooledTransactions)
+        const { id, hashes } = decodeHashesRequest(req.payload)
+        assert.deepEqual(hashes, [hash])
+        raw.send(ETH + ETH_MSG.pooledTransactions, encodeRawResponse(id, [tx]))
+        assert.equal(await raw.readDisconnect(), DiscReason.UselessPeer)
+        assert.deepEqual(
+          added,
+          [bytesToHex(hash)],
+          'the transaction itself still went to the pool, as in geth',
+        )
+      },
+      { txPool },
+    )
   })
 
   it('after the handshake: a code eth/69 has no handler for → DiscSubprotocolError', async () => {
