@@ -1,8 +1,9 @@
 // The eth/68 Status handshake against @ethereumjs/devp2p 10's own ETH protocol (its Status codec, network id,
 // genesis and EIP-2124 fork id checks) on 127.0.0.1, both directions: ethjs dials our server, and our server
 // dials ethjs as a static node. Both sides run mainnet at Prague (ethjs: @ethereumjs/common's default
-// hardfork), so the fork ids match; each side sees the other's Status. Another network id is refused by our
-// side with DiscSubprotocolError, as geth does. No handle is left.
+// hardfork), so the fork ids match; each side sees the other's Status. Requests and transactions go both ways, and
+// with a txPool our transaction fetcher gets an ethjs announcement from ethjs. Another network id is refused by
+// our side with DiscSubprotocolError, as geth does. No handle is left.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import type { Peer } from '@ethereumjs/devp2p'
@@ -16,11 +17,12 @@ import {
   type EthProtocols,
 } from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
+import { transactionInfo } from '../../codecs/eth.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
 import { type RlpInput, rlpDecode, rlpEncode, uintToBytes } from '../../codecs/rlp.ts'
 import { MAINNET_FORKS, mainnetAtPrague, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
-import { makeNode } from '../integration/server-helpers.ts'
+import { makeNode, waitUntil } from '../integration/server-helpers.ts'
 import {
   ETHJS_HEAD,
   type EthjsNode,
@@ -62,8 +64,12 @@ interface Nodes {
 }
 
 /** Our server with the eth protocols over `chain` and an ethjs node with its ETH; closes both after `body`. */
-async function withNodes(chain: EthChain, body: (x: Nodes) => Promise<void>): Promise<void> {
-  const eth = createEthProtocols({ chain })
+async function withNodes(
+  chain: EthChain,
+  body: (x: Nodes) => Promise<void>,
+  ethOpts: Partial<Parameters<typeof createEthProtocols>[0]> = {},
+): Promise<void> {
+  const eth = createEthProtocols({ chain, ...ethOpts })
   const seen: EthPeerSetEvent[] = []
   eth.peerEvents$.subscribe((e) => seen.push(e))
   const node = makeNode({ protocols: eth.protocols })
@@ -81,15 +87,20 @@ async function withNodes(chain: EthChain, body: (x: Nodes) => Promise<void>): Pr
 function withHandshake(
   chain: EthChain,
   body: (x: { eth: EthProtocols; peer: Peer; ours: EthPeer }) => Promise<void>,
+  ethOpts: Partial<Parameters<typeof createEthProtocols>[0]> = {},
 ): Promise<void> {
-  return withNodes(chain, async ({ eth, node, ethjs }) => {
-    const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
-    const peer = await ethjs.dial(node.srv.self().pubkey, node.srv.self().tcp!)
-    await ethjsStatus(peer)
-    const j = await withTimeout(joined, 5000, 'our side did not join the peer')
-    assert.ok(j.type === 'join')
-    await body({ eth, peer, ours: j.peer })
-  })
+  return withNodes(
+    chain,
+    async ({ eth, node, ethjs }) => {
+      const joined = firstValueFrom(eth.peerEvents$.pipe(filter((e) => e.type === 'join')))
+      const peer = await ethjs.dial(node.srv.self().pubkey, node.srv.self().tcp!)
+      await ethjsStatus(peer)
+      const j = await withTimeout(joined, 5000, 'our side did not join the peer')
+      assert.ok(j.type === 'join')
+      await body({ eth, peer, ours: j.peer })
+    },
+    ethOpts,
+  )
 }
 
 describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
@@ -194,6 +205,34 @@ describe('eth/68 Status handshake with @ethereumjs/devp2p', () => {
       await withTimeout(two, 5000, 'our side got no transactions from ethjs')
       assert.deepEqual(mine, [0x02, 0x08])
     })
+  })
+
+  it("with a txPool: ethjs's announcement is fetched from ethjs by our transaction fetcher", async () => {
+    const tx = rlpEncode([3, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
+    const info = transactionInfo(tx)
+    const added: Uint8Array[] = []
+    const txPool = {
+      has: () => false,
+      add: (txs: readonly { rlp: Uint8Array }[]) => void added.push(...txs.map((t) => t.rlp)),
+    }
+    await withHandshake(
+      mainnetAtPrague(),
+      async ({ peer }) => {
+        const request = ethjsMessage(peer, 0x09)
+        ethProtocol(peer).sendMessage(0x08, [
+          Uint8Array.of(info.type),
+          [uintToBytes(BigInt(info.size))],
+          [info.hash],
+        ] as never)
+        // after the 500 ms arrival wait, our fetcher asks ethjs (GetPooledTransactions, as ethjs decoded it)
+        const [id, hashes] = (await request) as [Uint8Array, Uint8Array[]]
+        assert.deepEqual(hashes, [info.hash])
+        ethProtocol(peer).sendMessage(0x0a, [id, [rlpDecode(tx)]] as never)
+        await waitUntil(() => added.length === 1, 5000, 'the fetched transaction in our pool')
+        assert.deepEqual(added, [tx])
+      },
+      { txPool },
+    )
   })
 
   it('another network id: our side refuses with DiscSubprotocolError', async () => {
