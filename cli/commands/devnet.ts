@@ -1,11 +1,13 @@
 // `devp2p-actors devnet`: the main job today — a local devnet of N nodes on 127.0.0.1 (in-memory node DBs,
 // discovery v4 bootstrapped from node 0, the built-in devp2p-actors/1 protocol and eth/69 + eth/68 over a devnet
 // chain: DEVNET_CHAIN), with progress output: every peer event as it happens and a status table (peers, eth
-// peers, connections, discovery table size, supervisor state) at a fixed interval. Ctrl-C / SIGTERM, or
-// --duration, stop every node cleanly (exit 0).
+// peers, connections, discovery table size, transactions in the pool, supervisor state) at a fixed interval.
+// Each node has an in-memory pool (actors/memory-tx-pool.ts) behind geth's transaction fetcher; with --txs the
+// nodes issue transactions in turn, which reach every pool by broadcast, announcement and fetch. Ctrl-C / SIGTERM,
+// or --duration, stop every node cleanly (exit 0).
 //
 // Output: readable lines by default; with --json, JSON lines {"event":"started",node,enode,...},
-// {"event":"peer",node,...PeerEvent}, {"event":"status",t,nodes:[{node,state,peers,eth,connections,table}]},
+// {"event":"peer",node,...PeerEvent}, {"event":"status",t,nodes:[{node,state,peers,eth,connections,table,txpool}]},
 // {"event":"stopped"}.
 //
 // Dashboard (cli/dashboard/): on by default at http://127.0.0.1:DEFAULT_DASHBOARD_PORT/ (an ephemeral port when that one
@@ -15,8 +17,10 @@
 import type { Command } from 'commander'
 import { map } from 'rxjs'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
-import { createEthProtocols, type EthProtocols, staticEthChain } from '../../actors/eth.ts'
+import { createEthProtocols, type EthChain, type EthProtocols, staticEthChain } from '../../actors/eth.ts'
+import { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
 import { createServer, type Server } from '../../actors/server.ts'
+import { rlpEncode } from '../../codecs/rlp.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
 import { createDevnetDashboard, type DevnetDashboard } from '../dashboard/devnet.ts'
@@ -27,6 +31,7 @@ interface DevnetOpts {
   duration: string
   interval: string
   maxpeers: string
+  txs: string
   json?: boolean
   /** undefined / true: the default port with fallback; a string: that port; false: --no-dashboard */
   dashboard?: string | boolean
@@ -40,6 +45,28 @@ export const DEVNET_CHAIN = staticEthChain({
   networkId: 1337n,
   forks: { genesisHash: keccak256(new TextEncoder().encode('devp2p-actors devnet')), blocks: [], times: [] },
 })
+
+/** A devnet node's chain: DEVNET_CHAIN whose reader serves the node's pool (PooledTransactions). */
+export function devnetChain(pool: MemoryTxPool, networkId = DEVNET_CHAIN.networkId): EthChain {
+  return staticEthChain({
+    networkId,
+    forks: DEVNET_CHAIN.forks,
+    reader: {
+      headerByNumber: () => undefined,
+      headerByHash: () => undefined,
+      pooledTransaction: (h) => pool.get(h),
+    },
+  })
+}
+
+/**
+ * The n-th devnet transaction: a legacy transaction's RLP (nonce n, gas price 1, 21000 gas, to the issuing node's
+ * 20-byte address, no value) — unsigned: the devnet's pools check nothing, and the eth layer needs only its hash,
+ * type and size.
+ */
+export function devnetTransaction(n: number, node: number): Uint8Array {
+  return rlpEncode([n, 1, 21000, new Uint8Array(20).fill(node & 0xff), 0, new TextEncoder().encode('devnet')])
+}
 
 /** The dashboard's default port (an ephemeral one is taken when it is in use). */
 export const DEFAULT_DASHBOARD_PORT = 3387
@@ -62,9 +89,17 @@ export interface DevnetStatus {
   eth: number
   connections: number
   table: number
+  /** transactions in the node's pool */
+  txpool: number
 }
 
-function statusOf(i: number, srv: Server, eth: EthProtocols, state: string): DevnetStatus {
+function statusOf(
+  i: number,
+  srv: Server,
+  eth: EthProtocols,
+  pool: MemoryTxPool,
+  state: string,
+): DevnetStatus {
   const s = srv.stats()
   return {
     node: i,
@@ -73,6 +108,7 @@ function statusOf(i: number, srv: Server, eth: EthProtocols, state: string): Dev
     eth: eth.peers().length,
     connections: s.connections,
     table: srv.discovery?.table.len() ?? 0,
+    txpool: pool.size,
   }
 }
 
@@ -81,6 +117,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   const duration = count('--duration', opts.duration, 0, 7 * 24 * 3600)
   const interval = count('--interval', opts.interval, 0.1, 3600)
   const maxPeers = count('--maxpeers', opts.maxpeers, 1, 1000)
+  const txRate = count('--txs', opts.txs, 0, 1000)
   const dashPort =
     opts.dashboard === false
       ? undefined
@@ -103,12 +140,20 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   }
   const servers: Server[] = []
   const eths: EthProtocols[] = []
+  const pools: MemoryTxPool[] = []
   const states: string[] = []
   const started = Date.now()
   const signal = stopSignal()
   const mk = (i: number, bootnodes: string[]) => {
-    const eth = createEthProtocols({ chain: DEVNET_CHAIN, ...(dash ? { inspect: dash.ethInspect(i) } : {}) })
+    // geth's handler broadcasts what is new to the pool (its NewTxsEvent), ours and the peers' alike
+    const pool: MemoryTxPool = new MemoryTxPool({ onAdded: (txs) => eth.broadcastTransactions(txs) })
+    const eth = createEthProtocols({
+      chain: devnetChain(pool),
+      txPool: pool,
+      ...(dash ? { inspect: dash.ethInspect(i) } : {}),
+    })
     eths.push(eth)
+    pools.push(pool)
     const srv = createServer({
       privateKey: generatePrivateKey(),
       name: `devp2p-actors/devnet-${i}/v0.1.0`,
@@ -133,7 +178,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   }
   const report = () => {
     const t = Math.round((Date.now() - started) / 100) / 10
-    const rows = servers.map((srv, i) => statusOf(i, srv, eths[i]!, states[i]!))
+    const rows = servers.map((srv, i) => statusOf(i, srv, eths[i]!, pools[i]!, states[i]!))
     if (opts.json) {
       out(JSON.stringify({ event: 'status', t, nodes: rows }))
       return
@@ -142,10 +187,11 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
     out(`status t=${t}s  ${rows.length} nodes, ${peers / 2} connections`)
     for (const r of rows)
       out(
-        `  node${r.node}  ${r.state.padEnd(8)} peers ${r.peers} (eth ${r.eth})  conns ${r.connections}  table ${r.table}`,
+        `  node${r.node}  ${r.state.padEnd(8)} peers ${r.peers} (eth ${r.eth})  conns ${r.connections}  table ${r.table}  txpool ${r.txpool}`,
       )
   }
   let timer: NodeJS.Timeout | undefined
+  let txTimer: NodeJS.Timeout | undefined
   try {
     if (dash) out(opts.json ? JSON.stringify({ event: 'dashboard', url: dashUrl }) : `dashboard: ${dashUrl}`)
     const boot = mk(0, [])
@@ -160,6 +206,13 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
       else out(`node${i}  started ${info.enode}`)
     })
     timer = setInterval(report, interval * 1000)
+    // transactions from the nodes in turn, spread over the devnet by broadcast, announcement and the fetcher
+    let sent = 0
+    if (txRate > 0)
+      txTimer = setInterval(() => {
+        const node = sent % pools.length
+        pools[node]!.addLocal(devnetTransaction(sent++, node))
+      }, 1000 / txRate)
     const stops = [signal.signalled]
     if (duration > 0) stops.push(new Promise((r) => setTimeout(r, duration * 1000).unref()))
     await Promise.race(stops)
@@ -167,6 +220,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   } finally {
     signal.cancel()
     clearInterval(timer)
+    clearInterval(txTimer)
     await Promise.all(servers.map((s) => s.stop()))
     await dash?.close()
     out(opts.json ? JSON.stringify({ event: 'stopped' }) : 'devnet stopped')
@@ -183,6 +237,7 @@ export function register(program: Command): void {
     .option('--duration <seconds>', 'stop after this many seconds (0 = until Ctrl-C)', '0')
     .option('--interval <seconds>', 'status output interval', '2')
     .option('--maxpeers <n>', 'maximum peers per node', '50')
+    .option('--txs <per-second>', 'transactions the nodes issue in turn (0 = none)', '1')
     .option('--json', 'JSON lines on stdout')
     .option(
       '--dashboard [port]',

@@ -6,7 +6,9 @@
 // --eth devnet (default) is the chain of `devp2p-actors devnet` (network id 1337); mainnet, sepolia, holesky and
 // hoodi are those networks with the head at genesis, as an unsynced geth announces it (codecs/chains.ts), and
 // bring geth's bootnodes and DNS list unless --bootnodes / --discovery.dns are given; none offers the built-in
-// protocol only. --networkid overrides the network id (geth's flag).
+// protocol only. --networkid overrides the network id (geth's flag). On the devnet chain the node keeps an
+// in-memory pool (actors/memory-tx-pool.ts) behind geth's transaction fetcher and passes new transactions on; on a
+// public network it is never synced, so it ignores transactions as geth does until then (AcceptTxs).
 //
 // Flags (geth cmd/utils/flags.go names): --port (TCP and UDP, 0 = any; default 30303), --addr (listen IP;
 // default 127.0.0.1 — pass 0.0.0.0 to listen on every interface as geth does), --discovery.port, --nodekey FILE,
@@ -36,13 +38,14 @@ import {
   localForkId,
   staticEthChain,
 } from '../../actors/eth.ts'
+import { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
 import { createServer, type ServerConfig } from '../../actors/server.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { NETWORK_NAMES, NETWORKS, type NetworkName, type NetworkParams } from '../../codecs/chains.ts'
 import { formatEnode } from '../../codecs/enode.ts'
 import { loadNodeKey, parsePrivateKeyHex, saveNodeKey } from '../../crypto/keys.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
-import { DEVNET_CHAIN } from './devnet.ts'
+import { DEVNET_CHAIN, devnetChain } from './devnet.ts'
 import { out, stopSignal } from './util.ts'
 
 /** geth's default --port. */
@@ -84,6 +87,8 @@ interface NodeOpts {
 export interface NodeEth {
   eth: EthProtocols
   chain: EthChain
+  /** the devnet chain's transaction pool (public networks take no transactions: the node is not synced) */
+  pool?: MemoryTxPool
   /** the chain's name (devnet, mainnet, …) */
   name: string
   network: NetworkParams | undefined
@@ -108,8 +113,16 @@ export function nodeEth(opts: Pick<NodeOpts, 'eth' | 'networkid'>): NodeEth | un
       throw new Error(`invalid --networkid ${JSON.stringify(opts.networkid)}`)
     networkId = BigInt(opts.networkid)
   }
-  const chain = staticEthChain({ networkId, forks: base.forks })
-  return { eth: createEthProtocols({ chain }), chain, name, network }
+  if (network) {
+    // an unsynced node: geth ignores transactions until it is synced (AcceptTxs)
+    const chain = staticEthChain({ networkId, forks: base.forks })
+    return { eth: createEthProtocols({ chain, acceptTxs: () => false }), chain, name, network }
+  }
+  // the devnet's: a pool like the devnet nodes', so the node takes and passes on their transactions
+  const pool: MemoryTxPool = new MemoryTxPool({ onAdded: (txs) => eth.broadcastTransactions(txs) })
+  const chain = devnetChain(pool, networkId)
+  const eth = createEthProtocols({ chain, txPool: pool })
+  return { eth, chain, name, network, pool }
 }
 
 function intFlag(name: string, text: string, max = 0xffff_ffff): number {
@@ -249,7 +262,8 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   held = undefined
   const status = setInterval(() => {
     if (opts.json) return
-    const line = eth ? `${peers} (eth ${eth.eth.peers().length})` : String(peers)
+    const txpool = eth?.pool ? `, txpool ${eth.pool.size}` : ''
+    const line = eth ? `${peers} (eth ${eth.eth.peers().length}${txpool})` : String(peers)
     if (line === reported) return
     reported = line
     out(`peers         ${line}`)

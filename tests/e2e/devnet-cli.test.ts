@@ -1,5 +1,6 @@
 // The main job through the real binary: `devp2p-actors devnet` starts N nodes on 127.0.0.1 that find each other
-// through discovery and connect; SIGTERM stops every node and the process exits 0.
+// through discovery and connect; the transactions they issue (--txs) reach every node's pool; SIGTERM stops every
+// node and the process exits 0.
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -12,14 +13,18 @@ interface Line {
   event: string
   node?: number
   type?: string
-  nodes?: { node: number; state: string; peers: number; eth: number; table: number }[]
+  nodes?: { node: number; state: string; peers: number; eth: number; table: number; txpool: number }[]
 }
 
 describe('devnet command', () => {
   it('forms a full mesh of 4 nodes through discovery (eth handshakes done), reports status, stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'devnet', '--nodes', '4', '--interval', '0.5', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      [BIN, 'devnet', '--nodes', '4', '--interval', '0.5', '--txs', '4', '--json'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let stderr = ''
     child.stderr.on('data', (d) => {
       stderr += d
@@ -34,7 +39,9 @@ describe('devnet command', () => {
       if (
         !meshed &&
         line.event === 'status' &&
-        line.nodes!.every((n) => n.peers === 3 && n.eth === 3 && n.state === 'running')
+        line.nodes!.every((n) => n.peers === 3 && n.eth === 3 && n.state === 'running') &&
+        // each node issues a quarter of the transactions: 8 in every pool means they travelled
+        line.nodes!.every((n) => n.txpool >= 8)
       ) {
         meshed = true
         child.kill('SIGTERM')
@@ -42,7 +49,7 @@ describe('devnet command', () => {
     }
     clearTimeout(killer)
     assert.equal(await exited, 0, stderr)
-    assert.ok(meshed, 'every node reached 3 peers, all past the eth handshake')
+    assert.ok(meshed, 'every node reached 3 peers, all past the eth handshake, and 8 transactions')
     assert.equal(lines.filter((l) => l.event === 'started').length, 4)
     const adds = lines.filter((l) => l.event === 'peer' && l.type === 'add')
     assert.ok(adds.length >= 12, `${adds.length} add events`)

@@ -30,6 +30,10 @@ describe('node --eth', () => {
     assert.equal(e.network, undefined)
     assert.equal(e.chain.networkId, 1337n)
     assert.deepEqual(e.chain.forks, DEVNET_CHAIN.forks)
+    // a pool behind the transaction fetcher, which the chain's reader serves
+    assert.equal(e.pool?.size, 0)
+    const tx = e.pool!.addLocal(Uint8Array.of(0xc1, 0x01))
+    assert.deepEqual(e.chain.reader?.pooledTransaction?.(tx.hash), tx.rlp)
     const c = nodeConfig(flags, e)
     assert.deepEqual(names(c), ['eth/69', 'eth/68', 'devp2p-actors/1'])
     assert.deepEqual(c.bootstrapNodes, [])
@@ -42,6 +46,7 @@ describe('node --eth', () => {
       assert.equal(e.chain.networkId, NETWORKS[name].networkId)
       assert.equal(e.chain.head().number, 0n)
       assert.deepEqual(e.chain.head().hash, NETWORKS[name].forks.genesisHash)
+      assert.equal(e.pool, undefined, 'unsynced: no pool, transactions ignored')
       const c = nodeConfig({ ...flags, eth: name }, e)
       assert.deepEqual(c.bootstrapNodes, NETWORKS[name].bootnodes)
       assert.equal(c.dialCandidates?.length, 1)
