@@ -163,7 +163,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
       protocols: [createBuiltinProtocol(), ...eth.protocols],
       ...(dash ? { inspect: dash.inspect(i) } : {}),
     })
-    dash?.attach(i, srv, eth)
+    dash?.attach(i, srv, eth, pool)
     servers.push(srv)
     states.push('idle')
     srv.snapshot$.pipe(map((s) => String(s.value))).subscribe((v) => {
@@ -249,8 +249,8 @@ export function register(program: Command): void {
       `
 The dashboard (on unless --no-dashboard; 127.0.0.1 only) is one self-contained page, updated live over
 Server-Sent Events: the peer machine's statechart with how many peers are in each state across the devnet and
-the drops by DiscReason, the eth-peer machine's statechart with the eth peers in each state, every node's supervisor state, peers (in / out, and past the eth handshake), connections
-and discovery table size,
+the drops by DiscReason, the eth-peer machine's statechart with the eth peers in each state, every node's
+supervisor state, peers (in / out, and past the eth handshake), connections, discovery table size and pool size,
 the selected node's peers (state, client, caps), and a log of recent transitions and peer events.
 GET /state.json returns the whole current state as JSON; GET /events is the SSE stream.
 `,

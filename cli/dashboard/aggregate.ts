@@ -67,6 +67,8 @@ export interface NodeRow {
   connections: number
   /** discovery table size */
   table: number
+  /** transactions in the node's pool */
+  txpool: number
 }
 
 export interface PeerRow {
@@ -151,6 +153,8 @@ export interface NodeStats {
   eth?: number
   connections: number
   table: number
+  /** transactions in the node's pool (default 0) */
+  txpool?: number
 }
 
 export interface AggregateOptions {
@@ -232,6 +236,7 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
     handshaking: 0,
     connections: 0,
     table: 0,
+    txpool: 0,
   }))
   const peers = new Map<string, PeerRec>()
   /** `<node>/<full remote id>` → peer key, for PeerEvents (which name the remote id) */
@@ -330,17 +335,20 @@ export function createAggregate(opts: AggregateOptions): Aggregate {
       if (!validNode(node)) return
       const n = nodes[node]!
       const eth = stats.eth ?? 0
+      const txpool = stats.txpool ?? 0
       if (
         n.peers === stats.peers &&
         n.eth === eth &&
         n.connections === stats.connections &&
-        n.table === stats.table
+        n.table === stats.table &&
+        n.txpool === txpool
       )
         return
       n.peers = stats.peers
       n.eth = eth
       n.connections = stats.connections
       n.table = stats.table
+      n.txpool = txpool
       touchNode(node)
     },
 

@@ -4,7 +4,7 @@
 //
 // API
 //   const dash = createDevnetDashboard({ nodes })
-//   createServer({ ..., inspect: dash.inspect(i) }); dash.attach(i, srv, eth?); after start: dash.started(i, srv)
+//   createServer({ ..., inspect: dash.inspect(i) }); dash.attach(i, srv, eth?, pool?); after start: dash.started(i, srv)
 //   createEthProtocols({ ..., inspect: dash.ethInspect(i) })   (eth: the node's eth protocols, for its eth peers)
 //   const { url } = await dash.listen(port, { fallback? })   // fallback: on EADDRINUSE take an ephemeral port
 //   await dash.close()                                       // HTTP server, SSE responses, timer, subscriptions
@@ -27,7 +27,7 @@ export interface DevnetDashboard {
   readonly aggregate: Aggregate
   inspect(node: number): (ev: InspectionEvent) => void
   ethInspect(node: number): (ev: InspectionEvent) => void
-  attach(node: number, srv: Server, eth?: Pick<EthProtocols, 'peers'>): void
+  attach(node: number, srv: Server, eth?: Pick<EthProtocols, 'peers'>, pool?: { readonly size: number }): void
   started(node: number, srv: Server): void
   listen(port: number, opts?: { fallback?: boolean }): Promise<{ url: string; port: number }>
   close(): Promise<void>
@@ -44,6 +44,7 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
   })
   const servers = new Map<number, Server>()
   const eths = new Map<number, Pick<EthProtocols, 'peers'>>()
+  const pools = new Map<number, { readonly size: number }>()
   const subs: Subscription[] = []
   let http: DashboardServer | undefined
   let closed = false
@@ -56,6 +57,7 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
         eth: eths.get(i)?.peers().length ?? 0,
         connections: s.connections,
         table: srv.discovery?.table.len() ?? 0,
+        txpool: pools.get(i)?.size ?? 0,
       })
     }
   }
@@ -78,9 +80,10 @@ export function createDevnetDashboard(opts: { nodes: number; now?: () => number 
     aggregate,
     inspect: (node) => inspector(peerUpdateOf, (u) => aggregate.peerUpdate(node, u, now())),
     ethInspect: (node) => inspector(ethUpdateOf, (u) => aggregate.ethUpdate(node, u, now())),
-    attach(node, srv, eth) {
+    attach(node, srv, eth, pool) {
       servers.set(node, srv)
       if (eth) eths.set(node, eth)
+      if (pool) pools.set(node, pool)
       subs.push(
         srv.snapshot$.subscribe((s) => aggregate.serverState(node, s.value, now())),
         srv.events$.subscribe((e) => aggregate.peerEvent(node, e, now())),

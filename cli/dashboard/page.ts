@@ -172,7 +172,7 @@ function renderNodes() {
     return '<tr data-n="' + n.node + '"' + (n.node === S.sel ? ' class="sel"' : '') + '><td class="num">' + n.node +
       '</td><td class="mono">' + esc(n.id) + '</td><td>' + badge(n.state) + '</td><td class="num">' + n.peers +
       '</td><td class="num">' + n.eth + '</td><td class="num">' + n.inbound + '</td><td class="num">' + n.outbound + '</td><td class="num">' + n.handshaking +
-      '</td><td class="num">' + n.connections + '</td><td class="num">' + n.table + '</td></tr>'
+      '</td><td class="num">' + n.connections + '</td><td class="num">' + n.table + '</td><td class="num">' + n.txpool + '</td></tr>'
   })
   $('nodes').tBodies[0].innerHTML = rows.join('')
 }
@@ -285,7 +285,7 @@ export function renderPage(charts: { peer: ChartJson; server: ChartJson; eth?: C
 ${eth}<section><h2>Server supervisors (machines/server.machine.ts) — nodes in each state</h2>
 <svg id="serverChart" role="img" aria-label="server statechart: ${attr(stateList(charts.server.states))}"></svg>
 <div class="scroll"><table id="nodes"><thead><tr><th class="num">node</th><th>id</th><th>supervisor</th><th class="num">peers</th>
-<th class="num">eth</th><th class="num">in</th><th class="num">out</th><th class="num">handshaking</th><th class="num">conns</th><th class="num">table</th></tr></thead><tbody></tbody></table></div>
+<th class="num">eth</th><th class="num">in</th><th class="num">out</th><th class="num">handshaking</th><th class="num">conns</th><th class="num">table</th><th class="num">txpool</th></tr></thead><tbody></tbody></table></div>
 </section>
 <section><h2>Drops by DiscReason</h2><div id="drops" class="bars"></div>
 <h2 style="margin-top:14px">Recent transitions and peer events</h2><div id="log"></div></section>

@@ -168,14 +168,14 @@ describe('dashboard aggregate', () => {
     agg.serverState(0, 'running', T0)
     agg.serverState(0, 'running', T0)
     agg.serverState(1, 'starting', T0)
-    agg.nodeStats(0, { peers: 1, eth: 1, connections: 2, table: 3 })
+    agg.nodeStats(0, { peers: 1, eth: 1, connections: 2, table: 3, txpool: 4 })
     agg.peerUpdate(0, upd('x:1', RUNNING), T0)
     let s = agg.full(T0)
     assert.deepEqual(s.serverCounts, { running: 1, starting: 1 })
     const n0 = s.nodes[0]!
     assert.deepEqual(
-      [n0.id, n0.state, n0.peers, n0.eth, n0.connections, n0.table],
-      [ID_A.slice(0, 16), 'running', 1, 1, 2, 3],
+      [n0.id, n0.state, n0.peers, n0.eth, n0.connections, n0.table, n0.txpool],
+      [ID_A.slice(0, 16), 'running', 1, 1, 2, 3, 4],
     )
     assert.equal(s.nodes[1]!.eth, 0)
     assert.deepEqual(
