@@ -17,7 +17,8 @@
 //                           geth's node filter (discovered nodes are dialled only when their `eth` entry passes)
 //     .peers()              the active eth peers (handshake done)
 //     .broadcastTransactions(txs)   whole to ⌈√n⌉ peers, announced to the rest (geth BroadcastTransactions)
-//     .headChanged()        eth/69 BlockRangeUpdate to the peers every 32 blocks (geth blockRangeLoop)
+//     .headChanged()        eth/69 BlockRangeUpdate to the peers every 32 blocks (geth blockRangeLoop), and the
+//                           ENR `eth` entry set again once the head passed a fork (geth StartENRUpdater)
 //     .peerEvents$          { type: 'join', peer } | { type: 'leave', peer, error? } |
 //                           { type: 'handshakeFailed', idHex, version, error }
 //   EthPeer                 status, getBlockHeaders / getBlockBodies / getReceipts / getPooledTransactions,
@@ -154,7 +155,8 @@ export interface EthProtocols {
   broadcastTransactions(txs: readonly (Uint8Array | { rlp: Uint8Array; sender?: Uint8Array })[]): void
   /**
    * The chain's head moved: geth's blockRangeLoop — eth/69 peers get a BlockRangeUpdate once the head moved 32
-   * blocks past the last one announced, or at once when it moved back
+   * blocks past the last one announced, or at once when it moved back; and when the fork id changed, the ENR's
+   * `eth` entry is set again through the protocols' attributes$ (geth StartENRUpdater)
    */
   headChanged(): void
   peerEvents$: Observable<EthPeerSetEvent>
@@ -316,9 +318,12 @@ export function createEthProtocols(opts: {
   let announced = chainRange(chain)
   const txs = opts.txPool && txFetching(opts.txPool, active)
 
-  // geth eth.MakeProtocols: the ENR's `eth` entry [forkid] (geth also updates it as the head passes a fork; ours is
-  // the fork id at creation, so a chain whose head moves past a fork needs new protocols)
-  const attributes = { eth: rlpEncode([forkIdToItem(localForkId(chain))]) }
+  // geth eth.MakeProtocols: the ENR's `eth` entry [forkid], set again when headChanged() finds the head passed a
+  // fork (geth StartENRUpdater)
+  const enrEntry = (id: ForkId) => rlpEncode([forkIdToItem(id)])
+  let enrForkId = localForkId(chain)
+  const attributes = { eth: enrEntry(enrForkId) }
+  const attributes$ = new Subject<Record<string, Uint8Array>>()
   // geth eth.NewNodeFilter: dial only nodes whose record's `eth` entry passes our fork id filter
   const nodeFilter = (node: Node): boolean => {
     if (!node.record) return false
@@ -335,6 +340,7 @@ export function createEthProtocols(opts: {
       version,
       length: ETH_PROTOCOL_LENGTH[version],
       attributes,
+      attributes$: attributes$.asObservable(),
       nodeFilter,
       run: (peer, rw) => runPeer(version, peer, rw),
     }
@@ -446,6 +452,11 @@ export function createEthProtocols(opts: {
     protocols: versions.map(makeProtocol),
     peers: () => [...active.values()],
     headChanged: () => {
+      const id = localForkId(chain)
+      if (id.next !== enrForkId.next || bytesToHex(id.hash) !== bytesToHex(enrForkId.hash)) {
+        enrForkId = id
+        attributes$.next({ eth: enrEntry(id) })
+      }
       const next = chainRange(chain)
       if (next.latest >= announced.latest && next.latest - announced.latest < BLOCK_RANGE_UPDATE_INTERVAL)
         return

@@ -21,7 +21,7 @@
 
 import { lookup } from 'node:dns/promises'
 import type { Socket } from 'node:net'
-import { Observable, Subject, tap } from 'rxjs'
+import { Observable, Subject, type Subscription, tap } from 'rxjs'
 import { type Actor, type AnyActorRef, createActor, waitFor } from 'xstate'
 import { bytesToHex } from '../codecs/bytes.ts'
 import { formatEnode, parseNode } from '../codecs/enode.ts'
@@ -442,7 +442,11 @@ export function createServer(config: ServerConfig): Server {
     return { ...n, ip: address }
   }
 
+  // later values of the protocols' ENR entries (geth's ENR updaters, e.g. eth's fork id as the head passes a fork)
+  let attributeSubs: Subscription[] = []
   const closeAll = async () => {
+    for (const sub of attributeSubs) sub.unsubscribe()
+    attributeSubs = []
     await net?.discovery?.stop().catch(() => {})
     for (const c of live) c.close()
     await Promise.all([...live].map((c) => c.closed))
@@ -511,6 +515,10 @@ export function createServer(config: ServerConfig): Server {
       })
       discovery = net.discovery
       localNode = net.localNode
+      const ln = localNode
+      attributeSubs = userProtocols.flatMap((p) =>
+        p.attributes$ ? [p.attributes$.subscribe((a) => ln.setAttributes(a))] : [],
+      )
       interrupted()
       const statics = await Promise.all((config.staticNodes ?? []).map((n) => resolveHost(toNode(n))))
       interrupted()

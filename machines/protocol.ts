@@ -54,6 +54,8 @@ export interface Protocol {
   peerInfo?(id: NodeId): unknown
   /** ENR entries the protocol adds to the local record (geth Protocol.Attributes; eth: its fork id) */
   attributes?: Record<string, Uint8Array>
+  /** later values of those entries (undefined removes one); createServer sets each on the local record (geth ln.Set) */
+  attributes$?: Observable<Readonly<Record<string, Uint8Array | undefined>>>
   /**
    * Which discovered nodes are worth dialling, from their ENR (geth eth.NewNodeFilter). When a protocol has one,
    * createServer asks each node discovery finds for its record and dials only those some protocol's filter

@@ -1,11 +1,12 @@
 // Dial candidates from discovery through the eth node filter (geth eth/backend.go setupDiscovery, eth.NewNodeFilter)
 // on loopback: a bootnode and two nodes on one chain and a node on another chain all discover each other, but only
 // records whose `eth` entry passes the fork id filter are dialled — the two nodes of one chain connect, and the
-// other chain's node is never dialled nor dials (no TCP connection either way), though it is in every table.
+// other chain's node is never dialled nor dials (no TCP connection either way), though it is in every table. And
+// the local record's `eth` entry follows the head across a fork (geth StartENRUpdater).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createEthProtocols, staticEthChain } from '../../actors/eth.ts'
-import { enrGet } from '../../codecs/enr.ts'
+import { enrGet, parseEnrText } from '../../codecs/enr.ts'
 import { keccak256 } from '../../crypto/keccak.ts'
 import { assertNoLeaks, makeNode, metric, resources, sleep, stopAll, waitUntil } from './server-helpers.ts'
 
@@ -61,5 +62,34 @@ describe('eth dial candidates from discovery', () => {
       await stopAll(nodes)
     }
     await assertNoLeaks(baseline, 3000)
+  })
+})
+
+describe('the ENR eth entry follows the head', () => {
+  it('headChanged() past a fork sets the new fork id in the local record (geth StartENRUpdater)', async () => {
+    let head = { number: 99n, hash: new Uint8Array(32).fill(9), time: 0n }
+    const forks = { genesisHash: keccak256(new TextEncoder().encode('chain c')), blocks: [100], times: [] }
+    const eth = createEthProtocols({ chain: { networkId: 1337n, forks, head: () => head } })
+    const node = makeNode({ protocols: eth.protocols })
+    await node.srv.start()
+    try {
+      const entry = () => {
+        const rec = node.srv.nodeInfo().enr
+        return enrGet(parseEnrText(rec), 'eth')!
+      }
+      const before = entry()
+      assert.equal(before.next, 100n)
+      const seq = parseEnrText(node.srv.nodeInfo().enr).seq
+      eth.headChanged() // same fork id: the record stays
+      assert.equal(parseEnrText(node.srv.nodeInfo().enr).seq, seq)
+      head = { ...head, number: 100n }
+      eth.headChanged()
+      const after = entry()
+      assert.equal(after.next, 0n)
+      assert.notDeepEqual(after.hash, before.hash)
+      assert.equal(parseEnrText(node.srv.nodeInfo().enr).seq, seq + 1n)
+    } finally {
+      await node.srv.stop()
+    }
   })
 })
