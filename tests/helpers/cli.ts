@@ -1,9 +1,22 @@
-// Running the real `devp2p-actors` binary (bin/devp2p-actors.js) from tests and checking its one-line failures.
+// Running the real `devp2p-actors` binary (bin/devp2p-actors.js) from tests and checking its one-line failures;
+// the `node` command's default flags for tests that build its config without running it.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 export const BIN = fileURLToPath(new URL('../../bin/devp2p-actors.js', import.meta.url))
+
+/** The `node` command's flags as commander hands them to nodeConfig / nodeEth with its defaults (port 0, quiet). */
+export const NODE_FLAGS = {
+  port: '0',
+  addr: '127.0.0.1',
+  maxpeers: '5',
+  maxpendpeers: '0',
+  nat: 'none',
+  verbosity: '0',
+  ntp: 'none',
+  eth: 'devnet',
+}
 
 export interface Run {
   code: number

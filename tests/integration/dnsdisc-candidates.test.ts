@@ -11,6 +11,7 @@ import { createEnr, enrToNode, enrToText } from '../../codecs/enr.ts'
 import { DecodeError } from '../../codecs/errors.ts'
 import type { Node } from '../../codecs/node.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
+import { NODE_FLAGS } from '../helpers/cli.ts'
 import { addDnsTree, startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts'
 import { assertNoLeaks, makeNode, resources, sleep, stopAll, waitUntil } from './server-helpers.ts'
 
@@ -159,15 +160,7 @@ describe('EIP-1459 lists as dial candidates, over DNS on 127.0.0.1', () => {
     }
     await assertNoLeaks(base)
 
-    const flags = {
-      port: '0',
-      addr: '127.0.0.1',
-      maxpeers: '5',
-      maxpendpeers: '0',
-      nat: 'none',
-      eth: 'devnet',
-    }
-    const cfg = { ...flags, verbosity: '0', ntp: 'none', 'discovery.dns': `${urlA},${url}` }
+    const cfg = { ...NODE_FLAGS, 'discovery.dns': `${urlA},${url}` }
     assert.equal(nodeConfig(cfg).dialCandidates?.length, 1)
     assert.equal(nodeConfig({ ...cfg, nodiscover: true }).dialCandidates, undefined, 'geth: --nodiscover too')
     assert.equal(nodeConfig({ ...cfg, 'discovery.dns': '' }).dialCandidates, undefined)

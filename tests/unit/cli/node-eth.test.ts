@@ -10,17 +10,9 @@ import { nodeConfig, nodeEth } from '../../../cli/commands/node.ts'
 import { bytesToHex } from '../../../codecs/bytes.ts'
 import { NETWORKS } from '../../../codecs/chains.ts'
 import { rlpDecode } from '../../../codecs/rlp.ts'
+import { NODE_FLAGS } from '../../helpers/cli.ts'
 
-const flags = {
-  port: '0',
-  addr: '127.0.0.1',
-  maxpeers: '5',
-  maxpendpeers: '0',
-  nat: 'none',
-  verbosity: '0',
-  ntp: 'none',
-  eth: 'devnet',
-}
+const flags = NODE_FLAGS
 const names = (c: ReturnType<typeof nodeConfig>) => (c.protocols ?? []).map((p) => `${p.name}/${p.version}`)
 
 describe('node --eth', () => {
