@@ -1,10 +1,13 @@
 // machines/tx-fetcher.ts against geth's TxFetcher behaviour (eth/fetcher/tx_fetcher.go and its tests' scenarios):
 // the 500 ms arrival wait, broadcast arrivals cancelling fetches, one request per peer with the 256-hash and 128 KiB
 // limits, the 5 s timeout handing hashes to other announcers, partial deliveries, peers leaving, the per-peer
-// announcement cap, blob transactions fetched at once, and metadata mismatches dropping the announcer. Time is a
+// announcement cap, blob transactions fetched at once, and metadata mismatches dropping the announcer; then random
+// schedules of announcements, broadcasts, partial replies, time and departures (fast-check, fixed seed) keep geth's
+// tracker invariants, lose no hash once peers answer, and leave nothing behind when every peer left. Time is a
 // plain number: no timers.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import fc from 'fast-check'
 import {
   type AnnouncedTx,
   TX_FETCHER_MAX_ANNOUNCES,
@@ -143,6 +146,154 @@ describe('transaction fetcher (geth TxFetcher)', () => {
         'B announced transaction type mismatch',
         'A announced transaction size mismatch',
       ],
+    )
+  })
+})
+
+/** The fetcher's private stages, read for the invariants below (TypeScript privacy is compile-time only). */
+interface Stages {
+  waitlist: Map<string, Set<string>>
+  waittime: Map<string, number>
+  waitslots: Map<string, Map<string, unknown>>
+  announces: Map<string, Map<string, unknown>>
+  announced: Map<string, Set<string>>
+  fetching: Map<string, string>
+  alternates: Map<string, Set<string>>
+  requests: Map<string, { hashes: string[] | null; stolen?: Set<string> }>
+}
+
+/** geth's tracker invariants: every hash in one stage, and the per-peer and per-hash indexes agreeing. */
+function checkInvariants(f: TxFetcher): void {
+  const s = f as unknown as Stages
+  for (const h of s.waitlist.keys()) {
+    assert.ok(!s.announced.has(h) && !s.fetching.has(h), `${h} waiting and queued or fetching`)
+    assert.ok(s.waittime.has(h), `${h} waiting without a time`)
+    for (const p of s.waitlist.get(h)!)
+      assert.ok(s.waitslots.get(p)?.has(h), `${h} waitlist/waitslots of ${p}`)
+  }
+  assert.equal(s.waittime.size, s.waitlist.size)
+  for (const [p, slots] of s.waitslots) {
+    assert.ok(slots.size > 0, `empty waitslots kept for ${p}`)
+    for (const h of slots.keys()) assert.ok(s.waitlist.get(h)?.has(p), `${h} waitslots/waitlist of ${p}`)
+  }
+  for (const h of s.announced.keys()) {
+    assert.ok(!s.fetching.has(h), `${h} queued and fetching`)
+    assert.ok(s.announced.get(h)!.size > 0)
+    for (const p of s.announced.get(h)!)
+      assert.ok(s.announces.get(p)?.has(h), `${h} announced/announces of ${p}`)
+  }
+  for (const [h, origin] of s.fetching) {
+    const req = s.requests.get(origin)
+    assert.ok(req, `${h} fetching from ${origin} without a request`)
+    assert.ok(req.hashes === null || req.hashes.includes(h), `${h} not in ${origin}'s request`)
+    assert.ok(s.alternates.has(h), `${h} fetching without alternates`)
+  }
+  for (const h of s.alternates.keys()) assert.ok(s.fetching.has(h), `${h} alternates without fetching`)
+  for (const queue of s.announces.values()) assert.ok(queue.size > 0, 'empty announce queue kept')
+}
+
+describe('transaction fetcher: random schedules (fast-check)', () => {
+  const PEERS = ['A', 'B', 'C']
+  const HASHES = Array.from({ length: 8 }, (_, i) => `h${i}`)
+  type Op =
+    | { op: 'notify'; peer: number; hashes: number[]; blob: boolean }
+    | { op: 'broadcast'; peer: number; hashes: number[] }
+    | { op: 'reply'; peer: number; keep: boolean[] }
+    | { op: 'tick'; ms: number }
+    | { op: 'drop'; peer: number }
+  const peer = fc.integer({ min: 0, max: PEERS.length - 1 })
+  const hashes = fc.uniqueArray(fc.integer({ min: 0, max: HASHES.length - 1 }), {
+    minLength: 1,
+    maxLength: 5,
+  })
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ op: fc.constant('notify' as const), peer, hashes, blob: fc.boolean() }),
+    fc.record({ op: fc.constant('broadcast' as const), peer, hashes }),
+    fc.record({
+      op: fc.constant('reply' as const),
+      peer,
+      keep: fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
+    }),
+    fc.record({ op: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 6000 }) }),
+    fc.record({ op: fc.constant('drop' as const), peer }),
+  )
+
+  it('keeps its indexes consistent, fetches every announced hash from honest peers, and empties when all leave', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const pool = new Set<string>()
+        const outstanding = new Map<string, string[]>()
+        const f = new TxFetcher({
+          has: (h) => pool.has(h),
+          fetch: (p, hs) => {
+            assert.ok(!outstanding.has(p), `second request to ${p} while one is in flight`)
+            assert.ok(hs.length > 0)
+            outstanding.set(p, hs)
+          },
+          dropPeer: () => {},
+        })
+        const tx = (h: string, type = 2) => ({ hash: h, type, size: 100 })
+        let now = 0
+        const kind = new Map<string, number>()
+        for (const o of ops) {
+          if (o.op === 'notify') {
+            const list = o.hashes.map((i) => tx(HASHES[i]!, o.blob ? 3 : 2))
+            for (const t of list) kind.set(t.hash, t.type)
+            f.notify(PEERS[o.peer]!, list, now)
+          } else if (o.op === 'broadcast') {
+            const list = o.hashes.map((i) => tx(HASHES[i]!))
+            for (const t of list) pool.add(t.hash)
+            f.delivered(PEERS[o.peer]!, list, false, now)
+          } else if (o.op === 'reply') {
+            const p = PEERS[o.peer]!
+            const asked = outstanding.get(p)
+            if (!asked) continue
+            outstanding.delete(p)
+            const got = asked.filter((_, i) => o.keep[i % 8])
+            for (const h of got) pool.add(h)
+            f.delivered(
+              p,
+              got.map((h) => tx(h)),
+              true,
+              now,
+            )
+          } else if (o.op === 'tick') {
+            now += o.ms
+            f.tick(now)
+          } else {
+            const p = PEERS[o.peer]!
+            outstanding.delete(p)
+            f.dropPeer(p, now)
+          }
+          checkInvariants(f)
+        }
+        // honest peers from here on, answering every request (also the ones the fetcher gave up on: geth asks a
+        // slow peer nothing more until it answers): every hash some peer still announces reaches the pool
+        for (let round = 0; round < 40 && (outstanding.size > 0 || f.nextDeadline() !== undefined); round++) {
+          for (const [p, hs] of [...outstanding]) {
+            outstanding.delete(p)
+            for (const h of hs) pool.add(h)
+            f.delivered(
+              p,
+              hs.map((h) => tx(h, kind.get(h) ?? 2)),
+              true,
+              now,
+            )
+            checkInvariants(f)
+          }
+          now += 1000
+          f.tick(now)
+          checkInvariants(f)
+        }
+        const st = f.stats()
+        assert.equal(st.waiting + st.queued + st.fetching, 0, `stuck: ${JSON.stringify(st)}`)
+        for (const p of PEERS) f.dropPeer(p, now)
+        assert.deepEqual(f.stats(), { waiting: 0, queued: 0, fetching: 0, requests: 0 })
+        assert.equal(f.nextDeadline(), undefined)
+        const s = f as unknown as Stages
+        assert.equal(s.announces.size + s.waitslots.size + s.alternates.size, 0)
+      }),
+      { numRuns: 300, seed: 20261125 },
     )
   })
 })
