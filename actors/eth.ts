@@ -9,10 +9,11 @@
 // transaction fetcher; broadcastTransactions sends ours out.
 //
 // API
-//   createEthProtocols({ chain, versions?, inspect?, acceptTxs?, txPool? }) → EthProtocols   (inspect: XState
+//   createEthProtocols({ chain, versions?, inspect?, acceptTxs?, txPool?, metrics? }) → EthProtocols   (inspect: XState
 //                         inspection of the eth-peers; acceptTxs: geth's AcceptTxs, while false transaction messages
 //                         are ignored; txPool: the application's pool — transactions go to it and announced ones are
-//                         fetched by geth's transaction fetcher, machines/tx-fetcher.ts)
+//                         fetched by geth's transaction fetcher, machines/tx-fetcher.ts; metrics: a prom-client
+//                         Registry for the fetcher's eth_fetcher_transaction_… metrics)
 //     .protocols            Protocol[] for createServer({ protocols }), with the ENR `eth` entry (our fork id) and
 //                           geth's node filter (discovered nodes are dialled only when their `eth` entry passes)
 //     .peers()              the active eth peers (handshake done)
@@ -28,6 +29,7 @@
 //   localStatus(chain, version) / chainRange(chain) / localForkId(chain)   our Status, the block range we serve and
 //                         our fork id, from the chain's head
 import { randomBytes } from 'node:crypto'
+import type { Registry } from 'prom-client'
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback, type InspectionEvent } from 'xstate'
 import { bytesToHex, hexToBytes } from '../codecs/bytes.ts'
@@ -70,6 +72,7 @@ import {
 } from '../machines/protocol.ts'
 import { type AnnouncedTx, TxFetcher } from '../machines/tx-fetcher.ts'
 import { ETH_TRACKER_TIMEOUT_MS, EthPeerHandler, type EthPoolTx, type EthTxSink } from './eth-handler.ts'
+import { registerTxFetcherMetrics } from './metrics.ts'
 
 /** The chain as the Status handshake sees it (geth's eth handler reads the same from its blockchain). */
 export interface EthChain {
@@ -264,6 +267,7 @@ function txFetching(pool: EthTxPool, active: ReadonlyMap<string, EthPeer>) {
     dropPeer: (peer) => active.get(peer)?.disconnect(DiscReason.UselessPeer),
   })
   return {
+    fetcher,
     sink: (peer: string): EthTxSink => ({
       transactions: (list) => {
         pool.add(list, peer)
@@ -303,6 +307,8 @@ export function createEthProtocols(opts: {
    * and neither reaches EthPeer.messages$. Without it, both go to messages$ and the application fetches
    */
   txPool?: EthTxPool
+  /** a prom-client Registry for the transaction fetcher's metrics (geth eth/fetcher/transaction/…; with txPool) */
+  metrics?: Registry
 }): EthProtocols {
   const chain = opts.chain
   const forkFilter: ForkIdFilter = newForkIdFilter(chain.forks, () => {
@@ -317,6 +323,7 @@ export function createEthProtocols(opts: {
   // the range last announced (geth blockRangeState.prev)
   let announced = chainRange(chain)
   const txs = opts.txPool && txFetching(opts.txPool, active)
+  if (txs && opts.metrics) registerTxFetcherMetrics(opts.metrics, txs.fetcher)
 
   // geth eth.MakeProtocols: the ENR's `eth` entry [forkid], set again when headChanged() finds the head passed a
   // fork (geth StartENRUpdater)

@@ -9,9 +9,12 @@
 //   ServerMetrics.dialed() / dialConnectionError() / served()  geth dialMeter / dialConnectionError / serveMeter
 //   ServerMetrics.handshakeError(inbound, cause)               geth markDialError / markServeError
 //   ServerMetrics.trackSocket(socket)                          its bytesRead / bytesWritten feed p2p_ingress/egress
+//   registerTxFetcherMetrics(registry, fetcher)                geth's eth/fetcher/transaction/… meters and gauges,
+//                                                              read from the fetcher at each scrape
 import type { Socket } from 'node:net'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { DiscReason } from '../codecs/p2p.ts'
+import type { TxFetcher } from '../machines/tx-fetcher.ts'
 
 /** geth's handshake error causes (the meter name suffixes after `p2p/dials/error/`). */
 export type HandshakeErrorCause =
@@ -143,4 +146,55 @@ export function createServerMetrics(registry: Registry): ServerMetrics {
       })
     },
   }
+}
+
+const TX_FETCHER_METERS: readonly [keyof TxFetcher['totals'], string, string][] = [
+  ['announcesIn', 'announces_in', 'announced transaction hashes'],
+  ['announcesKnown', 'announces_known', 'announced hashes the pool already had'],
+  ['announcesDos', 'announces_dos', "announced hashes beyond a peer's 4096"],
+  ['broadcastsIn', 'broadcasts_in', 'transactions received by broadcast'],
+  ['requestOut', 'request_out', 'transaction hashes requested'],
+  ['requestDone', 'request_done', 'transactions delivered in replies to requests'],
+  ['requestTimeout', 'request_timeout', 'requested hashes whose request timed out'],
+  ['repliesIn', 'replies_in', 'transactions received in replies'],
+]
+const TX_FETCHER_GAUGES: readonly [keyof ReturnType<TxFetcher['gauges']>, string, string][] = [
+  ['waitingPeers', 'waiting_peers', 'peers with hashes waiting for a broadcast'],
+  ['waitingHashes', 'waiting_hashes', 'hashes waiting for a broadcast (500 ms)'],
+  ['queueingPeers', 'queueing_peers', 'peers with queued hashes and no request in flight'],
+  ['queueingHashes', 'queueing_hashes', 'hashes queued for a request'],
+  ['fetchingPeers', 'fetching_peers', 'peers with a request in flight'],
+  ['fetchingHashes', 'fetching_hashes', 'hashes being fetched'],
+  ['slowPeers', 'slow_peers', 'peers whose request timed out unanswered'],
+]
+
+/**
+ * geth eth/fetcher/metrics.go for the transaction fetcher (machines/tx-fetcher.ts): its meters as counters
+ * (`eth_fetcher_transaction_announces_in`, …) and its gauges, both read from the fetcher when scraped.
+ */
+export function registerTxFetcherMetrics(registry: Registry, f: Pick<TxFetcher, 'totals' | 'gauges'>): void {
+  const registers = [registry]
+  const prefix = 'eth_fetcher_transaction_'
+  for (const [key, name, help] of TX_FETCHER_METERS) {
+    let seen = 0
+    new Counter({
+      name: prefix + name,
+      help: `${help} (geth eth/fetcher/transaction/${name.replace('_', '/')})`,
+      registers,
+      collect() {
+        const v = f.totals[key]
+        this.inc(v - seen)
+        seen = v
+      },
+    })
+  }
+  for (const [key, name, help] of TX_FETCHER_GAUGES)
+    new Gauge({
+      name: prefix + name,
+      help: `${help} (geth eth/fetcher/transaction/${name.replace('_', '/')})`,
+      registers,
+      collect() {
+        this.set(f.gauges()[key])
+      },
+    })
 }

@@ -14,7 +14,8 @@
 //   .dropPeer(peer, now)                 the peer left (geth Drop)
 //   .tick(now)                           waits and requests whose time ran out
 //   .nextDeadline()                      when tick must run next, or undefined
-//   .stats()                             waiting / queued / fetching hashes and requests (geth's fetcher gauges)
+//   .stats()                             waiting / queued / fetching hashes and requests
+//   .gauges() / .totals                  geth's fetcher gauges and meters (eth/fetcher/transaction/…), for metrics
 // Peers are strings (node id hex); hashes are lowercase hex.
 
 /** geth maxTxAnnounces: unique hashes a peer may have waiting or queued. */
@@ -92,15 +93,38 @@ export class TxFetcher {
   private readonly alternates = new Map<string, Set<string>>()
   private readonly requests = new Map<string, Request>()
   private seq = 0
+  /** geth's fetcher meters (eth/fetcher/transaction/…) as running totals */
+  readonly totals = {
+    /** announces/in: announced hashes */
+    announcesIn: 0,
+    /** announces/known: announced hashes the pool already had */
+    announcesKnown: 0,
+    /** announces/dos: announced hashes over a peer's 4096 */
+    announcesDos: 0,
+    /** broadcasts/in: transactions that came by broadcast */
+    broadcastsIn: 0,
+    /** request/out: hashes requested */
+    requestOut: 0,
+    /** request/done: hashes of answered requests */
+    requestDone: 0,
+    /** request/timeout: hashes of requests that timed out */
+    requestTimeout: 0,
+    /** replies/in: transactions that came in replies */
+    repliesIn: 0,
+  }
 
   constructor(private readonly fx: TxFetcherEffects) {}
 
   notify(peer: string, txs: readonly AnnouncedTx[], now: number): void {
+    this.totals.announcesIn += txs.length
     const fresh = txs.filter((t) => !this.fx.has(t.hash))
+    this.totals.announcesKnown += txs.length - fresh.length
     if (fresh.length === 0) return
     const used = (this.waitslots.get(peer)?.size ?? 0) + (this.announces.get(peer)?.size ?? 0)
-    if (used >= TX_FETCHER_MAX_ANNOUNCES) return
-    const list = fresh.slice(0, TX_FETCHER_MAX_ANNOUNCES - used)
+    const room = Math.max(0, TX_FETCHER_MAX_ANNOUNCES - used)
+    this.totals.announcesDos += Math.max(0, fresh.length - room)
+    if (room === 0) return
+    const list = fresh.slice(0, room)
     const oldPeer = this.announces.has(peer)
     for (const t of list) {
       const meta: Meta = { type: t.type, size: t.size, seq: this.seq++ }
@@ -131,6 +155,8 @@ export class TxFetcher {
   }
 
   delivered(peer: string, txs: readonly AnnouncedTx[], direct: boolean, now: number): void {
+    if (direct) this.totals.repliesIn += txs.length
+    else this.totals.broadcastsIn += txs.length
     for (const t of txs) {
       const h = t.hash
       if (this.waitlist.has(h)) {
@@ -164,6 +190,7 @@ export class TxFetcher {
     if (!req) return
     this.requests.delete(peer)
     const asked = req.hashes ?? []
+    this.totals.requestDone += txs.length
     const got = new Set(txs.map((t) => t.hash))
     // geth: hashes before the last delivered one were left out on purpose (the peer lacks them); those after it
     // may not have fit, so the peer stays an announcer for them. Nothing delivered: all count as missing.
@@ -217,6 +244,7 @@ export class TxFetcher {
     for (const [peer, req] of this.requests) {
       if (req.hashes === null || now - req.time + TX_GATHER_SLACK_MS <= TX_FETCH_TIMEOUT_MS) continue
       timedOut = true
+      this.totals.requestTimeout += req.hashes.length
       // hand the undelivered hashes back to the queue, without this peer
       for (const h of req.hashes) {
         if (req.stolen?.has(h)) continue
@@ -248,6 +276,30 @@ export class TxFetcher {
       queued: this.announced.size,
       fetching: this.fetching.size,
       requests: this.requests.size,
+    }
+  }
+
+  /** geth's fetcher gauges (eth/fetcher/transaction/{waiting,queueing,fetching}/{peers,hashes}, slow/peers) */
+  gauges(): Record<
+    | 'waitingPeers'
+    | 'waitingHashes'
+    | 'queueingPeers'
+    | 'queueingHashes'
+    | 'fetchingPeers'
+    | 'fetchingHashes'
+    | 'slowPeers',
+    number
+  > {
+    let slow = 0
+    for (const r of this.requests.values()) if (r.hashes === null) slow++
+    return {
+      waitingPeers: this.waitslots.size,
+      waitingHashes: this.waitlist.size,
+      queueingPeers: this.announces.size - this.requests.size,
+      queueingHashes: this.announced.size,
+      fetchingPeers: this.requests.size,
+      fetchingHashes: this.fetching.size,
+      slowPeers: slow,
     }
   }
 
@@ -310,6 +362,7 @@ export class TxFetcher {
       }
       if (hashes.length === 0) continue
       this.requests.set(peer, { hashes, time: now })
+      this.totals.requestOut += hashes.length
       this.fx.fetch(peer, hashes)
     }
   }

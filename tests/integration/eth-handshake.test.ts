@@ -6,6 +6,7 @@
 // handshake) and nobody joins. No handle is left.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
+import { Registry } from 'prom-client'
 import { firstValueFrom } from 'rxjs'
 import { filter } from 'rxjs/operators'
 import {
@@ -166,10 +167,12 @@ describe('eth handshake between two of our nodes', () => {
     for (const t of [tx, blob]) served.set(bytesToHex(transactionInfo(t).hash), t)
     const a = ethNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
     const pools = [0, 1, 2].map(() => new Map<string, { type: number; at: number; from: string }>())
-    const others = pools.map((p) =>
+    const registries = pools.map(() => new Registry())
+    const others = pools.map((p, i) =>
       ethNode(
         createEthProtocols({
           chain: mainnetAtPrague(),
+          metrics: registries[i]!,
           txPool: {
             has: (h) => p.has(bytesToHex(h)),
             add: (txs, from) => {
@@ -207,6 +210,26 @@ describe('eth handshake between two of our nodes', () => {
         `arrival times ${fetched.map(Math.round)}`,
       )
       assert.deepEqual(messages, [], 'transactions and announcements went to the pool, not to messages$')
+      // geth's fetcher meters, summed over the three: tx whole to two, announced to one; blob announced to all
+      const sum = async (name: string) => {
+        let n = 0
+        for (const r of registries)
+          n += (await r.getSingleMetric(`eth_fetcher_transaction_${name}`)!.get()).values[0]!.value
+        return n
+      }
+      assert.deepEqual(
+        await Promise.all(
+          [
+            'broadcasts_in',
+            'announces_in',
+            'request_out',
+            'replies_in',
+            'request_done',
+            'fetching_hashes',
+          ].map(sum),
+        ),
+        [2, 4, 4, 4, 4, 0],
+      )
     } finally {
       await Promise.all([a, ...others].map((x) => x.node.srv.stop()))
     }

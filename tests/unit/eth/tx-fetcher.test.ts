@@ -53,6 +53,7 @@ describe('transaction fetcher (geth TxFetcher)', () => {
     pool.add('h3')
     f.notify('A', [tx(3)], 600)
     assert.deepEqual(f.stats().waiting, 0)
+    assert.equal(f.totals.announcesKnown, 2)
   })
 
   it('one request per peer: 256 hashes at most, and it stops once 128 KiB of announced size is reached', () => {
@@ -79,6 +80,10 @@ describe('transaction fetcher (geth TxFetcher)', () => {
     assert.equal(f.stats().waiting, TX_FETCHER_MAX_ANNOUNCES)
     f.notify('A', [tx(9999)], 1)
     assert.equal(f.stats().waiting, TX_FETCHER_MAX_ANNOUNCES)
+    // geth's announces/dos meter counts what was cut
+    assert.equal(f.totals.announcesDos, 5000 - TX_FETCHER_MAX_ANNOUNCES + 1)
+    assert.equal(f.totals.announcesIn, 5001)
+    assert.equal(f.gauges().waitingHashes, TX_FETCHER_MAX_ANNOUNCES)
   })
 
   it('no reply in 5 s: the hashes go to another announcer, and the slow peer is not asked again', () => {
