@@ -18,7 +18,13 @@ export * from './actors/eth.ts'
 export * from './actors/eth-handler.ts'
 export { INBOUND_THROTTLE_MS, type Listener, type ListenerOptions, listen } from './actors/listener.ts'
 export * from './actors/memory-tx-pool.ts'
-export { createServerMetrics, type HandshakeErrorCause, type ServerMetrics } from './actors/metrics.ts'
+export {
+  createServerMetrics,
+  type HandshakeErrorCause,
+  registerTxFetcherMetrics,
+  type ServerMetrics,
+} from './actors/metrics.ts'
+export * from './actors/metrics-http.ts'
 export * from './actors/nat.ts'
 export * from './actors/peer.ts'
 export * from './actors/rlpx-connection.ts'

@@ -23,11 +23,14 @@
 // PeerEvent ({"type":"add","peer":id,…}, {"type":"drop","peer":id,"error":…}) and the eth peer set's events
 // ({"event":"eth","type":"join"|"leave"|"handshakeFailed","peer":id,"version",…}); without, readable lines
 // (started, the eth chain, peer added / dropped, eth peer / eth refused, and the peer count every 30 s while it
-// changed).
+// changed). --metrics (geth's flags --metrics.addr, default 127.0.0.1, and --metrics.port, default 6060) serves the
+// server's and the eth fetcher's prom-client metrics at /debug/metrics/prometheus (actors/metrics-http.ts); its URL
+// is printed after the started line ("metrics" in the JSON started line).
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from 'commander'
 import pino from 'pino'
+import { Registry } from 'prom-client'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
 import { createClockCheck } from '../../actors/discovery/ntp.ts'
 import { dnsDialCandidates } from '../../actors/dnsdisc.ts'
@@ -39,6 +42,7 @@ import {
   staticEthChain,
 } from '../../actors/eth.ts'
 import { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
+import { DEFAULT_METRICS_PORT, type MetricsServer, startMetricsServer } from '../../actors/metrics-http.ts'
 import { createServer, type ServerConfig } from '../../actors/server.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { NETWORK_NAMES, NETWORKS, type NetworkName, type NetworkParams } from '../../codecs/chains.ts'
@@ -81,6 +85,9 @@ interface NodeOpts {
   json?: boolean
   eth: string
   networkid?: string
+  metrics?: boolean
+  'metrics.addr': string
+  'metrics.port': string
 }
 
 /** The eth protocols a node runs (--eth, --networkid) and the public network they belong to, if any. */
@@ -97,7 +104,7 @@ export interface NodeEth {
 const MAX_UINT64 = (1n << 64n) - 1n
 
 /** The eth side of a node from its flags; undefined for --eth none (exported for tests). */
-export function nodeEth(opts: Pick<NodeOpts, 'eth' | 'networkid'>): NodeEth | undefined {
+export function nodeEth(opts: Pick<NodeOpts, 'eth' | 'networkid'>, metrics?: Registry): NodeEth | undefined {
   const name = opts.eth
   if (!(ETH_CHOICES as readonly string[]).includes(name))
     throw new Error(`invalid --eth ${JSON.stringify(name)} (one of ${ETH_CHOICES.join(', ')})`)
@@ -121,7 +128,7 @@ export function nodeEth(opts: Pick<NodeOpts, 'eth' | 'networkid'>): NodeEth | un
   // the devnet's: a pool like the devnet nodes', so the node takes and passes on their transactions
   const pool: MemoryTxPool = new MemoryTxPool({ onAdded: (txs) => eth.broadcastTransactions(txs) })
   const chain = devnetChain(pool, networkId)
-  const eth = createEthProtocols({ chain, txPool: pool })
+  const eth = createEthProtocols({ chain, txPool: pool, ...(metrics && { metrics }) })
   return { eth, chain, name, network, pool }
 }
 
@@ -203,8 +210,12 @@ export function nodeConfig(opts: NodeOpts, eth: NodeEth | undefined = nodeEth(op
 
 /** Run the node until SIGINT / SIGTERM; resolves after a clean stop. */
 export async function runNode(opts: NodeOpts): Promise<void> {
-  const eth = nodeEth(opts)
+  // geth --metrics: one registry for the server's and the eth fetcher's metrics, served over HTTP once started
+  const registry = opts.metrics ? new Registry() : undefined
+  const metricsPort = intFlag('--metrics.port', opts['metrics.port'], 65535)
+  const eth = nodeEth(opts, registry)
   const config = nodeConfig(opts, eth)
+  if (registry) config.metrics = registry
   // geth checks the clock against NTP after 32 consecutive discovery timeouts (p2p/discover/ntp.go)
   const clockCheck =
     opts.ntp !== 'none' && !config.noDiscovery
@@ -250,13 +261,25 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     signal.cancel()
     throw e
   }
+  let metricsServer: MetricsServer | undefined
+  if (registry)
+    try {
+      metricsServer = await startMetricsServer({ registry, host: opts['metrics.addr'], port: metricsPort })
+    } catch (e) {
+      signal.cancel()
+      await srv.stop()
+      throw new Error(`metrics: ${e instanceof Error ? e.message : String(e)}`)
+    }
   const info = srv.nodeInfo()
-  if (opts.json) out(JSON.stringify({ event: 'started', enode: info.enode, enr: info.enr, id: info.id }))
-  else {
+  if (opts.json) {
+    const metrics = metricsServer ? { metrics: metricsServer.url } : {}
+    out(JSON.stringify({ event: 'started', enode: info.enode, enr: info.enr, id: info.id, ...metrics }))
+  } else {
     out(`started       ${formatEnode(srv.self())}`)
     const udp = config.noDiscovery ? ' (discovery off)' : `, discovery udp ${info.ports.discovery}`
     out(`listening on  ${info.listenAddr}${udp}`)
     if (eth) out(`eth           ${ethLine(eth)}`)
+    if (metricsServer) out(`metrics       ${metricsServer.url}`)
   }
   for (const line of held) out(line)
   held = undefined
@@ -271,6 +294,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   await signal.signalled
   clearInterval(status)
   await srv.stop()
+  await metricsServer?.close()
   clockCheck?.close()
   if (!opts.json) out('stopped')
 }
@@ -319,6 +343,13 @@ export function register(program: Command): void {
       'devnet',
     )
     .option('--networkid <id>', "eth network id (default: the chain's; devnet 1337, mainnet 1)")
+    .option('--metrics', 'serve Prometheus metrics on http://ADDR:PORT/debug/metrics/prometheus')
+    .option('--metrics.addr <ip>', 'metrics HTTP server listening address', '127.0.0.1')
+    .option(
+      '--metrics.port <port>',
+      'metrics HTTP server listening port (0 = any)',
+      String(DEFAULT_METRICS_PORT),
+    )
     .option('--json', 'JSON lines on stdout: a started line, then every peer event and eth peer event')
     .action(async (opts: NodeOpts) => {
       await runNode(opts)

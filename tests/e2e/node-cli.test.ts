@@ -180,6 +180,36 @@ describe('devp2p-actors node (spawned)', () => {
     }
   })
 
+  it('--metrics serves the server and eth fetcher metrics at /debug/metrics/prometheus, closed on SIGTERM', async () => {
+    const n = startNode(
+      '--port',
+      '0',
+      '--nodiscover',
+      '--verbosity',
+      '0',
+      '--json',
+      '--metrics',
+      '--metrics.port',
+      '0',
+    )
+    try {
+      const started = json(await n.next(isJson))
+      const url = String(started.metrics)
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/debug\/metrics\/prometheus$/)
+      const res = await fetch(url)
+      assert.equal(res.status, 200)
+      const text = await res.text()
+      assert.match(text, /^p2p_peers 0$/m)
+      assert.match(text, /^eth_fetcher_transaction_announces_in 0$/m)
+      assert.equal((await fetch(url.replace('/debug/metrics/prometheus', '/'))).status, 404)
+      n.child.kill('SIGTERM')
+      assert.equal(await n.exit, 0)
+      await assert.rejects(fetch(url), 'the metrics server is closed')
+    } finally {
+      n.child.kill('SIGKILL')
+    }
+  })
+
   it('bad flags exit non-zero with one line on stderr', async () => {
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
       execFile(process.execPath, [BIN, 'node', '--port', 'x'], { timeout: 30_000 }, (e, stdout, stderr) =>

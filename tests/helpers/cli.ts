@@ -16,6 +16,8 @@ export const NODE_FLAGS = {
   verbosity: '0',
   ntp: 'none',
   eth: 'devnet',
+  'metrics.addr': '127.0.0.1',
+  'metrics.port': '6060',
 }
 
 export interface Run {
