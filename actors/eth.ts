@@ -290,8 +290,8 @@ function txFetching(pool: EthTxPool, active: ReadonlyMap<string, EthPeer>) {
   }
 }
 
-/** The eth protocols (one per version) sharing one peer set. */
-export function createEthProtocols(opts: {
+/** createEthProtocols' options. */
+export interface EthProtocolsOptions {
   chain: EthChain
   versions?: readonly EthVersion[]
   /** XState inspection of every eth-peer actor (each is the root of its own actor system) */
@@ -309,7 +309,10 @@ export function createEthProtocols(opts: {
   txPool?: EthTxPool
   /** a prom-client Registry for the transaction fetcher's metrics (geth eth/fetcher/transaction/…; with txPool) */
   metrics?: Registry
-}): EthProtocols {
+}
+
+/** The eth protocols (one per version) sharing one peer set. */
+export function createEthProtocols(opts: EthProtocolsOptions): EthProtocols {
   const chain = opts.chain
   const forkFilter: ForkIdFilter = newForkIdFilter(chain.forks, () => {
     const h = chain.head()

@@ -5,7 +5,12 @@
 // its announcement), reports why (peerEvents$ / PeerEvent), keeps running, and leaves no handle behind.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { createEthProtocols, type EthPeerSetEvent, localStatus } from '../../actors/eth.ts'
+import {
+  createEthProtocols,
+  type EthPeerSetEvent,
+  type EthProtocolsOptions,
+  localStatus,
+} from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import {
   decodeHashesRequest,
@@ -31,7 +36,7 @@ const chain = mainnetAtPrague()
 /** Our server with eth, a raw peer through Hello (caps eth/69) that has read our Status; runs `body`. */
 async function scene(
   body: (x: { raw: RawPeer; seen: EthPeerSetEvent[]; status: EthStatus69 }) => Promise<void>,
-  ethOpts: Partial<Parameters<typeof createEthProtocols>[0]> = {},
+  ethOpts: Partial<EthProtocolsOptions> = {},
 ): Promise<void> {
   const eth = createEthProtocols({ chain, ...ethOpts })
   const seen: EthPeerSetEvent[] = []

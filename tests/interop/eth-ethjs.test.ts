@@ -15,6 +15,7 @@ import {
   type EthPeer,
   type EthPeerSetEvent,
   type EthProtocols,
+  type EthProtocolsOptions,
 } from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { transactionInfo } from '../../codecs/eth.ts'
@@ -67,7 +68,7 @@ interface Nodes {
 async function withNodes(
   chain: EthChain,
   body: (x: Nodes) => Promise<void>,
-  ethOpts: Partial<Parameters<typeof createEthProtocols>[0]> = {},
+  ethOpts: Partial<EthProtocolsOptions> = {},
 ): Promise<void> {
   const eth = createEthProtocols({ chain, ...ethOpts })
   const seen: EthPeerSetEvent[] = []
@@ -87,7 +88,7 @@ async function withNodes(
 function withHandshake(
   chain: EthChain,
   body: (x: { eth: EthProtocols; peer: Peer; ours: EthPeer }) => Promise<void>,
-  ethOpts: Partial<Parameters<typeof createEthProtocols>[0]> = {},
+  ethOpts: Partial<EthProtocolsOptions> = {},
 ): Promise<void> {
   return withNodes(
     chain,
