@@ -32,7 +32,7 @@ import { randomBytes } from 'node:crypto'
 import type { Registry } from 'prom-client'
 import { type Observable, Subject } from 'rxjs'
 import { type Actor, createActor, fromCallback, type InspectionEvent } from 'xstate'
-import { bytesToHex, hexToBytes } from '../codecs/bytes.ts'
+import { bytesToHex, equalBytes, hexToBytes } from '../codecs/bytes.ts'
 import { enrGet } from '../codecs/enr.ts'
 import {
   type BlockRange,
@@ -463,7 +463,7 @@ export function createEthProtocols(opts: EthProtocolsOptions): EthProtocols {
     peers: () => [...active.values()],
     headChanged: () => {
       const id = localForkId(chain)
-      if (id.next !== enrForkId.next || bytesToHex(id.hash) !== bytesToHex(enrForkId.hash)) {
+      if (id.next !== enrForkId.next || !equalBytes(id.hash, enrForkId.hash)) {
         enrForkId = id
         attributes$.next({ eth: enrEntry(id) })
       }

@@ -14,8 +14,8 @@
 //   .dropPeer(peer, now)                 the peer left (geth Drop)
 //   .tick(now)                           waits and requests whose time ran out
 //   .nextDeadline()                      when tick must run next, or undefined
-//   .stats()                             waiting / queued / fetching hashes and requests
-//   .gauges() / .totals                  geth's fetcher gauges and meters (eth/fetcher/transaction/…), for metrics
+//   .gauges() / .totals                  geth's fetcher gauges and meters (eth/fetcher/transaction/…): waiting,
+//                                        queued and fetching peers and hashes, slow peers; what came and went
 // Peers are strings (node id hex); hashes are lowercase hex.
 
 /** geth maxTxAnnounces: unique hashes a peer may have waiting or queued. */
@@ -126,6 +126,7 @@ export class TxFetcher {
     if (room === 0) return
     const list = fresh.slice(0, room)
     const oldPeer = this.announces.has(peer)
+    let blob = false
     for (const t of list) {
       const meta: Meta = { type: t.type, size: t.size, seq: this.seq++ }
       const h = t.hash
@@ -146,11 +147,13 @@ export class TxFetcher {
       }
       this.waitlist.set(h, new Set([peer]))
       // blob transactions are never broadcast: no arrival wait
+      if (t.type === BLOB_TX_TYPE) blob = true
       this.waittime.set(h, t.type === BLOB_TX_TYPE ? now - TX_ARRIVE_TIMEOUT_MS : now)
       metaMap(this.waitslots, peer).set(h, meta)
     }
-    // blob transactions expire at once; a new peer that announced something already queued may be asked now
-    if (this.hasExpiredWaits(now)) this.expireWaits(now)
+    // blob transactions expire at once (other waits run out in tick); a new peer that announced something
+    // already queued may be asked now
+    if (blob) this.expireWaits(now)
     if (!oldPeer && (this.announces.get(peer)?.size ?? 0) > 0) this.schedule(now, [peer])
   }
 
@@ -160,7 +163,8 @@ export class TxFetcher {
     for (const t of txs) {
       const h = t.hash
       if (this.waitlist.has(h)) {
-        for (const [p, slots] of [...this.waitslots]) {
+        // (deleting the entry being visited is safe in a Map iteration)
+        for (const [p, slots] of this.waitslots) {
           this.checkMeta(p, slots.get(h), t)
           deleteIn(this.waitslots, p, h)
         }
@@ -168,7 +172,7 @@ export class TxFetcher {
         this.waittime.delete(h)
         continue
       }
-      for (const [p, queue] of [...this.announces]) {
+      for (const [p, queue] of this.announces) {
         this.checkMeta(p, queue.get(h), t)
         deleteIn(this.announces, p, h)
       }
@@ -239,7 +243,7 @@ export class TxFetcher {
   }
 
   tick(now: number): void {
-    if (this.hasExpiredWaits(now)) this.expireWaits(now)
+    this.expireWaits(now)
     let timedOut = false
     for (const [peer, req] of this.requests) {
       if (req.hashes === null || now - req.time + TX_GATHER_SLACK_MS <= TX_FETCH_TIMEOUT_MS) continue
@@ -268,15 +272,6 @@ export class TxFetcher {
       if (r.hashes !== null && (at === undefined || r.time + TX_FETCH_TIMEOUT_MS < at))
         at = r.time + TX_FETCH_TIMEOUT_MS
     return at
-  }
-
-  stats(): { waiting: number; queued: number; fetching: number; requests: number } {
-    return {
-      waiting: this.waitlist.size,
-      queued: this.announced.size,
-      fetching: this.fetching.size,
-      requests: this.requests.size,
-    }
   }
 
   /** geth's fetcher gauges (eth/fetcher/transaction/{waiting,queueing,fetching}/{peers,hashes}, slow/peers) */
@@ -317,16 +312,10 @@ export class TxFetcher {
       )
   }
 
-  private hasExpiredWaits(now: number): boolean {
-    for (const t of this.waittime.values())
-      if (now - t + TX_GATHER_SLACK_MS > TX_ARRIVE_TIMEOUT_MS) return true
-    return false
-  }
-
   /** geth's waitTrigger: expired waits move to the retrieval queues, and their announcers are asked */
   private expireWaits(now: number): void {
     const actives = new Set<string>()
-    for (const [h, t] of [...this.waittime]) {
+    for (const [h, t] of this.waittime) {
       if (now - t + TX_GATHER_SLACK_MS <= TX_ARRIVE_TIMEOUT_MS) continue
       const peers = this.waitlist.get(h)!
       this.announced.set(h, peers)
@@ -339,11 +328,11 @@ export class TxFetcher {
       this.waittime.delete(h)
       this.waitlist.delete(h)
     }
-    if (actives.size > 0) this.schedule(now, [...actives])
+    if (actives.size > 0) this.schedule(now, actives)
   }
 
   /** geth scheduleFetches: one request per idle peer (of `peers`, default all with a queue) */
-  private schedule(now: number, peers: Iterable<string> = [...this.announces.keys()]): void {
+  private schedule(now: number, peers: Iterable<string> = this.announces.keys()): void {
     for (const peer of peers) {
       if (this.requests.has(peer)) continue
       const queue = this.announces.get(peer)

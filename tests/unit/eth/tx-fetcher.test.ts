@@ -41,7 +41,15 @@ describe('transaction fetcher (geth TxFetcher)', () => {
     f.tick(1401)
     assert.deepEqual(fetches, [['A', ['h1', 'h2']]])
     assert.equal(f.nextDeadline(), 1401 + 5000, 'now the request timeout')
-    assert.deepEqual(f.stats(), { waiting: 0, queued: 0, fetching: 2, requests: 1 })
+    assert.deepEqual(
+      [
+        f.gauges().waitingHashes,
+        f.gauges().queueingHashes,
+        f.gauges().fetchingHashes,
+        f.gauges().fetchingPeers,
+      ],
+      [0, 0, 2, 1],
+    )
   })
 
   it('a broadcast arriving during the wait cancels the fetch; hashes the pool has are not tracked', () => {
@@ -52,7 +60,7 @@ describe('transaction fetcher (geth TxFetcher)', () => {
     assert.deepEqual(fetches, [['A', ['h2']]])
     pool.add('h3')
     f.notify('A', [tx(3)], 600)
-    assert.deepEqual(f.stats().waiting, 0)
+    assert.equal(f.gauges().waitingHashes, 0)
     assert.equal(f.totals.announcesKnown, 2)
   })
 
@@ -77,13 +85,12 @@ describe('transaction fetcher (geth TxFetcher)', () => {
   it('a peer may have 4096 hashes waiting or queued; more are ignored', () => {
     const { f } = setup()
     f.notify('A', txs(0, 5000), 0)
-    assert.equal(f.stats().waiting, TX_FETCHER_MAX_ANNOUNCES)
+    assert.equal(f.gauges().waitingHashes, TX_FETCHER_MAX_ANNOUNCES)
     f.notify('A', [tx(9999)], 1)
-    assert.equal(f.stats().waiting, TX_FETCHER_MAX_ANNOUNCES)
+    assert.equal(f.gauges().waitingHashes, TX_FETCHER_MAX_ANNOUNCES)
     // geth's announces/dos meter counts what was cut
     assert.equal(f.totals.announcesDos, 5000 - TX_FETCHER_MAX_ANNOUNCES + 1)
     assert.equal(f.totals.announcesIn, 5001)
-    assert.equal(f.gauges().waitingHashes, TX_FETCHER_MAX_ANNOUNCES)
   })
 
   it('no reply in 5 s: the hashes go to another announcer, and the slow peer is not asked again', () => {
@@ -129,7 +136,7 @@ describe('transaction fetcher (geth TxFetcher)', () => {
       ['B', ['h1']],
     ])
     f.dropPeer('B', 800)
-    assert.deepEqual(f.stats(), { waiting: 0, queued: 0, fetching: 0, requests: 0 })
+    assert.deepEqual(Object.values(f.gauges()), [0, 0, 0, 0, 0, 0, 0])
     assert.equal(f.nextDeadline(), undefined)
   })
 
@@ -290,10 +297,10 @@ describe('transaction fetcher: random schedules (fast-check)', () => {
           f.tick(now)
           checkInvariants(f)
         }
-        const st = f.stats()
-        assert.equal(st.waiting + st.queued + st.fetching, 0, `stuck: ${JSON.stringify(st)}`)
+        const g = f.gauges()
+        assert.equal(g.waitingHashes + g.queueingHashes + g.fetchingHashes, 0, `stuck: ${JSON.stringify(g)}`)
         for (const p of PEERS) f.dropPeer(p, now)
-        assert.deepEqual(f.stats(), { waiting: 0, queued: 0, fetching: 0, requests: 0 })
+        assert.deepEqual(Object.values(f.gauges()), [0, 0, 0, 0, 0, 0, 0])
         assert.equal(f.nextDeadline(), undefined)
         const s = f as unknown as Stages
         assert.equal(s.announces.size + s.waitslots.size + s.alternates.size, 0)
