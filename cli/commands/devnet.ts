@@ -17,7 +17,13 @@
 import type { Command } from 'commander'
 import { map } from 'rxjs'
 import { createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
-import { createEthProtocols, type EthChain, type EthProtocols, staticEthChain } from '../../actors/eth.ts'
+import {
+  createEthProtocols,
+  type EthChain,
+  type EthProtocols,
+  type EthProtocolsOptions,
+  staticEthChain,
+} from '../../actors/eth.ts'
 import { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
 import { createServer, type Server } from '../../actors/server.ts'
 import { rlpEncode } from '../../codecs/rlp.ts'
@@ -46,10 +52,17 @@ export const DEVNET_CHAIN = staticEthChain({
   forks: { genesisHash: keccak256(new TextEncoder().encode('devp2p-actors devnet')), blocks: [], times: [] },
 })
 
-/** A devnet node's chain: DEVNET_CHAIN whose reader serves the node's pool (PooledTransactions). */
-export function devnetChain(pool: MemoryTxPool, networkId = DEVNET_CHAIN.networkId): EthChain {
-  return staticEthChain({
-    networkId,
+/**
+ * A devnet node's eth side: eth/69 + eth/68 over DEVNET_CHAIN (network id overridable) whose reader serves the
+ * node's MemoryTxPool, the pool behind the transaction fetcher and, as geth's handler does with its pool's
+ * NewTxsEvent, every transaction new to it broadcast to the peers (ours and theirs alike).
+ */
+export function devnetEth(
+  opts: Pick<EthProtocolsOptions, 'inspect' | 'metrics'> & { networkId?: bigint } = {},
+): { eth: EthProtocols; chain: EthChain; pool: MemoryTxPool } {
+  const pool: MemoryTxPool = new MemoryTxPool({ onAdded: (txs) => eth.broadcastTransactions(txs) })
+  const chain = staticEthChain({
+    networkId: opts.networkId ?? DEVNET_CHAIN.networkId,
     forks: DEVNET_CHAIN.forks,
     reader: {
       headerByNumber: () => undefined,
@@ -57,6 +70,13 @@ export function devnetChain(pool: MemoryTxPool, networkId = DEVNET_CHAIN.network
       pooledTransaction: (h) => pool.get(h),
     },
   })
+  const eth = createEthProtocols({
+    chain,
+    txPool: pool,
+    ...(opts.inspect && { inspect: opts.inspect }),
+    ...(opts.metrics && { metrics: opts.metrics }),
+  })
+  return { eth, chain, pool }
 }
 
 /**
@@ -145,13 +165,7 @@ export async function runDevnet(opts: DevnetOpts): Promise<void> {
   const started = Date.now()
   const signal = stopSignal()
   const mk = (i: number, bootnodes: string[]) => {
-    // geth's handler broadcasts what is new to the pool (its NewTxsEvent), ours and the peers' alike
-    const pool: MemoryTxPool = new MemoryTxPool({ onAdded: (txs) => eth.broadcastTransactions(txs) })
-    const eth = createEthProtocols({
-      chain: devnetChain(pool),
-      txPool: pool,
-      ...(dash ? { inspect: dash.ethInspect(i) } : {}),
-    })
+    const { eth, pool } = devnetEth(dash ? { inspect: dash.ethInspect(i) } : {})
     eths.push(eth)
     pools.push(pool)
     const srv = createServer({

@@ -41,7 +41,7 @@ import {
   localForkId,
   staticEthChain,
 } from '../../actors/eth.ts'
-import { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
+import type { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
 import { DEFAULT_METRICS_PORT, type MetricsServer, startMetricsServer } from '../../actors/metrics-http.ts'
 import { createServer, type ServerConfig } from '../../actors/server.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
@@ -49,7 +49,7 @@ import { NETWORK_NAMES, NETWORKS, type NetworkName, type NetworkParams } from '.
 import { formatEnode } from '../../codecs/enode.ts'
 import { loadNodeKey, parsePrivateKeyHex, saveNodeKey } from '../../crypto/keys.ts'
 import { generatePrivateKey } from '../../crypto/secp256k1.ts'
-import { DEVNET_CHAIN, devnetChain } from './devnet.ts'
+import { DEVNET_CHAIN, devnetEth } from './devnet.ts'
 import { out, stopSignal } from './util.ts'
 
 /** geth's default --port. */
@@ -126,10 +126,7 @@ export function nodeEth(opts: Pick<NodeOpts, 'eth' | 'networkid'>, metrics?: Reg
     return { eth: createEthProtocols({ chain, acceptTxs: () => false }), chain, name, network }
   }
   // the devnet's: a pool like the devnet nodes', so the node takes and passes on their transactions
-  const pool: MemoryTxPool = new MemoryTxPool({ onAdded: (txs) => eth.broadcastTransactions(txs) })
-  const chain = devnetChain(pool, networkId)
-  const eth = createEthProtocols({ chain, txPool: pool, ...(metrics && { metrics }) })
-  return { eth, chain, name, network, pool }
+  return { ...devnetEth({ networkId, ...(metrics && { metrics }) }), name, network }
 }
 
 function intFlag(name: string, text: string, max = 0xffff_ffff): number {

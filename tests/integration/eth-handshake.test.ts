@@ -9,30 +9,18 @@ import { after, describe, it } from 'node:test'
 import { Registry } from 'prom-client'
 import { firstValueFrom } from 'rxjs'
 import { filter } from 'rxjs/operators'
-import {
-  createEthProtocols,
-  type EthPeer,
-  type EthPeerSetEvent,
-  type EthProtocols,
-} from '../../actors/eth.ts'
+import { createEthProtocols, type EthPeer } from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { transactionInfo } from '../../codecs/eth.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
 import { rlpEncode } from '../../codecs/rlp.ts'
 import { mainnetAtPrague, PRAGUE_HEAD, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
-import { makeNode, type TestNode, waitUntil } from './server-helpers.ts'
+import { makeEthNode, waitUntil } from './server-helpers.ts'
 
 const baseline = resourceCounts()
 
-function ethNode(eth: EthProtocols): { node: TestNode; eth: EthProtocols; seen: EthPeerSetEvent[] } {
-  const node = makeNode({ protocols: eth.protocols })
-  const seen: EthPeerSetEvent[] = []
-  eth.peerEvents$.subscribe((e) => seen.push(e))
-  return { node, eth, seen }
-}
-
-type EthNode = ReturnType<typeof ethNode>
+type EthNode = ReturnType<typeof makeEthNode>
 
 /** `b` dials `a`; resolves with b's eth peer for a once the handshake is through. */
 async function dialAndJoin(a: EthNode, b: EthNode): Promise<EthPeer> {
@@ -49,8 +37,8 @@ describe('eth handshake between two of our nodes', () => {
   })
 
   it('negotiates eth/69 and both peers join with the remote Status', async () => {
-    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
-    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const b = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
     try {
       const joined = Promise.all(
@@ -83,8 +71,8 @@ describe('eth handshake between two of our nodes', () => {
 
   it('answers header, body and receipt requests from the chain (eth/69)', async () => {
     const { blocks, reader } = syntheticChain(300)
-    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
-    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
+    const b = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
     try {
       const peer = await dialAndJoin(a, b)
@@ -130,8 +118,8 @@ describe('eth handshake between two of our nodes', () => {
     const tx = rlpEncode([9, 1, 21000, new Uint8Array(20), 0, new Uint8Array(0)])
     const { hash } = transactionInfo(tx)
     pool.set(bytesToHex(hash), tx)
-    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
-    const others = [0, 1, 2].map(() => ethNode(createEthProtocols({ chain: mainnetAtPrague() })))
+    const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
+    const others = [0, 1, 2].map(() => makeEthNode(createEthProtocols({ chain: mainnetAtPrague() })))
     await Promise.all([a, ...others].map((x) => x.node.srv.start()))
     try {
       const got: { node: number; code: number }[] = []
@@ -165,11 +153,11 @@ describe('eth handshake between two of our nodes', () => {
     // a blob transaction (type 3) is never broadcast whole, only announced
     const blob = rlpEncode(Uint8Array.of(3, ...rlpEncode([1, 2, new Uint8Array(64)])))
     for (const t of [tx, blob]) served.set(bytesToHex(transactionInfo(t).hash), t)
-    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
+    const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
     const pools = [0, 1, 2].map(() => new Map<string, { type: number; at: number; from: string }>())
     const registries = pools.map(() => new Registry())
     const others = pools.map((p, i) =>
-      ethNode(
+      makeEthNode(
         createEthProtocols({
           chain: mainnetAtPrague(),
           metrics: registries[i]!,
@@ -239,8 +227,8 @@ describe('eth handshake between two of our nodes', () => {
     const head = { number: 1000n, hash: new Uint8Array(32).fill(1), time: PRAGUE_HEAD.time }
     const base = mainnetAtPrague()
     const moving = { ...base, head: () => head }
-    const a = ethNode(createEthProtocols({ chain: moving }))
-    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const a = makeEthNode(createEthProtocols({ chain: moving }))
+    const b = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
     try {
       const peer = await dialAndJoin(a, b)
@@ -264,8 +252,8 @@ describe('eth handshake between two of our nodes', () => {
   })
 
   it('falls back to eth/68 when one side has only that', async () => {
-    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague(), versions: [68] }))
-    const b = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague(), versions: [68] }))
+    const b = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
     try {
       const peer = await dialAndJoin(a, b)
@@ -277,8 +265,8 @@ describe('eth handshake between two of our nodes', () => {
   })
 
   it('drops a peer on another genesis with DiscSubprotocolError on both sides', async () => {
-    const a = ethNode(createEthProtocols({ chain: mainnetAtPrague() }))
-    const b = ethNode(
+    const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
+    const b = makeEthNode(
       createEthProtocols({ chain: mainnetAtPrague({ genesisHash: new Uint8Array(32).fill(0x99) }) }),
     )
     await Promise.all([a.node.srv.start(), b.node.srv.start()])

@@ -27,7 +27,7 @@ import { rlpEncode } from '../../codecs/rlp.ts'
 import { mainnetAtPrague } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, newKeys, resourceCounts } from '../helpers/peers.ts'
 import { RawPeer } from '../helpers/raw-peer.ts'
-import { makeNode, waitUntil } from './server-helpers.ts'
+import { makeEthNode, waitUntil } from './server-helpers.ts'
 
 const baseline = resourceCounts()
 const ETH = BASE_PROTOCOL_LENGTH // eth's offset: our server offers eth only
@@ -38,10 +38,7 @@ async function scene(
   body: (x: { raw: RawPeer; seen: EthPeerSetEvent[]; status: EthStatus69 }) => Promise<void>,
   ethOpts: Partial<EthProtocolsOptions> = {},
 ): Promise<void> {
-  const eth = createEthProtocols({ chain, ...ethOpts })
-  const seen: EthPeerSetEvent[] = []
-  eth.peerEvents$.subscribe((e) => seen.push(e))
-  const node = makeNode({ protocols: eth.protocols })
+  const { node, seen } = makeEthNode(createEthProtocols({ chain, ...ethOpts }))
   await node.srv.start()
   const evil = newKeys()
   const raw = await RawPeer.dial(node.srv.self().tcp!, evil, node.srv.self().pubkey)

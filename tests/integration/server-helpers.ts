@@ -1,8 +1,10 @@
 // Helpers for the server integration tests (tests/integration/server-*.test.ts): start several servers on
 // 127.0.0.1 with ephemeral ports and the built-in protocol, poll until a condition holds, read prom-client
-// values, count resources (sockets, servers, UDP sockets, timers) for leak checks.
+// values, count resources (sockets, servers, UDP sockets, timers) for leak checks; a server running only eth
+// protocols, with its eth peer set's events recorded.
 import { Registry } from 'prom-client'
 import { type BuiltinProtocol, createBuiltinProtocol } from '../../actors/builtin-protocol.ts'
+import type { EthPeerSetEvent, EthProtocols } from '../../actors/eth.ts'
 import { createServer, type Server, type ServerConfig } from '../../actors/server.ts'
 import type { PeerEvent } from '../../actors/server-info.ts'
 import { formatEnode } from '../../codecs/enode.ts'
@@ -42,6 +44,18 @@ export function makeNode(cfg: Partial<ServerConfig> = {}): TestNode {
     enode: () => formatEnode(srv.self()),
     id: () => srv.nodeInfo().id,
   }
+}
+
+/** Create (not start) a server offering only `eth`'s protocols; `seen` records its eth peer set's events. */
+export function makeEthNode(eth: EthProtocols): {
+  node: TestNode
+  eth: EthProtocols
+  seen: EthPeerSetEvent[]
+} {
+  const node = makeNode({ protocols: eth.protocols })
+  const seen: EthPeerSetEvent[] = []
+  eth.peerEvents$.subscribe((e) => seen.push(e))
+  return { node, eth, seen }
 }
 
 export async function startNodes(n: number, cfg: Partial<ServerConfig> = {}): Promise<TestNode[]> {

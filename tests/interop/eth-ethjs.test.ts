@@ -23,7 +23,7 @@ import { DiscReason } from '../../codecs/p2p.ts'
 import { type RlpInput, rlpDecode, rlpEncode, uintToBytes } from '../../codecs/rlp.ts'
 import { MAINNET_FORKS, mainnetAtPrague, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
-import { makeNode, waitUntil } from '../integration/server-helpers.ts'
+import { makeEthNode, type TestNode, waitUntil } from '../integration/server-helpers.ts'
 import {
   ETHJS_HEAD,
   type EthjsNode,
@@ -58,7 +58,7 @@ function ethjsMessage(peer: Peer, code: number): Promise<unknown[]> {
 interface Nodes {
   eth: EthProtocols
   /** our server */
-  node: ReturnType<typeof makeNode>
+  node: TestNode
   ethjs: EthjsNode
   /** our eth peer set's events */
   seen: EthPeerSetEvent[]
@@ -70,10 +70,7 @@ async function withNodes(
   body: (x: Nodes) => Promise<void>,
   ethOpts: Partial<EthProtocolsOptions> = {},
 ): Promise<void> {
-  const eth = createEthProtocols({ chain, ...ethOpts })
-  const seen: EthPeerSetEvent[] = []
-  eth.peerEvents$.subscribe((e) => seen.push(e))
-  const node = makeNode({ protocols: eth.protocols })
+  const { eth, node, seen } = makeEthNode(createEthProtocols({ chain, ...ethOpts }))
   await node.srv.start()
   const ethjs = await startEthjsNode({ realEth: true })
   try {
