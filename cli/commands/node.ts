@@ -256,6 +256,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     await srv.start()
   } catch (e) {
     signal.cancel()
+    clockCheck?.close()
     throw e
   }
   let metricsServer: MetricsServer | undefined
@@ -265,6 +266,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     } catch (e) {
       signal.cancel()
       await srv.stop()
+      clockCheck?.close()
       throw new Error(`metrics: ${e instanceof Error ? e.message : String(e)}`)
     }
   const info = srv.nodeInfo()

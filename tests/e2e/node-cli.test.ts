@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -207,6 +208,29 @@ describe('devp2p-actors node (spawned)', () => {
       await assert.rejects(fetch(url), 'the metrics server is closed')
     } finally {
       n.child.kill('SIGKILL')
+    }
+  })
+
+  it('--metrics on a port in use: the node stops again and exits non-zero with one line on stderr', async () => {
+    const busy = createNetServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const port = (busy.address() as AddressInfo).port
+    try {
+      const n = startNode(
+        '--port',
+        '0',
+        '--nodiscover',
+        '--verbosity',
+        '0',
+        '--metrics',
+        '--metrics.port',
+        String(port),
+      )
+      assert.notEqual(await n.exit, 0)
+      assert.match(n.stderr().trim(), /^devp2p-actors: metrics: listen EADDRINUSE.*$/)
+      assert.ok(!n.lines.some((l) => l.startsWith('started')), 'no started line')
+    } finally {
+      busy.close()
     }
   })
 
