@@ -1,9 +1,13 @@
 // One eth peer's data plane after its Status (go-ethereum eth/protocols/eth/handler.go handleMessage,
-// handlers.go, peer.go and p2p/tracker, v1.17.0): every message is checked and routed here, never as a machine
-// event — requests are answered from the chain (machines/eth-serve.ts), responses settle the requests we sent,
-// eth/69 BlockRangeUpdate updates the peer's range, transactions and announcements are checked, marked known
-// and go to the application's stream (or, with a txSink, to the pool and the transaction fetcher). A message that breaks the protocol is returned as the error that drops the peer,
-// with geth's text and reason:
+// handlers.go, peer.go and p2p/tracker; eth/68 as v1.17.0, eth/69–72 as v1.17.5): every message is checked and
+// routed here, never as a machine event — requests are answered from the chain (machines/eth-serve.ts), responses
+// settle the requests we sent, eth/69 BlockRangeUpdate updates the peer's range, transactions and announcements
+// are checked, marked known and go to the application's stream (or, with a txSink, to the pool and the
+// transaction fetcher). eth/70 receipts come in parts: a Receipts reply marked lastBlockIncomplete is kept and the
+// rest asked for under the same request id from the cut block's next receipt on (geth bufferReceipts /
+// requestPartialReceipts), and the caller gets the joined lists. eth/71 block access lists and eth/72 cells are
+// requests like the others; we keep no blob cells, so GetCells is answered with none. A message that breaks the
+// protocol is returned as the error that drops the peer, with geth's text and reason:
 //   a second Status → extra status message · > 10 MiB → message too long · a code the version has no handler
 //   for → invalid message code · an undecodable request or response → invalid message (DiscProtocolError) ·
 //   NewBlockHashes / NewBlock (eth/68) → block announcements / broadcasts disallowed (geth dropped pre-merge
@@ -11,7 +15,10 @@
 //   lists differ in length → NewPooledTransactionHashes: invalid len of fields ·
 //   a response to no request of ours in the last 5 minutes → "<Name>: no matching request", to a request of
 //   another kind → wrong response code for request, with more items than asked for → response is larger than
-//   request allows · a bad block range → invalid block range (all DiscSubprotocolError).
+//   request allows · a bad block range → invalid block range · an eth/70 Receipts marked incomplete that is empty
+//   (geth's text) or whose last list is, or (when the caller gave the blocks' gas used) whose cut block holds more
+//   receipts than its gas allows 21 000-gas transactions or more log bytes than gas / 8 → invalid partial receipts
+//   (all DiscSubprotocolError).
 // A response that comes after our caller gave up (its timeout) but within the 5 minutes is dropped silently,
 // as geth's dispatcher does.
 //
@@ -19,40 +26,58 @@
 //   new EthPeerHandler({ version, rw, chain?, app, now?, acceptTxs?, txSink? })
 //   .handle(msg) → ProtocolError | undefined          route one message (after the Status)
 //   .request(code, payload-builder, maxItems, timeoutMs) → Promise<raw items>
+//   .receipts(hashes, timeoutMs, gasUsed?) → Promise<receipt lists>   (eth/70: joins partial replies)
+//   .blockAccessLists(hashes, timeoutMs) → Promise<(raw | undefined)[]>   (eth/71)
+//   .cells(query, timeoutMs) → Promise<CellsResponse>   (eth/72)
 //   .range                                            the peer's last eth/69 block range
 //   .knows(hash) / .sendTransactions(txs) / .announceTransactions(txs)   geth's known-transaction set (32768)
 //                                                     and its two send queues (4096 each, oldest dropped; one
 //                                                     batch of ≤ 100 KiB in flight per queue)
 //   .close(error)                                     fail the pending requests, clear their timers and queues
 import { randomBytes } from 'node:crypto'
-import { bytesToHex } from '../codecs/bytes.ts'
+import { bytesToHex, equalBytes } from '../codecs/bytes.ts'
 import { DecodeError } from '../codecs/errors.ts'
 import {
+  BAL_UNAVAILABLE,
   type BlockRange,
   blockRangeError,
+  type CellsQuery,
+  type CellsResponse,
   decodeBlockRange,
+  decodeCells,
   decodeGetBlockHeaders,
+  decodeGetCells,
+  decodeGetReceipts70,
   decodeHashesRequest,
   decodePooledTxHashes,
   decodeRawResponse,
+  decodeReceipts70,
   decodeTransactions,
   ETH_MAX_MESSAGE_SIZE,
   ETH_MAX_TX_ANNOUNCEMENTS,
   ETH_MAX_TX_PACKET_SIZE,
   ETH_MSG,
   type EthVersion,
+  encodeCells,
+  encodeGetCells,
+  encodeGetReceipts70,
+  encodeHashesRequest,
   encodePooledTxHashes,
   encodeRawResponse,
+  encodeReceipts70,
   encodeTransactions,
   transactionInfo,
 } from '../codecs/eth.ts'
 import { DiscReason } from '../codecs/p2p.ts'
+import { rlpDecodeRawList, rlpEncodeRawList } from '../codecs/rlp.ts'
 import type { BroadcastTx } from '../machines/eth-broadcast.ts'
 import { EthError } from '../machines/eth-peer.machine.ts'
 import {
   type EthChainReader,
+  serveBlockAccessLists,
   serveBodies,
   serveHeaders,
+  servePartialReceipts,
   servePooledTransactions,
   serveReceipts,
 } from '../machines/eth-serve.ts'
@@ -96,9 +121,16 @@ const RESPONSE_NAME: Record<number, string> = {
   [ETH_MSG.blockBodies]: 'BlockBodies',
   [ETH_MSG.pooledTransactions]: 'PooledTransactions',
   [ETH_MSG.receipts]: 'Receipts',
+  [ETH_MSG.blockAccessLists]: 'BlockAccessLists',
+  [ETH_MSG.cells]: 'Cells',
 }
 
-/** The message codes each version handles (geth handler.go eth68 / eth69); Status only in the handshake. */
+/** geth validateLastBlockReceipt: the least gas a transaction uses (before Amsterdam; 4500 after it). */
+export const MIN_TX_GAS = 21_000n
+/** geth params.LogDataGas: gas per byte of log data. */
+export const LOG_DATA_GAS = 8n
+
+/** The message codes each version handles (geth handler.go eth68 … eth72); Status only in the handshake. */
 export function handledCodes(version: EthVersion): ReadonlySet<number> {
   const codes = new Set<number>(Object.values(ETH_MSG))
   codes.delete(ETH_MSG.status)
@@ -107,7 +139,32 @@ export function handledCodes(version: EthVersion): ReadonlySet<number> {
     codes.delete(ETH_MSG.newBlockHashes)
     codes.delete(ETH_MSG.newBlock)
   }
+  if (version < 71) {
+    codes.delete(ETH_MSG.getBlockAccessLists)
+    codes.delete(ETH_MSG.blockAccessLists)
+  }
+  if (version < 72) {
+    codes.delete(ETH_MSG.getCells)
+    codes.delete(ETH_MSG.cells)
+  }
   return codes
+}
+
+/** What a response settles its request with: its items, or an eth/72 Cells response. */
+interface Reply {
+  items: Uint8Array[]
+  cells?: CellsResponse
+}
+
+/** An eth/70 receipts request while its replies come in parts (geth receiptRequest). */
+interface PartialReceipts {
+  hashes: readonly Uint8Array[]
+  /** the blocks' gas used, for geth's checks of a cut block (optional here; geth always has them) */
+  gasUsed: readonly bigint[] | undefined
+  /** the receipts per block so far (copies); the last block may be cut */
+  lists: Uint8Array[][]
+  /** the log bytes of the last block's receipts so far */
+  lastLogSize: bigint
 }
 
 interface Tracked {
@@ -116,7 +173,22 @@ interface Tracked {
   maxItems: number
   expiresAt: number
   /** the caller, while it still waits */
-  waiter?: { resolve(items: Uint8Array[]): void; reject(e: unknown): void; timer: NodeJS.Timeout }
+  waiter?: { resolve(r: Reply): void; reject(e: unknown): void; timer: NodeJS.Timeout }
+  /** eth/70 receipts */
+  partial?: PartialReceipts
+}
+
+/** geth ReceiptList.LogsSize: the bytes inside each receipt's logs list ([type, status, gasUsed, logs]). */
+function logsSize(receipts: readonly Uint8Array[]): bigint {
+  let size = 0
+  for (const r of receipts) {
+    const logs = rlpDecodeRawList(r)[3]
+    if (logs === undefined || logs[0]! < 0xc0)
+      throw new DecodeError('BAD_MESSAGE', 'receipt without a logs list')
+    // the list's content: its length less the header (1 byte up to 55 bytes of content, else 1 + length bytes)
+    size += logs.length - (logs[0]! <= 0xf7 ? 1 : 1 + logs[0]! - 0xf7)
+  }
+  return BigInt(size)
 }
 
 export interface EthPeerHandlerOptions {
@@ -154,6 +226,8 @@ export interface EthTxSink {
   announced(a: { hashes: Uint8Array[]; types: Uint8Array; sizes: number[] }): void
 }
 
+const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
 const invalid = (code: number, size: number, e: unknown) =>
   new EthError(
     'INVALID_MESSAGE',
@@ -187,11 +261,15 @@ export class EthPeerHandler {
       case ETH_MSG.getBlockBodies:
       case ETH_MSG.getReceipts:
       case ETH_MSG.getPooledTransactions:
+      case ETH_MSG.getBlockAccessLists:
+      case ETH_MSG.getCells:
         return this.serve(msg)
       case ETH_MSG.blockHeaders:
       case ETH_MSG.blockBodies:
       case ETH_MSG.receipts:
       case ETH_MSG.pooledTransactions:
+      case ETH_MSG.blockAccessLists:
+      case ETH_MSG.cells:
         return this.response(msg)
       case ETH_MSG.newBlockHashes:
         return new EthError('BLOCK_ANNOUNCEMENTS')
@@ -218,7 +296,7 @@ export class EthPeerHandler {
       case ETH_MSG.newPooledTransactionHashes: {
         let a: ReturnType<typeof decodePooledTxHashes>
         try {
-          a = decodePooledTxHashes(msg.payload)
+          a = decodePooledTxHashes(msg.payload, this.version)
         } catch (e) {
           return invalid(code, msg.size, e)
         }
@@ -271,12 +349,16 @@ export class EthPeerHandler {
     sending: false,
     code: ETH_MSG.newPooledTransactionHashes,
     cost: () => 32,
+    // eth/72: an all-zero custody mask (we keep no blob cells)
     encode: (batch) =>
-      encodePooledTxHashes({
-        types: Uint8Array.from(batch, (tx) => tx.type),
-        sizes: batch.map((tx) => tx.size),
-        hashes: batch.map((tx) => tx.hash),
-      }),
+      encodePooledTxHashes(
+        {
+          types: Uint8Array.from(batch, (tx) => tx.type),
+          sizes: batch.map((tx) => tx.size),
+          hashes: batch.map((tx) => tx.hash),
+        },
+        this.version,
+      ),
   }
 
   /** Whether the peer is known to have this transaction (it sent or announced it, or we did). */
@@ -337,55 +419,156 @@ export class EthPeerHandler {
   /** Answer a request at once (geth handles one message at a time per peer). */
   private serve(msg: Msg): ProtocolError | undefined {
     const chain = this.opts.chain
-    let id: bigint
-    let items: Uint8Array[]
+    let reply: Uint8Array
     try {
       if (msg.code === ETH_MSG.getBlockHeaders) {
         const r = decodeGetBlockHeaders(msg.payload)
-        id = r.id
-        items = chain ? serveHeaders(chain, r.query) : []
+        reply = encodeRawResponse(r.id, chain ? serveHeaders(chain, r.query) : [])
+      } else if (msg.code === ETH_MSG.getReceipts && this.version >= 70) {
+        const r = decodeGetReceipts70(msg.payload)
+        const p = chain
+          ? servePartialReceipts(chain, r.hashes, r.firstIndex, this.version)
+          : { items: [], incomplete: false }
+        reply = encodeReceipts70(r.id, p.incomplete, p.items)
+      } else if (msg.code === ETH_MSG.getCells) {
+        // geth answerGetCells: only transactions whose cells it holds; we hold none
+        const r = decodeGetCells(msg.payload)
+        reply = encodeCells(r.id, { hashes: [], cells: [], mask: r.query.mask })
       } else {
         const r = decodeHashesRequest(msg.payload)
-        id = r.id
-        items = !chain
+        const items = !chain
           ? []
           : msg.code === ETH_MSG.getBlockBodies
             ? serveBodies(chain, r.hashes)
             : msg.code === ETH_MSG.getReceipts
               ? serveReceipts(chain, r.hashes, this.version)
-              : servePooledTransactions(chain, r.hashes)
+              : msg.code === ETH_MSG.getBlockAccessLists
+                ? serveBlockAccessLists(chain, r.hashes)
+                : servePooledTransactions(chain, r.hashes)
+        reply = encodeRawResponse(r.id, items)
       }
     } catch (e) {
       return invalid(msg.code, msg.size, e)
     }
     // a failed write ends the connection, which ends the peer
-    this.opts.rw.send(msg.code + 1, encodeRawResponse(id, items)).catch(() => {})
+    this.opts.rw.send(msg.code + 1, reply).catch(() => {})
     return undefined
   }
 
   /** geth tracker.Fulfil, then the dispatcher: settle the waiting caller, if any. */
   private response(msg: Msg): ProtocolError | undefined {
+    const name = RESPONSE_NAME[msg.code]!
     let id: bigint
-    let items: Uint8Array[]
+    let items: Uint8Array[] = []
+    let incomplete = false
+    let cells: CellsResponse | undefined
     try {
-      ;({ id, items } = decodeRawResponse(msg.payload, RESPONSE_NAME[msg.code]))
+      if (msg.code === ETH_MSG.receipts && this.version >= 70)
+        ({ id, incomplete, items } = decodeReceipts70(msg.payload))
+      else if (msg.code === ETH_MSG.cells) ({ id, response: cells } = decodeCells(msg.payload))
+      else ({ id, items } = decodeRawResponse(msg.payload, name))
     } catch (e) {
       return invalid(msg.code, msg.size, e)
     }
-    const name = RESPONSE_NAME[msg.code]!
     const t = this.tracked.get(id)
     if (t === undefined || t.expiresAt <= this.now()) {
       if (t !== undefined) this.forget(id, t)
       return new EthError('NO_MATCHING_REQUEST', name)
     }
     if (t.code !== msg.code) return new EthError('CODE_MISMATCH', name)
-    if (items.length > t.maxItems) return new EthError('TOO_MANY_ITEMS', name)
+    if ((cells ? cells.cells.length : items.length) > t.maxItems) return new EthError('TOO_MANY_ITEMS', name)
     this.tracked.delete(id)
-    if (t.waiter) {
-      clearTimeout(t.waiter.timer)
-      // copies: the payload's buffer is the connection's
-      t.waiter.resolve(items.map((x) => x.slice()))
+    const w = t.waiter
+    // the caller gave up: nothing to settle or continue
+    if (w === undefined) return undefined
+    if (t.partial !== undefined && (incomplete || t.partial.lists.length > 0))
+      return this.partialReceipts(id, t, items, incomplete, msg)
+    clearTimeout(w.timer)
+    // copies: the payload's buffer is the connection's (cells are copied by their decoder)
+    w.resolve({ items: items.map((x) => x.slice()), ...(cells && { cells }) })
+    return undefined
+  }
+
+  /**
+   * An eth/70 Receipts reply to a request with a part already in, or marked lastBlockIncomplete (geth
+   * bufferReceipts, validateLastBlockReceipt, requestPartialReceipts and flushReceipts): join it to what came
+   * before; when incomplete, check the cut block and ask for the rest under the same id.
+   */
+  private partialReceipts(
+    id: bigint,
+    t: Tracked,
+    items: readonly Uint8Array[],
+    incomplete: boolean,
+    msg: Msg,
+  ): ProtocolError | undefined {
+    const p = t.partial!
+    const w = t.waiter!
+    const fail = (e: ProtocolError) => {
+      clearTimeout(w.timer)
+      w.reject(e)
+      return e
     }
+    if (items.length === 0) {
+      if (incomplete)
+        return fail(new EthError('PARTIAL_RECEIPTS', 'invalid empty receipt response with incomplete flag'))
+      // geth delivers the empty reply and forgets the parts
+      clearTimeout(w.timer)
+      w.resolve({ items: [] })
+      return undefined
+    }
+    let lists: Uint8Array[][]
+    try {
+      lists = items.map((x) => rlpDecodeRawList(x).map((r) => r.slice()))
+    } catch (e) {
+      return fail(invalid(msg.code, msg.size, e))
+    }
+    // the reply's first list goes on with our last (cut) block
+    const continues = p.lists.length > 0
+    if (incomplete) {
+      const last = lists[lists.length - 1]!
+      if (last.length === 0)
+        return fail(new EthError('PARTIAL_RECEIPTS', 'incomplete block without receipts'))
+      const block = (continues ? p.lists.length - 1 : 0) + lists.length - 1
+      const gas = p.gasUsed?.[block]
+      if (gas !== undefined) {
+        const same = continues && lists.length === 1
+        const prevTxs = same ? p.lists[p.lists.length - 1]!.length : 0
+        const prevLog = same ? p.lastLogSize : 0n
+        if (BigInt(prevTxs + last.length) > gas / MIN_TX_GAS)
+          return fail(new EthError('PARTIAL_RECEIPTS', 'total number of tx exceeded limit'))
+        let log: bigint
+        try {
+          log = logsSize(last)
+        } catch (e) {
+          return fail(new EthError('PARTIAL_RECEIPTS', `invalid receipt structure: ${reasonOf(e)}`))
+        }
+        if (prevLog + log > gas / LOG_DATA_GAS)
+          return fail(new EthError('PARTIAL_RECEIPTS', 'total download receipt size exceeded the limit'))
+        p.lastLogSize = prevLog + log
+      }
+    }
+    if (continues) {
+      p.lists[p.lists.length - 1]!.push(...lists[0]!)
+      for (let i = 1; i < lists.length; i++) p.lists.push(lists[i]!)
+    } else p.lists = lists
+    if (!incomplete) {
+      clearTimeout(w.timer)
+      w.resolve({ items: p.lists.map((l) => rlpEncodeRawList(l)) })
+      return undefined
+    }
+    // the rest: the cut block from its next receipt on, and the blocks after it
+    const from = p.lists.length - 1
+    const rest = p.hashes.slice(from)
+    t.maxItems = rest.length
+    t.expiresAt = this.now() + ETH_TRACKER_TIMEOUT_MS
+    this.tracked.set(id, t)
+    this.opts.rw
+      .send(ETH_MSG.getReceipts, encodeGetReceipts70(id, BigInt(p.lists[from]!.length), rest))
+      .catch((e) => {
+        if (this.tracked.get(id) === t) this.tracked.delete(id)
+        clearTimeout(w.timer)
+        w.reject(e)
+      })
     return undefined
   }
 
@@ -399,6 +582,74 @@ export class EthPeerHandler {
     maxItems: number,
     timeout = ETH_REQUEST_TIMEOUT_MS,
   ): Promise<Uint8Array[]> {
+    return this.track(code, encode, maxItems, timeout).then((r) => r.items)
+  }
+
+  /**
+   * GetReceipts: the receipt lists of `hashes` (eth/69 and up: in order, ending at the first block the peer lacks).
+   * On eth/70 the lists come in parts when a block's receipts are too large for one reply; they are joined here.
+   * `gasUsed` (the blocks' gas used, in the order of `hashes`) turns on geth's checks of a cut block.
+   */
+  receipts(
+    hashes: readonly Uint8Array[],
+    timeout = ETH_REQUEST_TIMEOUT_MS,
+    gasUsed?: readonly bigint[],
+  ): Promise<Uint8Array[]> {
+    if (this.version < 70)
+      return this.request(
+        ETH_MSG.getReceipts,
+        (id) => encodeHashesRequest(id, hashes),
+        hashes.length,
+        timeout,
+      )
+    const partial: PartialReceipts = { hashes: hashes.slice(), gasUsed, lists: [], lastLogSize: 0n }
+    return this.track(
+      ETH_MSG.getReceipts,
+      (id) => encodeGetReceipts70(id, 0n, hashes),
+      hashes.length,
+      timeout,
+      partial,
+    ).then((r) => r.items)
+  }
+
+  /** eth/71 GetBlockAccessLists: per hash its block access list (raw RLP), or undefined where the peer has none. */
+  blockAccessLists(
+    hashes: readonly Uint8Array[],
+    timeout = ETH_REQUEST_TIMEOUT_MS,
+  ): Promise<(Uint8Array | undefined)[]> {
+    if (this.version < 71) return this.unsupported('GetBlockAccessLists', 71)
+    return this.request(
+      ETH_MSG.getBlockAccessLists,
+      (id) => encodeHashesRequest(id, hashes),
+      hashes.length,
+      timeout,
+    ).then((items) => items.map((x) => (equalBytes(x, BAL_UNAVAILABLE) ? undefined : x)))
+  }
+
+  /** eth/72 GetCells: the cells in `query.mask`'s columns of the blob transactions the peer has them for. */
+  cells(query: CellsQuery, timeout = ETH_REQUEST_TIMEOUT_MS): Promise<CellsResponse> {
+    if (this.version < 72) return this.unsupported('GetCells', 72)
+    return this.track(ETH_MSG.getCells, (id) => encodeGetCells(id, query), query.hashes.length, timeout).then(
+      (r) => r.cells!,
+    )
+  }
+
+  private unsupported(name: string, version: number): Promise<never> {
+    return Promise.reject(
+      new EthError(
+        'UNSUPPORTED_REQUEST',
+        `${name} needs eth/${version}, the peer speaks eth/${this.version}`,
+      ),
+    )
+  }
+
+  private track(
+    code: number,
+    encode: (id: bigint) => Uint8Array,
+    maxItems: number,
+    timeout: number,
+    partial?: PartialReceipts,
+  ): Promise<Reply> {
     // never longer than the tracker remembers the request
     const timeoutMs = Math.min(timeout, ETH_TRACKER_TIMEOUT_MS)
     if (this.closed !== undefined)
@@ -411,8 +662,8 @@ export class EthPeerHandler {
     }
     let id = randomBytes(8).readBigUInt64BE()
     while (this.tracked.has(id)) id = randomBytes(8).readBigUInt64BE()
-    return new Promise<Uint8Array[]>((resolve, reject) => {
-      const t: Tracked = { code: code + 1, maxItems, expiresAt: now + ETH_TRACKER_TIMEOUT_MS }
+    return new Promise<Reply>((resolve, reject) => {
+      const t: Tracked = { code: code + 1, maxItems, expiresAt: now + ETH_TRACKER_TIMEOUT_MS, partial }
       const timer = setTimeout(() => {
         // the tracker keeps the id: a late response is dropped silently, not held against the peer
         t.waiter = undefined

@@ -1,6 +1,6 @@
 // The eth protocol for createServer (DESIGN.md §1 "eth layer"; go-ethereum eth/protocols/eth MakeProtocols and
-// handler.go runEthPeer, v1.17.0): one Protocol per version we speak (eth/69, eth/68; the highest version both
-// sides have wins in the p2p capability match), each running the eth-peer machine (machines/eth-peer.machine.ts)
+// handler.go runEthPeer; eth/68 as v1.17.0, eth/69–72 as v1.17.5): one Protocol per version we speak (eth/72 down
+// to eth/68; the highest version both sides have wins in the p2p capability match), each running the eth-peer machine (machines/eth-peer.machine.ts)
 // over the protocol's read-writer: the Status handshake with geth's checks, then the peer is active and joins the
 // peer set until it drops. After the Status, each message goes through the peer's handler
 // (actors/eth-handler.ts: requests answered from the chain reader, responses matched to our requests, eth/69
@@ -23,7 +23,7 @@
 //     .peerEvents$          { type: 'join', peer } | { type: 'leave', peer, error? } |
 //                           { type: 'handshakeFailed', idHex, version, error }
 //   EthPeer                 status, getBlockHeaders / getBlockBodies / getReceipts / getPooledTransactions,
-//                           blockRange(), send, disconnect, messages$
+//                           getBlockAccessLists (eth/71), getCells (eth/72), blockRange(), send, disconnect, messages$
 //   EthChain                what the layer needs of the chain: networkId, fork schedule, head, reader? (serving)
 //   staticEthChain(...)     an EthChain whose head never moves (devnets, tests)
 //   localStatus(chain, version) / chainRange(chain) / localForkId(chain)   our Status, the block range we serve and
@@ -36,6 +36,8 @@ import { bytesToHex, equalBytes, hexToBytes } from '../codecs/bytes.ts'
 import { enrGet } from '../codecs/enr.ts'
 import {
   type BlockRange,
+  type CellsQuery,
+  type CellsResponse,
   ETH_MSG,
   ETH_PROTOCOL_LENGTH,
   ETH_VERSIONS,
@@ -131,9 +133,24 @@ export interface EthPeer {
    */
   getBlockHeaders(query: HeadersQuery, timeoutMs?: number): Promise<Uint8Array[]>
   getBlockBodies(hashes: readonly Uint8Array[], timeoutMs?: number): Promise<Uint8Array[]>
-  getReceipts(hashes: readonly Uint8Array[], timeoutMs?: number): Promise<Uint8Array[]>
+  /**
+   * The blocks' receipt lists. eth/70 and up: parts of a block too large for one reply are asked for and joined
+   * (EIP-7975); `gasUsed` (per block, in the order of `hashes`) turns on geth's checks of a cut block
+   */
+  getReceipts(
+    hashes: readonly Uint8Array[],
+    timeoutMs?: number,
+    gasUsed?: readonly bigint[],
+  ): Promise<Uint8Array[]>
   getPooledTransactions(hashes: readonly Uint8Array[], timeoutMs?: number): Promise<Uint8Array[]>
-  /** eth/69: the block range it serves (its Status, then its BlockRangeUpdates); eth/68: undefined */
+  /**
+   * eth/71 (EIP-8159): per hash its block access list (raw RLP), undefined where the peer has none; on an older
+   * version it rejects with EthError UNSUPPORTED_REQUEST
+   */
+  getBlockAccessLists(hashes: readonly Uint8Array[], timeoutMs?: number): Promise<(Uint8Array | undefined)[]>
+  /** eth/72: cells of blob transactions (older versions: UNSUPPORTED_REQUEST) */
+  getCells(query: CellsQuery, timeoutMs?: number): Promise<CellsResponse>
+  /** eth/69 and up: the block range it serves (its Status, then its BlockRangeUpdates); eth/68: undefined */
   blockRange(): BlockRange | undefined
 }
 
@@ -426,9 +443,11 @@ export function createEthProtocols(opts: EthProtocolsOptions): EthProtocols {
                   timeoutMs,
                 ),
               getBlockBodies: (hashes, timeoutMs) => byHash(ETH_MSG.getBlockBodies, hashes, timeoutMs),
-              getReceipts: (hashes, timeoutMs) => byHash(ETH_MSG.getReceipts, hashes, timeoutMs),
+              getReceipts: (hashes, timeoutMs, gasUsed) => handler.receipts(hashes, timeoutMs, gasUsed),
               getPooledTransactions: (hashes, timeoutMs) =>
                 byHash(ETH_MSG.getPooledTransactions, hashes, timeoutMs),
+              getBlockAccessLists: (hashes, timeoutMs) => handler.blockAccessLists(hashes, timeoutMs),
+              getCells: (query, timeoutMs) => handler.cells(query, timeoutMs),
               blockRange: () => handler.range ?? statusRange(s.context.remote!),
             }
             active.set(idHex, joined)
@@ -470,7 +489,7 @@ export function createEthProtocols(opts: EthProtocolsOptions): EthProtocols {
       const next = chainRange(chain)
       if (next.latest >= announced.latest && next.latest - announced.latest < BLOCK_RANGE_UPDATE_INTERVAL)
         return
-      const to = [...active.values()].filter((p) => p.version === 69)
+      const to = [...active.values()].filter((p) => p.version >= 69)
       // geth keeps the old range as the reference while it has nobody to tell
       if (to.length === 0) return
       const payload = encodeBlockRange(next)

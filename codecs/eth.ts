@@ -1,10 +1,13 @@
-// The eth wire protocol's message codes, versions and Status message (go-ethereum eth/protocols/eth/protocol.go,
-// v1.17.0: the last geth release speaking both eth/68 and eth/69; later geth speaks eth/69 and up). Pure.
+// The eth wire protocol's message codes, versions and messages (go-ethereum eth/protocols/eth/protocol.go: eth/68
+// as v1.17.0 speaks it, the last geth release with it; eth/69–72 as v1.17.5 does). Pure.
 //
 // | version | Status fields (in order)                                                              | length |
 // |---------|---------------------------------------------------------------------------------------|--------|
 // | eth/68  | [version uint32, networkId uint64, td uint256, head hash32, genesis hash32, forkId]     | 17     |
 // | eth/69  | [version uint32, networkId uint64, genesis hash32, forkId, earliest uint64, latest uint64, latestHash hash32] | 18 |
+// | eth/70  | as eth/69; GetReceipts [id, firstBlockReceiptIndex, [hash…]], Receipts [id, lastBlockIncomplete, [list…]] (EIP-7975) | 18 |
+// | eth/71  | as eth/70; + GetBlockAccessLists [id, [hash…]] / BlockAccessLists [id, [bal…]] (0x12 / 0x13, EIP-8159) | 20 |
+// | eth/72  | as eth/71; NewPooledTransactionHashes [types, sizes, hashes, mask bytes16]; + GetCells [id, [[hash…], mask]] / Cells [id, [[hash…], [[cell…]…], mask]] (0x14 / 0x15) | 22 |
 //
 // Decoding is as strict as geth's RLP struct decoder (no optional or tail fields): a missing or an extra field,
 // a non-canonical or too long integer, or a hash of the wrong length is a DecodeError.
@@ -13,16 +16,21 @@
 //   ETH_MSG, ETH_VERSIONS, ETH_PROTOCOL_LENGTH, ETH_MAX_MESSAGE_SIZE, ETH_HANDSHAKE_TIMEOUT_MS
 //   EthStatus = EthStatus68 | EthStatus69
 //   encodeStatus(layout, status) → payload; decodeStatus(layout, payload) → status (throws DecodeError);
-//   `layout` is the negotiated version (68 | 69), which decides the fields
+//   `layout` is the negotiated version (68, or 69 and up), which decides the fields
 //   blockRangeError(earliest, latest, latestHash) → geth BlockRangeUpdatePacket.Validate's text, or null
 //   Requests and responses (eth/66+: [requestId uint64, body]):
 //   encodeGetBlockHeaders / decodeGetBlockHeaders      [id, [origin hash32 | number, amount, skip, reverse]]
 //   encodeHashesRequest / decodeHashesRequest          [id, [hash32…]] (GetBlockBodies, GetReceipts, GetPooledTransactions)
 //   encodeRawResponse / decodeRawResponse              [id, [item…]] with each item kept as its raw RLP (headers,
 //                                                      bodies, receipts, transactions: the application decodes them)
+//   encodeGetReceipts70 / decodeGetReceipts70          eth/70 [id, firstBlockReceiptIndex, [hash32…]]
+//   encodeReceipts70 / decodeReceipts70                eth/70 [id, lastBlockIncomplete bool, [receipt list…]]
+//   encodeGetCells / decodeGetCells, encodeCells / decodeCells   eth/72 (cells of blob transactions)
 //   encodeBlockRange / decodeBlockRange                eth/69 BlockRangeUpdate [earliest, latest, latestHash]
+//   BAL_UNAVAILABLE                                    eth/71: a BlockAccessLists item saying "not available" (0x80)
 //   Transactions: encodeTransactions / decodeTransactions (items in network encoding), transactionInfo(item) →
-//   { hash, type, size }, encodePooledTxHashes / decodePooledTxHashes (eth/68+ [types, sizes, hashes])
+//   { hash, type, size }, encodePooledTxHashes / decodePooledTxHashes (eth/68+ [types, sizes, hashes]; eth/72 adds
+//   the custody mask)
 import { keccak256 } from '../crypto/keccak.ts'
 import { DecodeError } from './errors.ts'
 import { type ForkId, forkIdFromItem, forkIdToItem } from './forkid.ts'
@@ -55,14 +63,23 @@ export const ETH_MSG = {
   receipts: 0x10,
   /** eth/69 */
   blockRangeUpdate: 0x11,
+  /** eth/71 (EIP-8159) */
+  getBlockAccessLists: 0x12,
+  blockAccessLists: 0x13,
+  /** eth/72 */
+  getCells: 0x14,
+  cells: 0x15,
 } as const
 
-/** The versions we speak, highest first (geth v1.17.0 ProtocolVersions). */
-export const ETH_VERSIONS = [69, 68] as const
+/**
+ * The versions we speak, highest first: geth v1.17.5's ProtocolVersions (72, 71, 70, 69) and eth/68, which geth
+ * v1.17.0 still spoke and other clients (@ethereumjs/devp2p) still do.
+ */
+export const ETH_VERSIONS = [72, 71, 70, 69, 68] as const
 export type EthVersion = (typeof ETH_VERSIONS)[number]
 
 /** geth protocolLengths: message codes per version. */
-export const ETH_PROTOCOL_LENGTH: Record<EthVersion, number> = { 68: 17, 69: 18 }
+export const ETH_PROTOCOL_LENGTH: Record<EthVersion, number> = { 68: 17, 69: 18, 70: 18, 71: 20, 72: 22 }
 
 /** geth eth maxMessageSize: 10 MiB. */
 export const ETH_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
@@ -113,7 +130,7 @@ function hash32(h: Uint8Array, what: string): Uint8Array {
   return h
 }
 
-/** Status with its fields laid out as `layout` (the negotiated version) has them. */
+/** Status with its fields laid out as `layout` (the negotiated version) has them: eth/69 and up share one. */
 export type StatusOf<V extends EthVersion> = V extends 68 ? EthStatus68 : EthStatus69
 
 /** The Status payload (RLP) in the negotiated version's layout. */
@@ -195,6 +212,10 @@ export const ETH_SERVE = {
   maxReceipts: 1024,
   /** lookups per request (geth: 2 × the item limit) */
   maxLookups: 2048,
+  /** eth/71 maxBALsServe */
+  maxBlockAccessLists: 1024,
+  /** eth/70 maxPacketSize: the size a partial Receipts reply stays under (geth handler.go) */
+  maxPacketSize: 10 * 1024 * 1024,
 } as const
 
 /** geth HashOrNumber: a 32-byte block hash or a block number. */
@@ -276,6 +297,151 @@ export function decodeRawResponse(
   return { id: asBigUint(rlpDecode(l[0]!), 'request id', 8), items: rlpDecodeRawList(l[1]!) }
 }
 
+/** An RLP bool as geth's decoder takes it: 0x80 false, 0x01 true, anything else an error. */
+function asBool(item: unknown, what: string): boolean {
+  const b = asBigUint(item as Parameters<typeof asBigUint>[0], what, 1)
+  if (b > 1n) throw new DecodeError('BAD_MESSAGE', `${what}: invalid boolean value ${b}`)
+  return b === 1n
+}
+
+const boolItem = (b: boolean) => (b ? Uint8Array.of(1) : new Uint8Array(0))
+
+/** eth/70 GetReceipts: the receipts of `hashes`, the first block's from its `firstIndex`-th on (EIP-7975). */
+export function encodeGetReceipts70(
+  id: bigint,
+  firstIndex: bigint,
+  hashes: readonly Uint8Array[],
+): Uint8Array {
+  return rlpEncode([
+    u64(id, 'request id'),
+    u64(firstIndex, 'firstBlockReceiptIndex'),
+    hashes.map((h, i) => hash32(h, `hash ${i}`)),
+  ])
+}
+
+export function decodeGetReceipts70(payload: Uint8Array): {
+  id: bigint
+  firstIndex: bigint
+  hashes: Uint8Array[]
+} {
+  const l = asList(rlpDecode(payload), 'GetReceipts', 3)
+  exactly(l, 3, 'GetReceipts')
+  return {
+    id: asBigUint(l[0], 'request id', 8),
+    firstIndex: asBigUint(l[1], 'firstBlockReceiptIndex', 8),
+    hashes: asList(l[2], 'GetReceipts.hashes').map((h, i) =>
+      asFixedBytes(h, 32, `GetReceipts.hashes[${i}]`).slice(),
+    ),
+  }
+}
+
+/** eth/70 Receipts: the receipt lists (raw RLP), the last one cut short when `incomplete`. */
+export function encodeReceipts70(id: bigint, incomplete: boolean, lists: readonly Uint8Array[]): Uint8Array {
+  return rlpEncodeRawList([
+    rlpEncode(u64(id, 'request id')),
+    rlpEncode(boolItem(incomplete)),
+    rlpEncodeRawList(lists),
+  ])
+}
+
+/** The lists are views into `payload`; the whole payload is validated as RLP. */
+export function decodeReceipts70(payload: Uint8Array): {
+  id: bigint
+  incomplete: boolean
+  items: Uint8Array[]
+} {
+  const l = rlpDecodeRawList(payload)
+  if (l.length < 3)
+    throw new DecodeError('RLP_TOO_FEW_ELEMENTS', `Receipts: expected 3 elements, got ${l.length}`)
+  exactly(l, 3, 'Receipts')
+  return {
+    id: asBigUint(rlpDecode(l[0]!), 'request id', 8),
+    incomplete: asBool(rlpDecode(l[1]!), 'lastBlockIncomplete'),
+    items: rlpDecodeRawList(l[2]!),
+  }
+}
+
+/** eth/71: the BlockAccessLists item of a block whose access list the server does not have (RLP empty string). */
+export const BAL_UNAVAILABLE = Uint8Array.of(0x80)
+
+/** eth/72 types.CustodyBitmap: which of the 128 cell columns (bit i of byte i / 8). */
+export const CUSTODY_MASK_SIZE = 16
+/** eth/72 kzg4844.Cell: one cell of a blob. */
+export const CELL_SIZE = 2048
+
+function mask16(m: Uint8Array): Uint8Array {
+  if (m.length !== CUSTODY_MASK_SIZE) throw new RangeError(`mask must be ${CUSTODY_MASK_SIZE} bytes`)
+  return m
+}
+
+const hashList = (item: unknown, what: string): Uint8Array[] =>
+  asList(item as Parameters<typeof asList>[0], what).map((h, i) =>
+    asFixedBytes(h, 32, `${what}[${i}]`).slice(),
+  )
+
+/** eth/72 GetCells: the cells in `mask`'s columns of the blob transactions `hashes`. */
+export interface CellsQuery {
+  hashes: Uint8Array[]
+  mask: Uint8Array
+}
+
+export function encodeGetCells(id: bigint, q: CellsQuery): Uint8Array {
+  return rlpEncode([u64(id, 'request id'), [q.hashes.map((h, i) => hash32(h, `hash ${i}`)), mask16(q.mask)]])
+}
+
+export function decodeGetCells(payload: Uint8Array): { id: bigint; query: CellsQuery } {
+  const l = asList(rlpDecode(payload), 'GetCells', 2)
+  exactly(l, 2, 'GetCells')
+  const q = asList(l[1], 'GetCells.query', 2)
+  exactly(q, 2, 'GetCells.query')
+  return {
+    id: asBigUint(l[0], 'request id', 8),
+    query: {
+      hashes: hashList(q[0], 'GetCells.hashes'),
+      mask: asFixedBytes(q[1], CUSTODY_MASK_SIZE, 'mask').slice(),
+    },
+  }
+}
+
+/** eth/72 Cells: per transaction its cells (each CELL_SIZE bytes), and the columns they are. */
+export interface CellsResponse {
+  hashes: Uint8Array[]
+  cells: Uint8Array[][]
+  mask: Uint8Array
+}
+
+export function encodeCells(id: bigint, r: CellsResponse): Uint8Array {
+  const cells = r.cells.map((list, i) =>
+    list.map((c, j) => {
+      if (c.length !== CELL_SIZE) throw new RangeError(`cell ${i}/${j} must be ${CELL_SIZE} bytes`)
+      return c
+    }),
+  )
+  return rlpEncode([
+    u64(id, 'request id'),
+    [r.hashes.map((h, i) => hash32(h, `hash ${i}`)), cells, mask16(r.mask)],
+  ])
+}
+
+export function decodeCells(payload: Uint8Array): { id: bigint; response: CellsResponse } {
+  const l = asList(rlpDecode(payload), 'Cells', 2)
+  exactly(l, 2, 'Cells')
+  const r = asList(l[1], 'Cells.response', 3)
+  exactly(r, 3, 'Cells.response')
+  return {
+    id: asBigUint(l[0], 'request id', 8),
+    response: {
+      hashes: hashList(r[0], 'Cells.hashes'),
+      cells: asList(r[1], 'Cells.cells').map((list, i) =>
+        asList(list, `Cells.cells[${i}]`).map((c, j) =>
+          asFixedBytes(c, CELL_SIZE, `Cells.cells[${i}][${j}]`).slice(),
+        ),
+      ),
+      mask: asFixedBytes(r[2], CUSTODY_MASK_SIZE, 'mask').slice(),
+    },
+  }
+}
+
 /** eth/69 BlockRangeUpdate. */
 export interface BlockRange {
   earliest: bigint
@@ -332,27 +498,33 @@ export function transactionInfo(item: Uint8Array): { hash: Uint8Array; type: num
   return { hash: keccak256(content), type: content[0]!, size: content.length }
 }
 
-/** eth/68 NewPooledTransactionHashes: the three lists (their lengths are checked by the receiver, as geth does). */
+/**
+ * NewPooledTransactionHashes: the three lists (their lengths are checked by the receiver, as geth does); on eth/72
+ * also the custody mask (geth sets the columns its blob transactions in the batch hold; all zero without any).
+ */
 export interface PooledTxHashes {
   types: Uint8Array
   sizes: number[]
   hashes: Uint8Array[]
+  /** eth/72 only */
+  mask?: Uint8Array
 }
 
-export function encodePooledTxHashes(a: PooledTxHashes): Uint8Array {
-  return rlpEncode([
-    a.types,
-    a.sizes.map((n) => uintToBytes(n)),
-    a.hashes.map((h, i) => hash32(h, `hash ${i}`)),
-  ])
+/** The announcement as `version` lays it out: eth/72 carries the mask (all zero when `a` has none). */
+export function encodePooledTxHashes(a: PooledTxHashes, version: EthVersion = 68): Uint8Array {
+  const lists = [a.types, a.sizes.map((n) => uintToBytes(n)), a.hashes.map((h, i) => hash32(h, `hash ${i}`))]
+  if (version >= 72) lists.push(a.mask ? mask16(a.mask) : new Uint8Array(CUSTODY_MASK_SIZE))
+  return rlpEncode(lists)
 }
 
-export function decodePooledTxHashes(payload: Uint8Array): PooledTxHashes {
-  const l = asList(rlpDecode(payload), 'NewPooledTransactionHashes', 3)
-  exactly(l, 3, 'NewPooledTransactionHashes')
+export function decodePooledTxHashes(payload: Uint8Array, version: EthVersion = 68): PooledTxHashes {
+  const fields = version >= 72 ? 4 : 3
+  const l = asList(rlpDecode(payload), 'NewPooledTransactionHashes', fields)
+  exactly(l, fields, 'NewPooledTransactionHashes')
   return {
     types: asBytes(l[0], 'types').slice(),
     sizes: asList(l[1], 'sizes').map((x, i) => Number(asBigUint(x, `sizes[${i}]`, 4))),
-    hashes: asList(l[2], 'hashes').map((h, i) => asFixedBytes(h, 32, `hashes[${i}]`).slice()),
+    hashes: hashList(l[2], 'hashes'),
+    ...(fields === 4 && { mask: asFixedBytes(l[3], CUSTODY_MASK_SIZE, 'mask').slice() }),
   }
 }

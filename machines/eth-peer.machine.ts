@@ -1,11 +1,12 @@
 // The eth-peer machine: one per peer running the eth protocol (DESIGN.md §3 "eth-peer"; go-ethereum
-// eth/protocols/eth/handshake.go and handler.go runEthPeer, v1.17.0). States are the contract:
+// eth/protocols/eth/handshake.go and handler.go runEthPeer; eth/68 as v1.17.0, eth/69–72 as v1.17.5). States are
+// the contract:
 //   handshaking → active → dropped (final)
 // handshaking sends our Status and reads theirs at the same time under one 5 s deadline (geth handshakeTimeout);
 // it becomes active once both are done and theirs passed the checks, in geth's order:
 //   first message not Status → no status message · larger than 10 MiB → message too long · undecodable →
-//   invalid message (DiscProtocolError) · network id → version → genesis → fork id (EIP-2124 filter) → eth/69
-//   block range. Every failure but the undecodable Status and the deadline (DiscReadTimeout) is
+//   invalid message (DiscProtocolError) · network id → version → genesis → fork id (EIP-2124 filter) → block
+//   range (eth/69 and up). Every failure but the undecodable Status and the deadline (DiscReadTimeout) is
 //   DiscSubprotocolError on the wire (geth: an eth error returned from the protocol, discReasonForError).
 // Effects are named actors/actions provided with .provide() (actors/eth.ts over the protocol's read-writer):
 //   actors  reader (invoked for the peer's life: the first message → `status.message`; later ones go through the
@@ -63,6 +64,8 @@ export type EthErrorCode =
   | 'BLOCK_BROADCASTS'
   | 'TOO_MANY_TXS'
   | 'ANNOUNCEMENT_LENGTHS'
+  | 'PARTIAL_RECEIPTS'
+  | 'UNSUPPORTED_REQUEST'
 
 const ETH_ERROR_TEXT: Record<EthErrorCode, string> = {
   NO_STATUS_MSG: 'no status message',
@@ -86,6 +89,8 @@ const ETH_ERROR_TEXT: Record<EthErrorCode, string> = {
   BLOCK_BROADCASTS: 'block broadcasts disallowed',
   TOO_MANY_TXS: 'too many transactions',
   ANNOUNCEMENT_LENGTHS: 'NewPooledTransactionHashes: invalid len of fields in',
+  PARTIAL_RECEIPTS: 'invalid partial receipts',
+  UNSUPPORTED_REQUEST: 'request not in the negotiated version',
 }
 
 /** geth wraps its tracker's errors with the response's name in front: "BlockHeaders: no matching request". */
@@ -178,7 +183,7 @@ export function checkStatus(
     }
   const fork = forkFilter(remote.forkId)
   if (fork !== null) return { error: new EthError('FORKID_REJECTED', fork.message) }
-  if (version === 69) {
+  if (version >= 69) {
     const r = remote as EthStatus69
     const range = blockRangeError(r.earliest, r.latest, r.latestHash)
     if (range !== null) return { error: new EthError('INVALID_BLOCK_RANGE', range) }

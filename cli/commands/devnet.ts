@@ -1,5 +1,5 @@
 // `devp2p-actors devnet`: the main job today — a local devnet of N nodes on 127.0.0.1 (in-memory node DBs,
-// discovery v4 bootstrapped from node 0, the built-in devp2p-actors/1 protocol and eth/69 + eth/68 over a devnet
+// discovery v4 bootstrapped from node 0, the built-in devp2p-actors/1 protocol and eth/72 to eth/68 over a devnet
 // chain: DEVNET_CHAIN), with progress output: every peer event as it happens and a status table (peers, eth
 // peers, connections, discovery table size, transactions in the pool, supervisor state) at a fixed interval.
 // Each node has an in-memory pool (actors/memory-tx-pool.ts) behind geth's transaction fetcher; with --txs the
@@ -53,7 +53,7 @@ export const DEVNET_CHAIN = staticEthChain({
 })
 
 /**
- * A devnet node's eth side: eth/69 + eth/68 over DEVNET_CHAIN (network id overridable) whose reader serves the
+ * A devnet node's eth side: eth/72 to eth/68 over DEVNET_CHAIN (network id overridable) whose reader serves the
  * node's MemoryTxPool, the pool behind the transaction fetcher and, as geth's handler does with its pool's
  * NewTxsEvent, every transaction new to it broadcast to the peers (ours and theirs alike).
  */

@@ -1,5 +1,5 @@
-// `devp2p-actors node`: run a p2p node (actors/server.ts createServer) with geth's flag names, offering eth/69
-// and eth/68 (actors/eth.ts) over the chain --eth names, and the built-in `devp2p-actors/1` protocol
+// `devp2p-actors node`: run a p2p node (actors/server.ts createServer) with geth's flag names, offering eth/72
+// to eth/68 (actors/eth.ts) over the chain --eth names, and the built-in `devp2p-actors/1` protocol
 // (actors/builtin-protocol.ts). Ctrl-C / SIGTERM stop it cleanly (DiscQuitting to every peer, sockets and DB
 // closed, exit 0).
 //
@@ -298,7 +298,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   if (!opts.json) out('stopped')
 }
 
-/** "eth/69, eth/68 on mainnet (network id 1, genesis d4e5…, fork id fc64ec04 next 1150000)" */
+/** "eth/72, eth/71, eth/70, eth/69, eth/68 on mainnet (network id 1, genesis d4e5…, fork id fc64ec04 next 1150000)" */
 function ethLine({ eth, chain, name }: NodeEth): string {
   const versions = eth.protocols.map((p) => `eth/${p.version}`).join(', ')
   const id = localForkId(chain)
@@ -310,7 +310,7 @@ export function register(program: Command): void {
   program
     .command('node')
     .description(
-      'run a devp2p node (RLPx server, discovery v4, eth/69 + eth/68, the built-in devp2p-actors/1 protocol)',
+      'run a devp2p node (RLPx server, discovery v4, eth/72 to eth/68, the built-in devp2p-actors/1 protocol)',
     )
     .option('--port <port>', 'TCP and UDP listening port (0 = any)', String(DEFAULT_PORT))
     .option('--addr <ip>', 'listening IP (geth listens on 0.0.0.0)', '127.0.0.1')
@@ -338,7 +338,7 @@ export function register(program: Command): void {
     )
     .option(
       '--eth <chain>',
-      `eth/69 + eth/68 over: ${ETH_CHOICES.join(' | ')} (public networks at genesis, with geth's bootnodes and DNS list)`,
+      `eth/72 to eth/68 over: ${ETH_CHOICES.join(' | ')} (public networks at genesis, with geth's bootnodes and DNS list)`,
       'devnet',
     )
     .option('--networkid <id>', "eth network id (default: the chain's; devnet 1337, mainnet 1)")

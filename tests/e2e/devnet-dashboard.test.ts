@@ -90,7 +90,7 @@ describe('devnet dashboard', () => {
       }
       for (const p of running) {
         assert.match(p.name, /^devp2p-actors\/devnet-\d\/v0\.1\.0$/)
-        assert.deepEqual(p.caps, ['devp2p-actors/1', 'eth/68', 'eth/69'])
+        assert.deepEqual(p.caps, ['devp2p-actors/1', 'eth/68', 'eth/69', 'eth/70', 'eth/71', 'eth/72'])
       }
       await sse.next((m) => m.event === 'delta')
 

@@ -91,19 +91,19 @@ describe('devp2p-actors node (spawned)', () => {
       const addA = json(await a.next((l) => isJson(l) && json(l).type === 'add'))
       assert.equal(addA.peer, startedB.id)
       assert.equal(addA.local, addB.remote)
-      // both run eth/69 on the devnet chain (the default --eth)
+      // both run eth/72 on the devnet chain (the default --eth)
       const ethJoin = (l: string) => isJson(l) && json(l).event === 'eth' && json(l).type === 'join'
       assert.deepEqual(json(await a.next(ethJoin)), {
         event: 'eth',
         type: 'join',
         peer: startedB.id,
-        version: 69,
+        version: 72,
       })
       assert.deepEqual(json(await b.current.next(ethJoin)), {
         event: 'eth',
         type: 'join',
         peer: startedA.id,
-        version: 69,
+        version: 72,
       })
 
       b.current.child.kill('SIGTERM')
@@ -155,9 +155,9 @@ describe('devp2p-actors node (spawned)', () => {
       others.push(b)
       assert.match(
         await b.next((l) => l.startsWith('eth ')),
-        /^eth {11}eth\/69, eth\/68 on mainnet \(network id 1, genesis d4e56740…, fork id fc64ec04 next 1150000\)$/,
+        /^eth {11}eth\/72, eth\/71, eth\/70, eth\/69, eth\/68 on mainnet \(network id 1, genesis d4e56740…, fork id fc64ec04 next 1150000\)$/,
       )
-      assert.equal(await b.next((l) => l.startsWith('eth peer')), `eth peer      ${started.id} eth/69`)
+      assert.equal(await b.next((l) => l.startsWith('eth peer')), `eth peer      ${started.id} eth/72`)
       const joinA = json(await a.next((l) => isJson(l) && json(l).event === 'eth'))
       assert.equal(joinA.type, 'join')
 
@@ -168,7 +168,7 @@ describe('devp2p-actors node (spawned)', () => {
       others.push(c)
       assert.match(
         await c.next((l) => l.startsWith('eth refused')),
-        new RegExp(`^eth refused   ${started.id} eth/69 network ID mismatch: 1 \\(!= 11155111\\)$`),
+        new RegExp(`^eth refused   ${started.id} eth/72 network ID mismatch: 1 \\(!= 11155111\\)$`),
       )
       assert.match(await c.next((l) => l.startsWith('peer dropped')), /subprotocol error$/)
       const failedA = json(await a.next((l) => isJson(l) && json(l).type === 'handshakeFailed'))

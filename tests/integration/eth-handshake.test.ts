@@ -1,6 +1,7 @@
-// The eth Status handshake between two of our servers on 127.0.0.1 (actors/eth.ts over createServer): eth/69
-// is negotiated when both speak it, eth/68 when one side has only that; both peers join the eth peer set with the
-// other's Status; requests are answered; transactions are broadcast whole to ⌈√n⌉ peers and announced to the rest,
+// The eth Status handshake between two of our servers on 127.0.0.1 (actors/eth.ts over createServer): eth/72
+// is negotiated when both speak it, a lower version when one side has only that (eth/68 down to it); both peers
+// join the eth peer set with the other's Status; requests are answered in each version's layout (eth/70's partial
+// receipts joined across replies, eth/71's block access lists, eth/72's cells); transactions are broadcast whole to ⌈√n⌉ peers and announced to the rest,
 // and with a txPool the announced ones are fetched by geth's transaction fetcher; block ranges are announced; a
 // genesis mismatch drops the peer on both sides with DiscSubprotocolError (geth's reason for a failed eth
 // handshake) and nobody joins. No handle is left.
@@ -10,10 +11,10 @@ import { Registry } from 'prom-client'
 import { firstValueFrom } from 'rxjs'
 import { filter } from 'rxjs/operators'
 import { createEthProtocols, type EthPeer } from '../../actors/eth.ts'
-import { bytesToHex } from '../../codecs/bytes.ts'
+import { bytesToHex, equalBytes } from '../../codecs/bytes.ts'
 import { transactionInfo } from '../../codecs/eth.ts'
 import { DiscReason } from '../../codecs/p2p.ts'
-import { rlpEncode } from '../../codecs/rlp.ts'
+import { rlpEncode, rlpEncodeRawList } from '../../codecs/rlp.ts'
 import { mainnetAtPrague, PRAGUE_HEAD, syntheticChain } from '../fixtures/eth-chain.ts'
 import { assertNoLeaks, resourceCounts } from '../helpers/peers.ts'
 import { makeEthNode, waitUntil } from './server-helpers.ts'
@@ -36,7 +37,7 @@ describe('eth handshake between two of our nodes', () => {
     await assertNoLeaks(baseline)
   })
 
-  it('negotiates eth/69 and both peers join with the remote Status', async () => {
+  it('negotiates eth/72 and both peers join with the remote Status', async () => {
     const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
     const b = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
@@ -46,8 +47,8 @@ describe('eth handshake between two of our nodes', () => {
       )
       b.node.srv.addPeer(a.node.enode())
       const [ja, jb] = await joined
-      assert.equal(ja.peer.version, 69)
-      assert.equal(jb.peer.version, 69)
+      assert.equal(ja.peer.version, 72)
+      assert.equal(jb.peer.version, 72)
       assert.equal(ja.peer.idHex, b.node.id())
       const st = jb.peer.status as { latest: bigint; latestHash: Uint8Array; networkId: bigint }
       assert.equal(st.networkId, 1n)
@@ -69,45 +70,100 @@ describe('eth handshake between two of our nodes', () => {
     assert.equal(a.eth.peers().length, 0)
   })
 
-  it('answers header, body and receipt requests from the chain (eth/69)', async () => {
-    const { blocks, reader } = syntheticChain(300)
+  for (const version of [72, 70, 69] as const)
+    it(`answers header, body and receipt requests from the chain (eth/${version})`, async () => {
+      const { blocks, reader } = syntheticChain(300)
+      const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
+      const b = makeEthNode(createEthProtocols({ chain: mainnetAtPrague(), versions: [version] }))
+      await Promise.all([a.node.srv.start(), b.node.srv.start()])
+      try {
+        const peer = await dialAndJoin(a, b)
+        assert.equal(peer.version, version)
+        const headers = await peer.getBlockHeaders({
+          origin: { number: 100n },
+          amount: 5n,
+          skip: 0n,
+          reverse: false,
+        })
+        assert.deepEqual(
+          headers,
+          blocks.slice(100, 105).map((x) => x.header),
+        )
+        const back = await peer.getBlockHeaders({
+          origin: { hash: blocks[50]!.hash },
+          amount: 3n,
+          skip: 9n,
+          reverse: true,
+        })
+        assert.deepEqual(back, [blocks[50]!.header, blocks[40]!.header, blocks[30]!.header])
+        const hashes = [blocks[7]!.hash, new Uint8Array(32).fill(5), blocks[8]!.hash]
+        assert.deepEqual(await peer.getBlockBodies(hashes), [blocks[7]!.body, blocks[8]!.body])
+        // from eth/69 on, a block the server lacks ends the receipts reply
+        assert.deepEqual(await peer.getReceipts(hashes), [blocks[7]!.receipts])
+        assert.deepEqual(await peer.getReceipts([blocks[7]!.hash, blocks[8]!.hash]), [
+          blocks[7]!.receipts,
+          blocks[8]!.receipts,
+        ])
+        assert.deepEqual(await peer.getPooledTransactions([blocks[7]!.hash]), [])
+        // and the other way: b has no chain reader, so its replies are empty
+        const ja = a.eth.peers()[0]!
+        assert.deepEqual(
+          await ja.getBlockHeaders({ origin: { number: 0n }, amount: 1n, skip: 0n, reverse: false }),
+          [],
+        )
+        assert.deepEqual(peer.blockRange(), {
+          earliest: 0n,
+          latest: PRAGUE_HEAD.number,
+          latestHash: PRAGUE_HEAD.hash,
+        })
+      } finally {
+        await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
+      }
+    })
+
+  it('eth/70: receipts too large for one reply come in parts and are joined; eth/71 block access lists; eth/72 cells', async () => {
+    // block 0: one small receipt; block 1: four receipts of 3 MiB of log data each (zeros: snappy makes them
+    // small on the wire); block 2: one small receipt. The first reply is cut after block 1's third receipt
+    const MiB = 1024 * 1024
+    const receipt = (logBytes: number) => rlpEncode([Uint8Array.of(2), 1, 21000, [new Uint8Array(logBytes)]])
+    const lists = [[receipt(8)], [1, 2, 3, 4].map(() => receipt(3 * MiB)), [receipt(8)]].map((l) =>
+      rlpEncodeRawList(l),
+    )
+    const hashOf = (i: number) => new Uint8Array(32).fill(i + 1)
+    const bal = rlpEncode([[new Uint8Array(20).fill(0xaa), []]])
+    const reads: number[] = []
+    const reader = {
+      headerByNumber: () => undefined,
+      headerByHash: () => undefined,
+      receipts: (h: Uint8Array) => {
+        reads.push(h[0]! - 1)
+        return lists[h[0]! - 1]
+      },
+      blockAccessList: (h: Uint8Array) => (h[0] === 1 ? bal : undefined),
+    }
     const a = makeEthNode(createEthProtocols({ chain: mainnetAtPrague({ reader }) }))
     const b = makeEthNode(createEthProtocols({ chain: mainnetAtPrague() }))
     await Promise.all([a.node.srv.start(), b.node.srv.start()])
     try {
       const peer = await dialAndJoin(a, b)
-      const headers = await peer.getBlockHeaders({
-        origin: { number: 100n },
-        amount: 5n,
-        skip: 0n,
-        reverse: false,
-      })
-      assert.deepEqual(
-        headers,
-        blocks.slice(100, 105).map((x) => x.header),
-      )
-      const back = await peer.getBlockHeaders({
-        origin: { hash: blocks[50]!.hash },
-        amount: 3n,
-        skip: 9n,
-        reverse: true,
-      })
-      assert.deepEqual(back, [blocks[50]!.header, blocks[40]!.header, blocks[30]!.header])
-      const hashes = [blocks[7]!.hash, new Uint8Array(32).fill(5), blocks[8]!.hash]
-      assert.deepEqual(await peer.getBlockBodies(hashes), [blocks[7]!.body, blocks[8]!.body])
-      assert.deepEqual(await peer.getReceipts(hashes), [blocks[7]!.receipts, blocks[8]!.receipts])
-      assert.deepEqual(await peer.getPooledTransactions([blocks[7]!.hash]), [])
-      // and the other way: b has no chain reader, so its replies are empty
-      const ja = a.eth.peers()[0]!
-      assert.deepEqual(
-        await ja.getBlockHeaders({ origin: { number: 0n }, amount: 1n, skip: 0n, reverse: false }),
-        [],
-      )
-      assert.deepEqual(peer.blockRange(), {
-        earliest: 0n,
-        latest: PRAGUE_HEAD.number,
-        latestHash: PRAGUE_HEAD.hash,
-      })
+      assert.equal(peer.version, 72)
+      const got = await peer.getReceipts([hashOf(0), hashOf(1), hashOf(2)], 30_000, [
+        21_000n,
+        10n ** 9n,
+        21_000n,
+      ])
+      // the follow-up brings block 1's last 3 MiB receipt, and the 2 MiB soft limit ends that reply there: the
+      // caller gets blocks 0 and 1 whole and asks again for the rest, as geth's downloader does
+      assert.equal(got.length, 2)
+      for (let i = 0; i < 2; i++) assert.ok(equalBytes(got[i]!, lists[i]!), `block ${i}'s receipts`)
+      assert.deepEqual(await peer.getReceipts([hashOf(2)]), [lists[2]])
+      // the server read block 1 twice: for the cut reply and for the follow-up from its fourth receipt on
+      assert.deepEqual(reads, [0, 1, 1, 2])
+      assert.deepEqual(await peer.getBlockAccessLists([hashOf(0), hashOf(1)]), [bal, undefined])
+      const mask = new Uint8Array(16).fill(0xff)
+      assert.deepEqual(await peer.getCells({ hashes: [hashOf(0)], mask }), { hashes: [], cells: [], mask })
+      // the peer stays
+      assert.equal(a.eth.peers().length, 1)
     } finally {
       await Promise.all([a.node.srv.stop(), b.node.srv.stop()])
     }

@@ -13,12 +13,14 @@ import {
 } from '../../actors/eth.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import {
+  decodeGetReceipts70,
   decodeHashesRequest,
   ETH_MSG,
   type EthStatus69,
   encodeGetBlockHeaders,
   encodePooledTxHashes,
   encodeRawResponse,
+  encodeReceipts70,
   encodeStatus,
   transactionInfo,
 } from '../../codecs/eth.ts'
@@ -33,10 +35,11 @@ const baseline = resourceCounts()
 const ETH = BASE_PROTOCOL_LENGTH // eth's offset: our server offers eth only
 const chain = mainnetAtPrague()
 
-/** Our server with eth, a raw peer through Hello (caps eth/69) that has read our Status; runs `body`. */
+/** Our server with eth, a raw peer through Hello (caps eth/`version`) that has read our Status; runs `body`. */
 async function scene(
   body: (x: { raw: RawPeer; seen: EthPeerSetEvent[]; status: EthStatus69 }) => Promise<void>,
   ethOpts: Partial<EthProtocolsOptions> = {},
+  version: 69 | 70 = 69,
 ): Promise<void> {
   const { node, seen } = makeEthNode(createEthProtocols({ chain, ...ethOpts }))
   await node.srv.start()
@@ -46,7 +49,7 @@ async function scene(
     raw.sendHello({
       version: 5,
       name: 'evil/v0',
-      caps: [{ name: 'eth', version: 69 }],
+      caps: [{ name: 'eth', version }],
       listenPort: 0,
       id: evil.pub,
     })
@@ -54,7 +57,7 @@ async function scene(
     raw.coder!.setSnappy(true)
     const ours = await raw.read()
     assert.equal(ours.code, ETH + ETH_MSG.status)
-    await body({ raw, seen, status: localStatus(chain, 69) as EthStatus69 })
+    await body({ raw, seen, status: localStatus(chain, version) as EthStatus69 })
     // the server runs on: the dropped peer is gone, nothing else changed
     await waitUntil(() => node.srv.peerCount() === 0, 5000, 'the peer is dropped')
   } finally {
@@ -174,5 +177,32 @@ describe('hostile input: the eth protocol', () => {
       await waitUntil(() => failure(seen) !== undefined, 5000, 'leave')
       assert.equal(failure(seen)!.message, 'invalid message code: 7')
     })
+  })
+  it('eth/70: a Receipts reply marked incomplete but empty → DiscSubprotocolError; our request fails with it', async () => {
+    await scene(
+      async ({ raw, seen, status }) => {
+        raw.send(ETH + ETH_MSG.status, encodeStatus(70, status))
+        await waitUntil(() => seen.some((e) => e.type === 'join'), 5000, 'join')
+        const join = seen.find((e) => e.type === 'join')!
+        const asked = assert.rejects(
+          join.peer.getReceipts([new Uint8Array(32).fill(1)]),
+          /invalid empty receipt response with incomplete flag/,
+        )
+        const req = await raw.read()
+        assert.equal(req.code, ETH + ETH_MSG.getReceipts)
+        const { id, firstIndex } = decodeGetReceipts70(req.payload)
+        assert.equal(firstIndex, 0n)
+        raw.send(ETH + ETH_MSG.receipts, encodeReceipts70(id, true, []))
+        assert.equal(await raw.readDisconnect(), DiscReason.SubprotocolError)
+        await asked
+        await waitUntil(() => failure(seen) !== undefined, 5000, 'leave')
+        assert.equal(
+          failure(seen)!.message,
+          'invalid partial receipts: invalid empty receipt response with incomplete flag',
+        )
+      },
+      {},
+      70,
+    )
   })
 })

@@ -135,7 +135,7 @@ describe('the node command with @ethereumjs/devp2p', () => {
       assert.match(hello.clientId, /^devp2p-actors\//)
       assert.deepEqual(
         hello.capabilities.map((c) => `${c.name}/${c.version}`),
-        [`${BUILTIN.name}/${BUILTIN.version}`, 'eth/68', 'eth/69'],
+        [`${BUILTIN.name}/${BUILTIN.version}`, 'eth/68', 'eth/69', 'eth/70', 'eth/71', 'eth/72'],
       )
       assert.equal(hello.protocolVersion, 5)
       // our node added it as an inbound peer and says so on stdout in geth's PeerEvent shape

@@ -16,7 +16,7 @@ const flags = NODE_FLAGS
 const names = (c: ReturnType<typeof nodeConfig>) => (c.protocols ?? []).map((p) => `${p.name}/${p.version}`)
 
 describe('node --eth', () => {
-  it('devnet (default): eth/69 and eth/68 over the devnet chain, then the built-in protocol; no bootnodes', () => {
+  it('devnet (default): eth/72 to eth/68 over the devnet chain, then the built-in protocol; no bootnodes', () => {
     const e = nodeEth(flags)!
     assert.equal(e.name, 'devnet')
     assert.equal(e.network, undefined)
@@ -27,7 +27,7 @@ describe('node --eth', () => {
     const tx = e.pool!.addLocal(Uint8Array.of(0xc1, 0x01))
     assert.deepEqual(e.chain.reader?.pooledTransaction?.(tx.hash), tx.rlp)
     const c = nodeConfig(flags, e)
-    assert.deepEqual(names(c), ['eth/69', 'eth/68', 'devp2p-actors/1'])
+    assert.deepEqual(names(c), ['eth/72', 'eth/71', 'eth/70', 'eth/69', 'eth/68', 'devp2p-actors/1'])
     assert.deepEqual(c.bootstrapNodes, [])
     assert.equal(c.dialCandidates, undefined)
   })

@@ -1,22 +1,37 @@
-// codecs/eth.ts: the Status message of eth/68 and eth/69 — round trips, geth's strictness, byte layout.
+// codecs/eth.ts: the Status message of eth/68 and eth/69, the requests and responses, and eth/70–72's messages —
+// round trips, geth's strictness, byte layout.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { bytesToHex, hexToBytes } from '../../../codecs/bytes.ts'
 import { DecodeError } from '../../../codecs/errors.ts'
 import {
+  BAL_UNAVAILABLE,
   blockRangeError,
+  CELL_SIZE,
   decodeBlockRange,
+  decodeCells,
   decodeGetBlockHeaders,
+  decodeGetCells,
+  decodeGetReceipts70,
   decodeHashesRequest,
+  decodePooledTxHashes,
   decodeRawResponse,
+  decodeReceipts70,
   decodeStatus,
+  ETH_MSG,
   ETH_PROTOCOL_LENGTH,
+  ETH_VERSIONS,
   type EthStatus68,
   type EthStatus69,
   encodeBlockRange,
+  encodeCells,
   encodeGetBlockHeaders,
+  encodeGetCells,
+  encodeGetReceipts70,
   encodeHashesRequest,
+  encodePooledTxHashes,
   encodeRawResponse,
+  encodeReceipts70,
   encodeStatus,
 } from '../../../codecs/eth.ts'
 import { rlpDecode, rlpEncode } from '../../../codecs/rlp.ts'
@@ -142,5 +157,69 @@ describe('eth requests and responses', () => {
     const r = { earliest: 1n, latest: 2n, latestHash: HEAD }
     assert.deepEqual(decodeBlockRange(encodeBlockRange(r)), r)
     assert.throws(() => decodeBlockRange(rlpEncode([1, 2])), DecodeError)
+  })
+})
+
+describe('eth/70–72 messages (geth v1.17.5 protocol.go)', () => {
+  const deadc0de = hexToBytes(`${'00'.repeat(28)}deadc0de`)
+  const feedbeef = hexToBytes(`${'00'.repeat(28)}feedbeef`)
+
+  it("speaks geth's versions with their lengths and codes", () => {
+    assert.deepEqual(ETH_VERSIONS, [72, 71, 70, 69, 68])
+    assert.deepEqual(ETH_PROTOCOL_LENGTH, { 68: 17, 69: 18, 70: 18, 71: 20, 72: 22 })
+    assert.deepEqual(
+      [ETH_MSG.getBlockAccessLists, ETH_MSG.blockAccessLists, ETH_MSG.getCells, ETH_MSG.cells],
+      [0x12, 0x13, 0x14, 0x15],
+    )
+  })
+
+  it('lays out GetReceipts as [id, firstBlockReceiptIndex, [hash…]] and Receipts as [id, incomplete, [list…]]', () => {
+    // geth's GetReceipts test packet (request id 1111, deadc0de and feedbeef) with firstBlockReceiptIndex 2
+    const get = encodeGetReceipts70(1111n, 2n, [deadc0de, feedbeef])
+    assert.equal(bytesToHex(get), `f84882045702f842a0${bytesToHex(deadc0de)}a0${bytesToHex(feedbeef)}`)
+    assert.deepEqual(decodeGetReceipts70(get), { id: 1111n, firstIndex: 2n, hashes: [deadc0de, feedbeef] })
+    assert.equal(bytesToHex(encodeReceipts70(1111n, true, [rlpEncode([])])), 'c682045701c1c0')
+    assert.equal(bytesToHex(encodeReceipts70(1111n, false, [])), 'c582045780c0')
+    const list = rlpEncode([[Uint8Array.of(2), 1, 21000, []]])
+    assert.deepEqual(decodeReceipts70(encodeReceipts70(7n, true, [list])), {
+      id: 7n,
+      incomplete: true,
+      items: [list],
+    })
+    // a boolean is 0x80 or 0x01 (geth's decoder): 2 and a non-canonical 0x00 are errors, so is a missing field
+    assert.throws(() => decodeReceipts70(hexToBytes('c582045702c0')), /invalid boolean value 2/)
+    assert.throws(() => decodeReceipts70(hexToBytes('c582045700c0')), DecodeError)
+    assert.throws(() => decodeReceipts70(hexToBytes('c3820457')), DecodeError)
+    assert.throws(() => decodeGetReceipts70(rlpEncode([1, [deadc0de]])), DecodeError)
+  })
+
+  it('eth/71: a BlockAccessLists item the server lacks is the RLP empty string', () => {
+    assert.equal(bytesToHex(BAL_UNAVAILABLE), '80')
+  })
+
+  it('eth/72: announcements end with the 16-byte custody mask; cells are 2048 bytes each', () => {
+    const a = { types: Uint8Array.of(0, 3), sizes: [100, 131_000], hashes: [deadc0de, feedbeef] }
+    assert.deepEqual(decodePooledTxHashes(encodePooledTxHashes(a, 71), 71), a)
+    const mask = new Uint8Array(16).fill(0x81)
+    const with72 = encodePooledTxHashes({ ...a, mask }, 72)
+    assert.deepEqual(decodePooledTxHashes(with72, 72), { ...a, mask })
+    // no mask given: all zero
+    assert.deepEqual(decodePooledTxHashes(encodePooledTxHashes(a, 72), 72).mask, new Uint8Array(16))
+    assert.throws(() => decodePooledTxHashes(with72, 71), DecodeError)
+    assert.throws(() => decodePooledTxHashes(encodePooledTxHashes(a, 71), 72), DecodeError)
+    assert.throws(() => encodePooledTxHashes({ ...a, mask: new Uint8Array(15) }, 72), RangeError)
+
+    const get = encodeGetCells(3n, { hashes: [deadc0de], mask })
+    assert.equal(bytesToHex(get), `f503f3e1a0${bytesToHex(deadc0de)}90${'81'.repeat(16)}`)
+    assert.deepEqual(decodeGetCells(get), { id: 3n, query: { hashes: [deadc0de], mask } })
+    const cell = new Uint8Array(CELL_SIZE).fill(7)
+    const r = { hashes: [deadc0de, feedbeef], cells: [[cell], [cell, cell]], mask }
+    assert.deepEqual(decodeCells(encodeCells(9n, r)), { id: 9n, response: r })
+    assert.throws(() => encodeCells(9n, { ...r, cells: [[new Uint8Array(2047)]] }), RangeError)
+    assert.throws(
+      () => decodeCells(rlpEncode([9, [[deadc0de], [[new Uint8Array(2047)]], mask]])),
+      /Cells.cells\[0\]\[0\]/,
+    )
+    assert.throws(() => decodeGetCells(rlpEncode([3, [[deadc0de], new Uint8Array(17)]])), DecodeError)
   })
 })
