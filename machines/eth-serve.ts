@@ -18,7 +18,7 @@
 //   EthChainReader                        the chain as the server reads it (raw RLP in, raw RLP out)
 //   serveHeaders(reader, query) / serveBodies(reader, hashes) / serveReceipts(reader, hashes, version) /
 //   servePooledTransactions(reader, hashes) / serveBlockAccessLists(reader, hashes) → raw RLP items for the response
-//   servePartialReceipts(reader, hashes, firstIndex, version) → { items, incomplete } (eth/70)
+//   servePartialReceipts(reader, hashes, firstIndex, version, maxPacketSize?) → { items, incomplete } (eth/70)
 import { BAL_UNAVAILABLE, ETH_SERVE, type EthVersion, type HeadersQuery } from '../codecs/eth.ts'
 import { rlpDecodeRawList, rlpEncodeRawList } from '../codecs/rlp.ts'
 
@@ -124,12 +124,14 @@ export function serveReceipts(
  * geth serviceGetReceiptsQuery70: like eth/69's, but the first block's receipts start at `firstIndex`, and a block
  * whose receipts would take the reply past maxPacketSize (10 MiB) is cut after the last one that fits, which ends
  * the reply with `incomplete`. A block none of whose receipts fit is left out (the reply ends complete before it).
+ * `maxPacketSize` is geth's constant; tests pass a smaller one to cut blocks often.
  */
 export function servePartialReceipts(
   reader: EthChainReader,
   hashes: readonly Uint8Array[],
   firstIndex: bigint,
   version: EthVersion,
+  maxPacketSize: number = ETH_SERVE.maxPacketSize,
 ): { items: Uint8Array[]; incomplete: boolean } {
   const items: Uint8Array[] = []
   const r = reader.receipts
@@ -141,7 +143,7 @@ export function servePartialReceipts(
     if (list === undefined) break
     const receipts = rlpDecodeRawList(list)
     const first = i === 0 ? firstIndex : 0n
-    const limit = ETH_SERVE.maxPacketSize - bytes
+    const limit = maxPacketSize - bytes
     // geth counts the receipts it re-encodes, not the list's own header
     let size = 0
     let from = receipts.length
