@@ -24,10 +24,11 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 /** ENR requests a crawl keeps in flight at once. */
 export const CRAWL_ENR_CONCURRENCY = 16
 /**
- * ENR requests per node while the crawl runs: one lost datagram (or a busy node answering after the reply
- * deadline) should not leave a node without its record; a node that never answers (no EIP-868) costs this many.
+ * ENR requests per node while the crawl runs: lost datagrams (or a busy node answering after the reply deadline)
+ * should not leave a node without its record — three tries a second apart were all lost once on a machine with
+ * four busy processes on two cores; a node that never answers (no EIP-868) costs this many.
  */
-export const CRAWL_ENR_ATTEMPTS = 3
+export const CRAWL_ENR_ATTEMPTS = 5
 /** How long a crawl waits before asking a node again: a busy node or network is given time, not three quick tries. */
 export const CRAWL_ENR_RETRY_MS = 1_000
 /** How often a crawl reports progress on stderr. */
