@@ -39,6 +39,7 @@ import {
   asBytes,
   asFixedBytes,
   asList,
+  type RlpItem,
   rlpDecode,
   rlpDecodeRawList,
   rlpEncode,
@@ -241,11 +242,30 @@ function exactly(l: unknown[], n: number, what: string): void {
   if (l.length > n) throw new DecodeError('BAD_MESSAGE', `${what}: input list has too many elements`)
 }
 
+/** The hashes of a request or announcement as RLP items (each 32 bytes), and back (copies). */
+const hashItems = (hashes: readonly Uint8Array[]) => hashes.map((h, i) => hash32(h, `hash ${i}`))
+const hashList = (item: RlpItem | undefined, what: string): Uint8Array[] =>
+  asList(item, what).map((h, i) => asFixedBytes(h, 32, `${what}[${i}]`).slice())
+
+/**
+ * geth's `[RequestId, embedded struct]` packets: the request id and the struct's `n` fields, exactly (`what`.`part`
+ * names the struct in errors).
+ */
+function withRequestId(
+  payload: Uint8Array,
+  what: string,
+  part: string,
+  n: number,
+): { id: bigint; fields: RlpItem[] } {
+  const l = asList(rlpDecode(payload), what, 2)
+  exactly(l, 2, what)
+  const fields = asList(l[1], `${what}.${part}`, n)
+  exactly(fields, n, `${what}.${part}`)
+  return { id: asBigUint(l[0], 'request id', 8), fields }
+}
+
 export function decodeGetBlockHeaders(payload: Uint8Array): { id: bigint; query: HeadersQuery } {
-  const l = asList(rlpDecode(payload), 'GetBlockHeaders', 2)
-  exactly(l, 2, 'GetBlockHeaders')
-  const q = asList(l[1], 'GetBlockHeaders.query', 4)
-  exactly(q, 4, 'GetBlockHeaders.query')
+  const { id, fields: q } = withRequestId(payload, 'GetBlockHeaders', 'query', 4)
   const o = asBytes(q[0], 'origin')
   let origin: HashOrNumber
   if (o.length === 32) origin = { hash: o.slice() }
@@ -254,7 +274,7 @@ export function decodeGetBlockHeaders(payload: Uint8Array): { id: bigint; query:
   const r = asBigUint(q[3], 'reverse', 1)
   if (r > 1n) throw new DecodeError('BAD_MESSAGE', `reverse: invalid boolean value ${r}`)
   return {
-    id: asBigUint(l[0], 'request id', 8),
+    id,
     query: {
       origin,
       amount: asBigUint(q[1], 'amount', 8),
@@ -265,7 +285,7 @@ export function decodeGetBlockHeaders(payload: Uint8Array): { id: bigint; query:
 }
 
 export function encodeHashesRequest(id: bigint, hashes: readonly Uint8Array[]): Uint8Array {
-  return rlpEncode([u64(id, 'request id'), hashes.map((h, i) => hash32(h, `hash ${i}`))])
+  return rlpEncode([u64(id, 'request id'), hashItems(hashes)])
 }
 
 export function decodeHashesRequest(
@@ -276,7 +296,7 @@ export function decodeHashesRequest(
   exactly(l, 2, what)
   return {
     id: asBigUint(l[0], 'request id', 8),
-    hashes: asList(l[1], `${what}.hashes`).map((h, i) => asFixedBytes(h, 32, `${what}.hashes[${i}]`).slice()),
+    hashes: hashList(l[1], `${what}.hashes`),
   }
 }
 
@@ -298,8 +318,8 @@ export function decodeRawResponse(
 }
 
 /** An RLP bool as geth's decoder takes it: 0x80 false, 0x01 true, anything else an error. */
-function asBool(item: unknown, what: string): boolean {
-  const b = asBigUint(item as Parameters<typeof asBigUint>[0], what, 1)
+function asBool(item: RlpItem | undefined, what: string): boolean {
+  const b = asBigUint(item, what, 1)
   if (b > 1n) throw new DecodeError('BAD_MESSAGE', `${what}: invalid boolean value ${b}`)
   return b === 1n
 }
@@ -312,11 +332,7 @@ export function encodeGetReceipts70(
   firstIndex: bigint,
   hashes: readonly Uint8Array[],
 ): Uint8Array {
-  return rlpEncode([
-    u64(id, 'request id'),
-    u64(firstIndex, 'firstBlockReceiptIndex'),
-    hashes.map((h, i) => hash32(h, `hash ${i}`)),
-  ])
+  return rlpEncode([u64(id, 'request id'), u64(firstIndex, 'firstBlockReceiptIndex'), hashItems(hashes)])
 }
 
 export function decodeGetReceipts70(payload: Uint8Array): {
@@ -329,9 +345,7 @@ export function decodeGetReceipts70(payload: Uint8Array): {
   return {
     id: asBigUint(l[0], 'request id', 8),
     firstIndex: asBigUint(l[1], 'firstBlockReceiptIndex', 8),
-    hashes: asList(l[2], 'GetReceipts.hashes').map((h, i) =>
-      asFixedBytes(h, 32, `GetReceipts.hashes[${i}]`).slice(),
-    ),
+    hashes: hashList(l[2], 'GetReceipts.hashes'),
   }
 }
 
@@ -374,11 +388,6 @@ function mask16(m: Uint8Array): Uint8Array {
   return m
 }
 
-const hashList = (item: unknown, what: string): Uint8Array[] =>
-  asList(item as Parameters<typeof asList>[0], what).map((h, i) =>
-    asFixedBytes(h, 32, `${what}[${i}]`).slice(),
-  )
-
 /** eth/72 GetCells: the cells in `mask`'s columns of the blob transactions `hashes`. */
 export interface CellsQuery {
   hashes: Uint8Array[]
@@ -386,16 +395,13 @@ export interface CellsQuery {
 }
 
 export function encodeGetCells(id: bigint, q: CellsQuery): Uint8Array {
-  return rlpEncode([u64(id, 'request id'), [q.hashes.map((h, i) => hash32(h, `hash ${i}`)), mask16(q.mask)]])
+  return rlpEncode([u64(id, 'request id'), [hashItems(q.hashes), mask16(q.mask)]])
 }
 
 export function decodeGetCells(payload: Uint8Array): { id: bigint; query: CellsQuery } {
-  const l = asList(rlpDecode(payload), 'GetCells', 2)
-  exactly(l, 2, 'GetCells')
-  const q = asList(l[1], 'GetCells.query', 2)
-  exactly(q, 2, 'GetCells.query')
+  const { id, fields: q } = withRequestId(payload, 'GetCells', 'query', 2)
   return {
-    id: asBigUint(l[0], 'request id', 8),
+    id,
     query: {
       hashes: hashList(q[0], 'GetCells.hashes'),
       mask: asFixedBytes(q[1], CUSTODY_MASK_SIZE, 'mask').slice(),
@@ -417,19 +423,13 @@ export function encodeCells(id: bigint, r: CellsResponse): Uint8Array {
       return c
     }),
   )
-  return rlpEncode([
-    u64(id, 'request id'),
-    [r.hashes.map((h, i) => hash32(h, `hash ${i}`)), cells, mask16(r.mask)],
-  ])
+  return rlpEncode([u64(id, 'request id'), [hashItems(r.hashes), cells, mask16(r.mask)]])
 }
 
 export function decodeCells(payload: Uint8Array): { id: bigint; response: CellsResponse } {
-  const l = asList(rlpDecode(payload), 'Cells', 2)
-  exactly(l, 2, 'Cells')
-  const r = asList(l[1], 'Cells.response', 3)
-  exactly(r, 3, 'Cells.response')
+  const { id, fields: r } = withRequestId(payload, 'Cells', 'response', 3)
   return {
-    id: asBigUint(l[0], 'request id', 8),
+    id,
     response: {
       hashes: hashList(r[0], 'Cells.hashes'),
       cells: asList(r[1], 'Cells.cells').map((list, i) =>
@@ -512,7 +512,7 @@ export interface PooledTxHashes {
 
 /** The announcement as `version` lays it out: eth/72 carries the mask (all zero when `a` has none). */
 export function encodePooledTxHashes(a: PooledTxHashes, version: EthVersion = 68): Uint8Array {
-  const lists = [a.types, a.sizes.map((n) => uintToBytes(n)), a.hashes.map((h, i) => hash32(h, `hash ${i}`))]
+  const lists = [a.types, a.sizes.map((n) => uintToBytes(n)), hashItems(a.hashes)]
   if (version >= 72) lists.push(a.mask ? mask16(a.mask) : new Uint8Array(CUSTODY_MASK_SIZE))
   return rlpEncode(lists)
 }

@@ -5,8 +5,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { NEVER } from 'rxjs'
-import { EthPeerHandler } from '../../../actors/eth-handler.ts'
 import {
   CELL_SIZE,
   decodeCells,
@@ -27,16 +25,8 @@ import {
   encodeReceipts70,
 } from '../../../codecs/eth.ts'
 import { rlpDecodeRawList, rlpEncode, rlpEncodeRawList } from '../../../codecs/rlp.ts'
-import { EthError } from '../../../machines/eth-peer.machine.ts'
 import { type EthChainReader, servePartialReceipts } from '../../../machines/eth-serve.ts'
-import { type Msg, MsgChannel } from '../../../machines/protocol.ts'
-
-const msg = (code: number, payload: Uint8Array): Msg => ({
-  code,
-  size: payload.length,
-  payload,
-  receivedAt: 0,
-})
+import { errorOf, fakeHandler, msg } from '../../helpers/eth-handler.ts'
 
 /** A receipt [type, status, cumulative gas, logs] with `logBytes` bytes of log data. */
 const receipt = (i: number, logBytes = 4) =>
@@ -51,26 +41,7 @@ const reader: EthChainReader = {
   blockAccessList: (h) => (h[0] === 1 ? rlpEncode([[new Uint8Array(20).fill(9), []]]) : undefined),
 }
 
-function setup(version: EthVersion) {
-  const sent: { code: number; payload: Uint8Array }[] = []
-  const h = new EthPeerHandler({
-    version,
-    rw: {
-      messages$: NEVER,
-      send: async (code, payload) => {
-        sent.push({ code, payload })
-      },
-    },
-    app: new MsgChannel(),
-    chain: reader,
-  })
-  return { h, sent }
-}
-
-const errorOf = (e: unknown) => {
-  assert.ok(e instanceof EthError, `expected an EthError, got ${String(e)}`)
-  return e
-}
+const setup = (version: EthVersion) => fakeHandler(version, reader)
 
 /** Start a receipts request on `h` and return its promise and the id it went out with. */
 function askReceipts(s: ReturnType<typeof setup>, hashes: Uint8Array[], gasUsed?: bigint[]) {

@@ -2,8 +2,7 @@
 // request timeouts, message checks — over a fake read-writer.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { NEVER } from 'rxjs'
-import { ETH_TRACKER_TIMEOUT_MS, EthPeerHandler } from '../../../actors/eth-handler.ts'
+import { ETH_TRACKER_TIMEOUT_MS } from '../../../actors/eth-handler.ts'
 import {
   decodeGetBlockHeaders,
   decodeRawResponse,
@@ -16,41 +15,13 @@ import {
 } from '../../../codecs/eth.ts'
 import { DiscReason } from '../../../codecs/p2p.ts'
 import { rlpEncode } from '../../../codecs/rlp.ts'
-import { EthError } from '../../../machines/eth-peer.machine.ts'
-import { type Msg, MsgChannel, protocolDiscReason } from '../../../machines/protocol.ts'
+import { protocolDiscReason } from '../../../machines/protocol.ts'
 import { syntheticChain } from '../../fixtures/eth-chain.ts'
+import { errorOf, fakeHandler, msg } from '../../helpers/eth-handler.ts'
 
 const { blocks, reader } = syntheticChain(20)
-const msg = (code: number, payload: Uint8Array): Msg => ({
-  code,
-  size: payload.length,
-  payload,
-  receivedAt: 0,
-})
-
-function setup(version: 68 | 69 = 68, withChain = true) {
-  const sent: { code: number; payload: Uint8Array }[] = []
-  let clock = 1_000
-  const app = new MsgChannel()
-  const h = new EthPeerHandler({
-    version,
-    rw: {
-      messages$: NEVER,
-      send: async (code, payload) => {
-        sent.push({ code, payload })
-      },
-    },
-    app,
-    ...(withChain && { chain: reader }),
-    now: () => clock,
-  })
-  return { h, sent, app, advance: (ms: number) => (clock += ms) }
-}
-
-const errorOf = (e: unknown) => {
-  assert.ok(e instanceof EthError, `expected an EthError, got ${String(e)}`)
-  return e
-}
+const setup = (version: 68 | 69 = 68, withChain = true) =>
+  fakeHandler(version, withChain ? reader : undefined)
 
 describe('eth peer handler', () => {
   it('answers requests from the chain with the request id, empty without a chain', () => {
