@@ -15,11 +15,12 @@ import * as enode from './commands/enode.ts'
 import * as enr from './commands/enr.ts'
 import * as key from './commands/key.ts'
 import * as node from './commands/node.ts'
+import * as rlpx from './commands/rlpx.ts'
 
 export const PROGRAM_NAME = 'devp2p-actors'
 
 /** Each command module registers its subcommands on the program. */
-const COMMANDS: { register(program: Command): void }[] = [key, enr, enode, discv4, dns, node, devnet]
+const COMMANDS: { register(program: Command): void }[] = [key, enr, enode, discv4, dns, rlpx, node, devnet]
 
 export function buildProgram(): Command {
   const program = new Command(PROGRAM_NAME)
