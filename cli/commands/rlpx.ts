@@ -36,17 +36,23 @@ import { hex, out, printRows, toJson } from './util.ts'
 /** Default bound of one `rlpx ping`. */
 export const DEFAULT_RLPX_PING_TIMEOUT_MS = 10_000
 
-/** Dial `url`, complete the ECIES handshake and return the Hello the node sent first. */
-export async function rlpxPing(
-  url: string,
-  timeoutMs: number = DEFAULT_RLPX_PING_TIMEOUT_MS,
-): Promise<Hello> {
+/** Parse `url` and open a TCP connection to it within `timeoutMs`; the deadline goes on bounding what follows. */
+async function dial(url: string, timeoutMs: number) {
   const n = parseNode(url.trim())
   if (n.ip === undefined || !n.tcp) throw new Error('node has no TCP endpoint')
   const deadline = AbortSignal.timeout(timeoutMs)
   const socket = await tcpConnect(n.ip, n.tcp, deadline).catch((e: unknown) => {
     throw deadline.aborted ? new Error(`no connection to ${n.ip}:${n.tcp} within ${timeoutMs} ms`) : e
   })
+  return { n: n as typeof n & { ip: string; tcp: number }, socket, deadline }
+}
+
+/** Dial `url`, complete the ECIES handshake and return the Hello the node sent first. */
+export async function rlpxPing(
+  url: string,
+  timeoutMs: number = DEFAULT_RLPX_PING_TIMEOUT_MS,
+): Promise<Hello> {
+  const { n, socket, deadline } = await dial(url, timeoutMs)
   const conn = new RlpxConnection(socket, {
     privateKey: generatePrivateKey(),
     remotePubkey: n.pubkey,
@@ -107,14 +113,9 @@ export async function rlpxStatus(
   opts: { eth: string; networkid?: string },
   timeoutMs: number = DEFAULT_RLPX_PING_TIMEOUT_MS,
 ): Promise<RemoteEthStatus> {
-  const n = parseNode(url.trim())
-  if (n.ip === undefined || !n.tcp) throw new Error('node has no TCP endpoint')
   const e = nodeEth({ eth: opts.eth, ...(opts.networkid !== undefined && { networkid: opts.networkid }) })
   if (e === undefined) throw new Error('--eth none: no eth Status to ask for')
-  const deadline = AbortSignal.timeout(timeoutMs)
-  const socket = await tcpConnect(n.ip, n.tcp, deadline).catch((err: unknown) => {
-    throw deadline.aborted ? new Error(`no connection to ${n.ip}:${n.tcp} within ${timeoutMs} ms`) : err
-  })
+  const { n, socket } = await dial(url, timeoutMs)
   const supervisor = createCheckpointSupervisor((cp) =>
     cp.type === 'checkpoint.addPeer' && cp.matched === 0 ? DiscReason.UselessPeer : null,
   )
