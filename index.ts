@@ -27,6 +27,7 @@ export {
 export * from './actors/metrics-http.ts'
 export * from './actors/nat.ts'
 export * from './actors/peer.ts'
+export * from './actors/peer-dropper.ts'
 export * from './actors/rlpx-connection.ts'
 export {
   createServer,
@@ -74,6 +75,7 @@ export * from './machines/inbound-peers.ts'
 export * from './machines/lookup.machine.ts'
 export * from './machines/peer.machine.ts'
 export * from './machines/peer-actors.ts'
+export * from './machines/peer-dropper.ts'
 export * from './machines/protocol.ts'
 export * from './machines/server.machine.ts'
 export * from './machines/tx-fetcher.ts'

@@ -43,7 +43,8 @@ import {
 } from '../../actors/eth.ts'
 import type { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
 import { DEFAULT_METRICS_PORT, type MetricsServer, startMetricsServer } from '../../actors/metrics-http.ts'
-import { createServer, type ServerConfig } from '../../actors/server.ts'
+import { startPeerDropper } from '../../actors/peer-dropper.ts'
+import { createServer, type ServerConfig, serverDefaults } from '../../actors/server.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { NETWORK_NAMES, NETWORKS, type NetworkName, type NetworkParams } from '../../codecs/chains.ts'
 import { formatEnode } from '../../codecs/enode.ts'
@@ -282,6 +283,18 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   }
   for (const line of held) out(line)
   held = undefined
+  // geth's eth backend runs its peer dropper: a random peer goes every 3–7 minutes while the pools are full, once
+  // the node is synced (a public network's node here never is: it does not sync)
+  const dropper =
+    eth &&
+    startPeerDropper(srv, {
+      maxPeers: config.maxPeers ?? serverDefaults.maxPeers,
+      ...(config.dialRatio !== undefined && { dialRatio: config.dialRatio }),
+      ...(config.noDial !== undefined && { noDial: config.noDial }),
+      syncing: () => eth.pool === undefined,
+      ...(registry && { metrics: registry }),
+      ...(config.logger && { logger: config.logger }),
+    })
   const status = setInterval(() => {
     if (opts.json) return
     const txpool = eth?.pool ? `, txpool ${eth.pool.size}` : ''
@@ -292,6 +305,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   }, STATUS_INTERVAL_MS)
   await signal.signalled
   clearInterval(status)
+  dropper?.stop()
   await srv.stop()
   await metricsServer?.close()
   clockCheck?.close()

@@ -202,6 +202,8 @@ describe('devp2p-actors node (spawned)', () => {
       const text = await res.text()
       assert.match(text, /^p2p_peers 0$/m)
       assert.match(text, /^eth_fetcher_transaction_announces_in 0$/m)
+      // geth's peer dropper runs beside the eth side
+      assert.match(text, /^eth_dropper_skipped 0$/m)
       assert.equal((await fetch(url.replace('/debug/metrics/prometheus', '/'))).status, 404)
       n.child.kill('SIGTERM')
       assert.equal(await n.exit, 0)
