@@ -22,8 +22,13 @@ export interface Discv4Config {
   tcpPort?: number
   /** node DB (not closed by stop); default: an in-memory DB owned by the service */
   db?: NodeDb
-  /** fallback nodes (enode:// or enr: text, or Node) */
+  /**
+   * fallback nodes (enode:// or enr: text, or Node). A node given by DNS name (enode://…@boot.example.org:30303) is
+   * resolved once at start, within 5 s, as geth v1.17.5 does; a name that does not resolve fails the start
+   */
   bootnodes?: Array<Node | string>
+  /** the DNS resolver for bootnode names (default node:dns lookup, all addresses) */
+  lookupHost?: (host: string) => Promise<readonly { address: string; family: number }[]>
   /** only accept relayed nodes inside these networks (geth netrestrict; actors/discovery/netutil Netlist fits) */
   netRestrict?: { contains(ip: string | Uint8Array | undefined): boolean } | null
   /** extra ENR entries as raw RLP values (e.g. the `eth` fork id entry) */

@@ -15,6 +15,7 @@
 // refresh on a higher seq, handleRevalidationResponse). Every timer is unref'd and cleared by stop().
 
 import { randomBytes } from 'node:crypto'
+import { lookup } from 'node:dns/promises'
 import type { Subscription } from 'rxjs'
 import { Observable } from 'rxjs'
 import { createActor } from 'xstate'
@@ -95,7 +96,7 @@ class Discv4Service implements Discv4 {
   private ownDb = false
   private started = false
   private starting: Promise<void> | undefined
-  private readonly bootnodes: Node[]
+  private bootnodes: Node[]
   private closed = false
   private sub: Subscription | undefined
   private unsubTable: (() => void) | undefined
@@ -148,6 +149,7 @@ class Discv4Service implements Discv4 {
 
   private async doStart(): Promise<void> {
     const cfg = this.cfg
+    this.bootnodes = await Promise.all(this.bootnodes.map((n) => resolveBootnode(n, cfg.lookupHost)))
     this.nodeDb = cfg.db ?? (await NodeDb.open({ now: this.now }))
     this.ownDb = cfg.db === undefined
     try {
@@ -538,5 +540,41 @@ class Discv4Service implements Discv4 {
     })().catch(() => {})
     this.revalidations.add(p)
     void p.finally(() => this.revalidations.delete(p))
+  }
+}
+
+/** geth resolveBootnodeHostname's deadline. */
+export const BOOTNODE_LOOKUP_TIMEOUT_MS = 5_000
+
+/**
+ * geth v1.17.5 resolveBootnodeHostname: a bootnode given by DNS name gets the name's first IPv4 address (its first
+ * IPv6 one when it has none; geth's record keeps both, our Node one), within 5 s; otherwise the start fails with
+ * `bad bootstrap node`.
+ */
+export async function resolveBootnode(
+  n: Node,
+  lookupHost: Discv4Config['lookupHost'] = (host) => lookup(host, { all: true }),
+): Promise<Node> {
+  if (n.ip !== undefined || !n.hostname) return n
+  const host = n.hostname
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    const addrs = await Promise.race([
+      lookupHost(host),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timed out')), BOOTNODE_LOOKUP_TIMEOUT_MS)
+      }),
+    ])
+    const ip = addrs.find((a) => a.family === 4)?.address ?? addrs.find((a) => a.family === 6)?.address
+    if (ip === undefined) throw new Error(`no IP addresses found for hostname ${JSON.stringify(host)}`)
+    return { ...n, ip }
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e)
+    throw new Discv4Error(
+      'BAD_BOOTNODE',
+      `bad bootstrap node ${host}: ${why.startsWith('no IP') ? why : `DNS lookup failed for ${JSON.stringify(host)}: ${why}`}`,
+    )
+  } finally {
+    clearTimeout(timer)
   }
 }

@@ -55,6 +55,8 @@ export type Discv4ErrorCode =
   | 'INVALID_RECORD'
   | 'INVALID_TARGET'
   | 'NOT_STARTED'
+  /** a bootnode's DNS name did not resolve (geth: bad bootstrap node) */
+  | 'BAD_BOOTNODE'
 
 /** The one error class of the discovery service. */
 export class Discv4Error extends Error {

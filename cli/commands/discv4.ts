@@ -67,19 +67,19 @@ function parsePort(text: string): number {
   return n
 }
 
-/** Comma- or whitespace-separated enode:// / enr: list (geth --bootnodes). */
+/** Comma- or whitespace-separated enode:// / enr: list (geth --bootnodes); DNS names are resolved at start. */
 export function parseNodeList(text: string | undefined): Node[] {
   if (!text) return []
   return text
     .split(/[\s,]+/)
     .filter((s) => s.length > 0)
-    .map((s) => parseTarget(s))
+    .map((s) => parseTarget(s, true))
 }
 
-/** A node argument: enode:// URL or enr: record; it needs an IP and a UDP port to be contacted. */
-export function parseTarget(text: string): Node {
+/** A node argument: enode:// URL or enr: record; it needs an IP (or, for a bootnode, a DNS name) and a UDP port. */
+export function parseTarget(text: string, nameOk = false): Node {
   const n = parseNode(text.trim())
-  if (n.ip === undefined)
+  if (n.ip === undefined && !(nameOk && n.hostname))
     throw new Error(`node ${text.slice(0, 40)}… has no IP address (hostnames are not resolved)`)
   if (!n.udp) throw new Error(`node ${text.slice(0, 40)}… has no UDP port`)
   return n

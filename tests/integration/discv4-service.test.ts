@@ -1,13 +1,19 @@
 // Integration tests of the discv4 service (actors/discovery/service.ts) over real UDP sockets on 127.0.0.1:
 // client requests (ping, findnode, requestENR, resolve, lookup, randomNodes), endpoint proofs in the node DB,
 // inbound admission, timeouts and the clock-check hook, the local record (seq persisted and bumped), revalidation
-// with ENR refresh, and a clean stop.
+// with ENR refresh, bootnodes given by DNS name (resolved at start, geth v1.17.5), and a clean stop.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { NodeDb } from '../../actors/discovery/nodedb.ts'
-import { createDiscv4, type Discv4, type Discv4Config, Discv4Error } from '../../actors/discovery/service.ts'
+import {
+  createDiscv4,
+  type Discv4,
+  type Discv4Config,
+  Discv4Error,
+  resolveBootnode,
+} from '../../actors/discovery/service.ts'
 import { openUdpSocket, UdpError } from '../../actors/udp.ts'
 import { equalBytes } from '../../codecs/bytes.ts'
 import { encodePacket } from '../../codecs/discv4.ts'
@@ -341,6 +347,72 @@ describe('discv4 service', () => {
         sub.unsubscribe()
       },
     ))
+})
+
+describe('discv4 bootnodes by DNS name (geth v1.17.5 resolveBootnodeHostname)', () => {
+  test('a bootnode at localhost is resolved at start and bonded with', () =>
+    withNodes(
+      2,
+      (i, nodes) =>
+        i === 0
+          ? {}
+          : { bootnodes: [formatEnode({ ...nodes[0]!.self(), ip: undefined, hostname: 'localhost' })] },
+      async ([a, b]) => {
+        assert.match(formatEnode({ ...a!.self(), ip: undefined, hostname: 'localhost' }), /@localhost:\d+/)
+        await until(() => b!.table.getNode(a!.self().id) !== undefined, 5000, 'b bonds with its bootnode')
+        assert.equal(b!.table.getNode(a!.self().id)!.ip, '127.0.0.1')
+      },
+    ))
+
+  test("the name's first IPv4 address, else its first IPv6 one; no address or a failed lookup fails the start", async () => {
+    const n = {
+      id: new Uint8Array(32),
+      pubkey: new Uint8Array(64),
+      hostname: 'boot.test',
+      udp: 30303,
+      tcp: 30303,
+    }
+    const with_ = (addrs: { address: string; family: number }[]) => async () => addrs
+    assert.equal(
+      (
+        await resolveBootnode(
+          n,
+          with_([
+            { address: '::1', family: 6 },
+            { address: '127.0.0.2', family: 4 },
+          ]),
+        )
+      ).ip,
+      '127.0.0.2',
+    )
+    assert.equal((await resolveBootnode(n, with_([{ address: '::1', family: 6 }]))).ip, '::1')
+    await assert.rejects(
+      resolveBootnode(n, with_([])),
+      /BAD_BOOTNODE: bad bootstrap node boot\.test: no IP addresses/,
+    )
+    const failing = async () => {
+      throw new Error('getaddrinfo ENOTFOUND boot.test')
+    }
+    await assert.rejects(
+      resolveBootnode(n, failing),
+      (e: unknown) =>
+        e instanceof Discv4Error &&
+        e.code === 'BAD_BOOTNODE' &&
+        /DNS lookup failed for "boot\.test": getaddrinfo ENOTFOUND/.test(e.message),
+    )
+    // a node with an IP is left as it is
+    const withIp = { ...n, ip: '127.0.0.3' }
+    assert.equal(await resolveBootnode(withIp, failing), withIp)
+    // the service fails its start and leaves nothing open
+    const d = createDiscv4({
+      privateKey: generatePrivateKey(),
+      ...FAST,
+      bootnodes: [n],
+      lookupHost: failing,
+    })
+    await assert.rejects(d.start(), /BAD_BOOTNODE/)
+    await d.stop()
+  })
 })
 
 function xor(a: Uint8Array, b: Uint8Array): Buffer {
