@@ -156,6 +156,9 @@ export interface EthPeer {
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 
+/** A uint64 for JSON: a number while it is exact, else its decimal text. */
+const jsonUint = (n: bigint): number | string => (n <= MAX_SAFE ? Number(n) : n.toString())
+
 const statusRange = (s: EthStatus): BlockRange | undefined =>
   'latestHash' in s ? { earliest: s.earliest, latest: s.latest, latestHash: s.latestHash } : undefined
 
@@ -361,6 +364,27 @@ export function createEthProtocols(opts: EthProtocolsOptions): EthProtocols {
       return false // a malformed entry: geth's n.Load fails
     }
   }
+  // geth eth NodeInfo (admin_nodeInfo.protocols.eth) without `config`: we know the fork schedule, not geth's
+  // ChainConfig JSON
+  const nodeInfo = () => ({
+    network: jsonUint(chain.networkId),
+    genesis: `0x${bytesToHex(chain.forks.genesisHash)}`,
+    head: `0x${bytesToHex(chain.head().hash)}`,
+  })
+  // geth ethPeerInfo (admin_peers[].protocols.eth): the version and, from eth/69 on, the peer's block range
+  const peerInfo = (id: NodeId) => {
+    const p = active.get(bytesToHex(id))
+    if (p === undefined) return null
+    const r = p.blockRange()
+    return {
+      version: p.version,
+      ...(r && {
+        earliestBlock: jsonUint(r.earliest),
+        latestBlock: jsonUint(r.latest),
+        latestBlockHash: `0x${bytesToHex(r.latestHash)}`,
+      }),
+    }
+  }
   const makeProtocol = (version: EthVersion): Protocol => {
     return {
       name: 'eth',
@@ -369,6 +393,8 @@ export function createEthProtocols(opts: EthProtocolsOptions): EthProtocols {
       attributes,
       attributes$: attributes$.asObservable(),
       nodeFilter,
+      nodeInfo,
+      peerInfo,
       run: (peer, rw) => runPeer(version, peer, rw),
     }
   }

@@ -6,8 +6,8 @@
 //   const m = await startMetricsServer({ registry, host?: '127.0.0.1', port?: 6060 })   (port 0 = ephemeral)
 //   m.url ('http://127.0.0.1:PORT/debug/metrics/prometheus'), m.port, await m.close()
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
+import { listenHttp } from './http-listen.ts'
 
 /** geth's default --metrics.port */
 export const DEFAULT_METRICS_PORT = 6060
@@ -37,22 +37,6 @@ export async function startMetricsServer(opts: {
       (e) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(e)}\n`),
     )
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(opts.port ?? DEFAULT_METRICS_PORT, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const port = (server.address() as AddressInfo).port
-  const shown = host.includes(':') ? `[${host}]` : host
-  return {
-    url: `http://${shown}:${port}${METRICS_PATH}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
-  }
+  const l = await listenHttp(server, host, opts.port ?? DEFAULT_METRICS_PORT)
+  return { url: `${l.base}${METRICS_PATH}`, port: l.port, close: l.close }
 }

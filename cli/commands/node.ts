@@ -25,7 +25,10 @@
 // (started, the eth chain, peer added / dropped, eth peer / eth refused, and the peer count every 30 s while it
 // changed). --metrics (geth's flags --metrics.addr, default 127.0.0.1, and --metrics.port, default 6060) serves the
 // server's and the eth fetcher's prom-client metrics at /debug/metrics/prometheus (actors/metrics-http.ts); its URL
-// is printed after the started line ("metrics" in the JSON started line).
+// is printed after the started line ("metrics" in the JSON started line). --http (geth's --http.addr, default
+// 127.0.0.1, --http.port 8545, --http.api net,web3 — admin on request — and --http.vhosts localhost) serves JSON-RPC
+// (actors/rpc-http.ts, actors/rpc-api.ts: admin_nodeInfo / admin_peers / admin_addPeer …, net_*, web3_*); its URL
+// is printed the same way ("http").
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from 'commander'
@@ -44,6 +47,8 @@ import {
 import type { MemoryTxPool } from '../../actors/memory-tx-pool.ts'
 import { DEFAULT_METRICS_PORT, type MetricsServer, startMetricsServer } from '../../actors/metrics-http.ts'
 import { startPeerDropper } from '../../actors/peer-dropper.ts'
+import { DEFAULT_RPC_MODULES, nodeRpcMethods, RPC_MODULES, type RpcModule } from '../../actors/rpc-api.ts'
+import { DEFAULT_RPC_PORT, type RpcServer, startRpcServer } from '../../actors/rpc-http.ts'
 import { createServer, type ServerConfig, serverDefaults } from '../../actors/server.ts'
 import { bytesToHex } from '../../codecs/bytes.ts'
 import { NETWORK_NAMES, NETWORKS, type NetworkName, type NetworkParams } from '../../codecs/chains.ts'
@@ -88,6 +93,11 @@ interface NodeOpts {
   networkid?: string
   metrics?: boolean
   'metrics.addr': string
+  http?: boolean
+  'http.addr': string
+  'http.port': string
+  'http.api': string
+  'http.vhosts': string
   'metrics.port': string
 }
 
@@ -103,6 +113,15 @@ export interface NodeEth {
 }
 
 const MAX_UINT64 = (1n << 64n) - 1n
+
+/** --http.api: comma-separated module names, each one we serve. */
+function rpcModules(text: string): RpcModule[] {
+  const names = list(text)
+  for (const n of names)
+    if (!(RPC_MODULES as readonly string[]).includes(n))
+      throw new Error(`invalid --http.api module ${JSON.stringify(n)} (one of ${RPC_MODULES.join(', ')})`)
+  return names as RpcModule[]
+}
 
 /** The eth side of a node from its flags; undefined for --eth none (exported for tests). */
 export function nodeEth(opts: Pick<NodeOpts, 'eth' | 'networkid'>, metrics?: Registry): NodeEth | undefined {
@@ -211,6 +230,8 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   // geth --metrics: one registry for the server's and the eth fetcher's metrics, served over HTTP once started
   const registry = opts.metrics ? new Registry() : undefined
   const metricsPort = intFlag('--metrics.port', opts['metrics.port'], 65535)
+  const httpPort = intFlag('--http.port', opts['http.port'], 65535)
+  const httpModules = rpcModules(opts['http.api'])
   const eth = nodeEth(opts, registry)
   const config = nodeConfig(opts, eth)
   if (registry) config.metrics = registry
@@ -261,25 +282,49 @@ export async function runNode(opts: NodeOpts): Promise<void> {
     throw e
   }
   let metricsServer: MetricsServer | undefined
-  if (registry)
+  let rpcServer: RpcServer | undefined
+  // the HTTP servers: one that cannot listen stops the node with its name in front of the error
+  const serve = async <T>(what: string, start: () => Promise<T>): Promise<T> => {
     try {
-      metricsServer = await startMetricsServer({ registry, host: opts['metrics.addr'], port: metricsPort })
+      return await start()
     } catch (e) {
       signal.cancel()
+      await metricsServer?.close()
       await srv.stop()
       clockCheck?.close()
-      throw new Error(`metrics: ${e instanceof Error ? e.message : String(e)}`)
+      throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`)
     }
+  }
+  if (registry)
+    metricsServer = await serve('metrics', () =>
+      startMetricsServer({ registry, host: opts['metrics.addr'], port: metricsPort }),
+    )
+  if (opts.http)
+    rpcServer = await serve('http', () =>
+      startRpcServer({
+        methods: nodeRpcMethods(srv, {
+          modules: httpModules,
+          ...(eth && { networkId: eth.chain.networkId }),
+        }),
+        host: opts['http.addr'],
+        port: httpPort,
+        vhosts: list(opts['http.vhosts']),
+      }),
+    )
   const info = srv.nodeInfo()
   if (opts.json) {
-    const metrics = metricsServer ? { metrics: metricsServer.url } : {}
-    out(JSON.stringify({ event: 'started', enode: info.enode, enr: info.enr, id: info.id, ...metrics }))
+    const urls = {
+      ...(metricsServer && { metrics: metricsServer.url }),
+      ...(rpcServer && { http: rpcServer.url }),
+    }
+    out(JSON.stringify({ event: 'started', enode: info.enode, enr: info.enr, id: info.id, ...urls }))
   } else {
     out(`started       ${formatEnode(srv.self())}`)
     const udp = config.noDiscovery ? ' (discovery off)' : `, discovery udp ${info.ports.discovery}`
     out(`listening on  ${info.listenAddr}${udp}`)
     if (eth) out(`eth           ${ethLine(eth)}`)
     if (metricsServer) out(`metrics       ${metricsServer.url}`)
+    if (rpcServer) out(`http          ${rpcServer.url}`)
   }
   for (const line of held) out(line)
   held = undefined
@@ -308,6 +353,7 @@ export async function runNode(opts: NodeOpts): Promise<void> {
   dropper?.stop()
   await srv.stop()
   await metricsServer?.close()
+  await rpcServer?.close()
   clockCheck?.close()
   if (!opts.json) out('stopped')
 }
@@ -362,6 +408,19 @@ export function register(program: Command): void {
       '--metrics.port <port>',
       'metrics HTTP server listening port (0 = any)',
       String(DEFAULT_METRICS_PORT),
+    )
+    .option('--http', 'serve JSON-RPC over HTTP (admin_*, net_*, web3_*, as --http.api picks)')
+    .option('--http.addr <ip>', 'HTTP-RPC server listening address', '127.0.0.1')
+    .option('--http.port <port>', 'HTTP-RPC server listening port (0 = any)', String(DEFAULT_RPC_PORT))
+    .option(
+      '--http.api <modules>',
+      `API modules offered over HTTP: ${RPC_MODULES.join(', ')}`,
+      DEFAULT_RPC_MODULES.join(','),
+    )
+    .option(
+      '--http.vhosts <names>',
+      'comma-separated host names accepted in the Host header (* = any)',
+      'localhost',
     )
     .option('--json', 'JSON lines on stdout: a started line, then every peer event and eth peer event')
     .action(async (opts: NodeOpts) => {

@@ -1,6 +1,8 @@
 // The `devp2p-actors node` command as a user runs it (bin/devp2p-actors.js, spawned): two nodes connected with
 // --staticnodes report geth PeerEvent JSON lines, SIGTERM stops both with exit 0 after a drop line; the readable
-// output; --datadir keeps the node key; bad flags exit non-zero with one line on stderr.
+// output; --datadir keeps the node key; --metrics; --http serves geth's JSON-RPC (admin_addPeer connects a peer,
+// admin_peers / admin_nodeInfo / net_* / web3_* answer, admin only when asked for); bad flags exit non-zero with
+// one line on stderr.
 import assert from 'node:assert/strict'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -236,14 +238,86 @@ describe('devp2p-actors node (spawned)', () => {
     }
   })
 
+  it('--http: JSON-RPC as geth serves it; admin_addPeer connects a peer that admin_peers and net_peerCount show', async () => {
+    const quiet = ['--port', '0', '--nodiscover', '--verbosity', '0', '--json', '--http', '--http.port', '0']
+    const a = startNode(...quiet, '--http.api', 'admin,net,web3')
+    const b = startNode(...quiet)
+    try {
+      const sa = json(await a.next(isJson))
+      const sb = json(await b.next(isJson))
+      assert.match(String(sa.http), /^http:\/\/127\.0\.0\.1:\d+$/)
+      const rpc = async (url: unknown, method: string, params: unknown[] = []) => {
+        const res = await fetch(String(url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 7, method, params }),
+        })
+        assert.equal(res.status, 200)
+        return (await res.json()) as {
+          id: number
+          result?: unknown
+          error?: { code: number; message: string }
+        }
+      }
+      const info = (await rpc(sa.http, 'admin_nodeInfo')).result as Record<string, unknown>
+      assert.equal(info.id, sa.id)
+      assert.equal(info.enode, sa.enode)
+      assert.deepEqual((info.protocols as { eth: { network: number } }).eth.network, 1337)
+      assert.deepEqual(await rpc(sa.http, 'net_peerCount'), { jsonrpc: '2.0', id: 7, result: '0x0' })
+      assert.equal((await rpc(sa.http, 'admin_addPeer', [sb.enode])).result, true)
+      await a.next((l) => isJson(l) && json(l).event === 'eth' && json(l).type === 'join')
+      assert.equal((await rpc(sa.http, 'net_peerCount')).result, '0x1')
+      const peers = (await rpc(sa.http, 'admin_peers')).result as {
+        id: string
+        network: { inbound: boolean; static: boolean }
+        protocols: { eth: { version: number; latestBlock: number } }
+      }[]
+      assert.equal(peers.length, 1)
+      assert.equal(peers[0]!.id, sb.id)
+      assert.deepEqual(peers[0]!.network.static, true)
+      assert.equal(peers[0]!.protocols.eth.version, 72)
+      assert.equal(peers[0]!.protocols.eth.latestBlock, 0)
+      assert.equal((await rpc(sa.http, 'net_version')).result, '1337')
+      assert.match(String((await rpc(sa.http, 'web3_clientVersion')).result), /^devp2p-actors\//)
+      assert.deepEqual((await rpc(sa.http, 'admin_addPeer', ['enode://nothex@127.0.0.1:1'])).error, {
+        code: -32000,
+        message: 'invalid enode: BAD_ENODE: invalid public key (invalid hex character)',
+      })
+      // b serves geth's default modules: no admin
+      assert.deepEqual((await rpc(sb.http, 'admin_peers')).error, {
+        code: -32601,
+        message: 'the method admin_peers does not exist/is not available',
+      })
+      assert.equal((await rpc(sb.http, 'net_peerCount')).result, '0x1')
+      a.child.kill('SIGTERM')
+      b.child.kill('SIGTERM')
+      assert.equal(await a.exit, 0)
+      assert.equal(await b.exit, 0)
+      await assert.rejects(fetch(String(sa.http)), 'the RPC server is closed')
+    } finally {
+      a.child.kill('SIGKILL')
+      b.child.kill('SIGKILL')
+    }
+  })
+
   it('bad flags exit non-zero with one line on stderr', async () => {
-    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [BIN, 'node', '--port', 'x'], { timeout: 30_000 }, (e, stdout, stderr) =>
-        resolve({ code: e ? Number(e.code) : 0, stdout, stderr }),
-      ),
-    )
-    assert.notEqual(r.code, 0)
-    assert.equal(r.stdout, '')
-    assert.match(r.stderr.trim(), /^devp2p-actors: invalid --port "x"$/)
+    const fails = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [BIN, 'node', ...args], { timeout: 30_000 }, (e, stdout, stderr) =>
+          resolve({ code: e ? Number(e.code) : 0, stdout, stderr }),
+        ),
+      )
+    for (const [args, text] of [
+      [['--port', 'x'], /^devp2p-actors: invalid --port "x"$/],
+      [
+        ['--http', '--http.api', 'admin,eth'],
+        /^devp2p-actors: invalid --http.api module "eth" \(one of admin, net, web3\)$/,
+      ],
+    ] as const) {
+      const r = await fails(...args)
+      assert.notEqual(r.code, 0)
+      assert.equal(r.stdout, '')
+      assert.match(r.stderr.trim(), text)
+    }
   })
 })

@@ -18,6 +18,10 @@ export const NODE_FLAGS = {
   eth: 'devnet',
   'metrics.addr': '127.0.0.1',
   'metrics.port': '6060',
+  'http.addr': '127.0.0.1',
+  'http.port': '8545',
+  'http.api': 'net,web3',
+  'http.vhosts': 'localhost',
 }
 
 export interface Run {
