@@ -29,6 +29,8 @@ export * from './actors/nat.ts'
 export * from './actors/peer.ts'
 export * from './actors/peer-dropper.ts'
 export * from './actors/rlpx-connection.ts'
+export * from './actors/rpc-api.ts'
+export * from './actors/rpc-http.ts'
 export {
   createServer,
   type Server,
