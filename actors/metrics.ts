@@ -11,10 +11,15 @@
 //   ServerMetrics.trackSocket(socket)                          its bytesRead / bytesWritten feed p2p_ingress/egress
 //   registerTxFetcherMetrics(registry, fetcher)                geth's eth/fetcher/transaction/… meters and gauges,
 //                                                              read from the fetcher at each scrape
+//   registerDiscoveryMetrics(registry, () => discovery)        geth p2p/discover/metrics.go: discover_ingress /
+//                                                              discover_egress (UDP bytes) and discover_bucket_<i>_count
+//                                                              (table entries per bucket), read at each scrape
 import type { Socket } from 'node:net'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { DiscReason } from '../codecs/p2p.ts'
 import type { TxFetcher } from '../machines/tx-fetcher.ts'
+import type { Discv4 } from './discovery/discv4-types.ts'
+import { N_BUCKETS } from './discovery/table.ts'
 
 /** geth's handshake error causes (the meter name suffixes after `p2p/dials/error/`). */
 export type HandshakeErrorCause =
@@ -195,6 +200,46 @@ export function registerTxFetcherMetrics(registry: Registry, f: Pick<TxFetcher, 
       registers,
       collect() {
         this.set(f.gauges()[key])
+      },
+    })
+}
+
+/**
+ * geth p2p/discover/metrics.go: the UDP bytes in and out (its metered connection's meters, as counters) and each
+ * bucket's entry count (its bucket counters, as gauges), read from the running service at each scrape (nothing
+ * while it is not running).
+ */
+export function registerDiscoveryMetrics(
+  registry: Registry,
+  discovery: () => Pick<Discv4, 'stats' | 'table'> | undefined,
+): void {
+  const registers = [registry]
+  for (const [name, key] of [
+    ['discover_ingress', 'bytesIn'],
+    ['discover_egress', 'bytesOut'],
+  ] as const) {
+    let seen = 0
+    new Counter({
+      name,
+      help: `discovery UDP bytes ${key === 'bytesIn' ? 'received' : 'sent'} (geth ${name.replace('_', '/')})`,
+      registers,
+      collect() {
+        const d = discovery()
+        if (d === undefined) return
+        const v = d.stats()[key]
+        // a new service (a restarted server has a new one) starts from zero again
+        this.inc(v >= seen ? v - seen : v)
+        seen = v
+      },
+    })
+  }
+  for (let i = 0; i < N_BUCKETS; i++)
+    new Gauge({
+      name: `discover_bucket_${i}_count`,
+      help: `discovery table entries in bucket ${i} (geth discover/bucket/${i}/count)`,
+      registers,
+      collect() {
+        this.set(discovery()?.table.buckets()[i]?.length ?? 0)
       },
     })
 }

@@ -41,7 +41,12 @@ import type { LocalNode } from './discovery/local-node.ts'
 import { isUnspecified } from './discovery/netutil.ts'
 import type { Discv4 } from './discovery/service.ts'
 import { type Listener, listen } from './listener.ts'
-import { causeOfReason, createServerMetrics, type ServerMetrics } from './metrics.ts'
+import {
+  causeOfReason,
+  createServerMetrics,
+  registerDiscoveryMetrics,
+  type ServerMetrics,
+} from './metrics.ts'
 import { DEFAULT_CLIENT_NAME } from './peer.ts'
 import { RlpxConnection } from './rlpx-connection.ts'
 import {
@@ -160,6 +165,7 @@ export function createServer(config: ServerConfig): Server {
   const netRestrict = makeNetRestrict(config.netRestrict)
   const listenAddr = config.listenAddr ?? serverDefaults.listenAddr
   const metrics: ServerMetrics | undefined = config.metrics ? createServerMetrics(config.metrics) : undefined
+  if (config.metrics && !config.noDiscovery) registerDiscoveryMetrics(config.metrics, () => discovery)
   const timeouts = config.peerTimeouts ?? {}
 
   const events = new Subject<PeerEvent>()

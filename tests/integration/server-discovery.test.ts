@@ -1,10 +1,19 @@
 // createServer with discovery v4 on loopback: UDP on the TCP port, two nodes learn of each other from one
 // bootnode and connect through the dial scheduler's dynamic candidates; a static node added without an
-// address is resolved through discovery; stop() closes the UDP sockets too.
+// address is resolved through discovery; geth's discover_* metrics; stop() closes the UDP sockets too.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { N_BUCKETS } from '../../actors/discovery/table.ts'
 import { formatEnode } from '../../codecs/enode.ts'
-import { assertNoLeaks, makeNode, resources, startNodes, stopAll, waitUntil } from './server-helpers.ts'
+import {
+  assertNoLeaks,
+  makeNode,
+  metric,
+  resources,
+  startNodes,
+  stopAll,
+  waitUntil,
+} from './server-helpers.ts'
 
 const disc = { noDiscovery: false, discovery: { bindAddr: '127.0.0.1' } }
 
@@ -28,6 +37,13 @@ describe('server with discovery', () => {
       const link = x.srv.peersInfo().find((p) => p.id === y.id())!
       assert.equal(link.network.static, false, 'a dynamic dial')
       assert.ok(x.srv.discovery, 'discovery exposed while running')
+      // geth's discover/… metrics: UDP bytes both ways, and the table's entries per bucket
+      assert.ok((await metric(x.registry, 'discover_ingress')) > 0)
+      assert.ok((await metric(x.registry, 'discover_egress')) > 0)
+      let inBuckets = 0
+      for (let i = 0; i < N_BUCKETS; i++) inBuckets += await metric(x.registry, `discover_bucket_${i}_count`)
+      assert.equal(inBuckets, x.srv.discovery.table.len())
+      assert.ok(inBuckets >= 1)
     } finally {
       await stopAll([boot, x, y])
     }
