@@ -239,7 +239,7 @@ export function registerDiscoveryMetrics(
       help: `discovery table entries in bucket ${i} (geth discover/bucket/${i}/count)`,
       registers,
       collect() {
-        this.set(discovery()?.table.buckets()[i]?.length ?? 0)
+        this.set(discovery()?.table.bucketLen(i) ?? 0)
       },
     })
 }

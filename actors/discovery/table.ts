@@ -5,7 +5,7 @@
 // API (everything synchronous; the clock `now()` and `rng` are injected; no timers, no I/O):
 //   new Table({ selfId, now?, rng?, pingInterval?, bootnodes?, effects? })
 //   addFoundNode(n, forceSetLive?) / addInboundNode(n) → boolean   (geth handleAddNode; bumps known nodes)
-//   addReplacement(n), deleteNode(id), getNode(id), nodes(), len(), buckets() (geth Table.Nodes())
+//   addReplacement(n), deleteNode(id), getNode(id), nodes(), len(), buckets() (geth Table.Nodes()), bucketLen(i)
 //   findnodeByID(target, n, preferLive?) → Node[] closest first
 //   trackRequest(node, fails, found)    after a FINDNODE: `fails` is the node's consecutive failure count
 //                                       (0 on success) as the service keeps it in the node DB; removes the node
@@ -240,6 +240,11 @@ export class Table {
     let n = 0
     for (const b of this.bucketList) n += b.entries.length
     return n
+  }
+
+  /** How many entries bucket `i` holds (geth's discover/bucket/<i>/count). */
+  bucketLen(i: number): number {
+    return this.bucketList[i]?.entries.length ?? 0
   }
 
   /** Per-bucket entries with their liveness state (geth Table.Nodes). */
